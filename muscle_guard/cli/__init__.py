@@ -1,0 +1,30 @@
+"""The `muscle-guard` command line (Typer). One module per command; data on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import typer
+
+from muscle_guard.cli import validate
+
+app = typer.Typer(
+    name="muscle-guard",
+    help="Gate base-model upgrades of fine-tuned models on negative flips, and fix them with MUSCLE.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("validate")(validate.validate)
+
+
+@app.callback()
+def _root() -> None:
+    """Gate base-model upgrades of fine-tuned models on negative flips, and fix them with MUSCLE."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""Shared CLI plumbing: one `Error: ...` line on stderr and the right exit code for our errors."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+from muscle_guard.errors import MuscleGuardError
+
+T = TypeVar("T")
+stderr = Console(stderr=True, highlight=False)
+stdout = Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Turn MuscleGuardError into `Error: ...` on stderr and its exit code; Ctrl-C into exit 130."""
+    try:
+        yield
+    except MuscleGuardError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"Error: {line}", file=sys.stderr)
+        raise typer.Exit(exc.exit_code) from None
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr)
+        raise typer.Exit(130) from None
+
+
+def run_reported(func: Callable[[], T]) -> T:
+    with reported_errors():
+        return func()

@@ -1,0 +1,74 @@
+"""`muscle-guard validate [PATHS]`: list suites and every problem in them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from muscle_guard.cli.common import stderr, stdout
+from muscle_guard.config import load_project_config
+from muscle_guard.errors import ConfigError, SuiteError
+from muscle_guard.suite import Shape, discover_suites, load_suite
+
+
+def validate(
+    paths: Annotated[list[Path] | None, typer.Argument(help="Suite files or directories (default: suites/).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
+    pyproject: Annotated[Path, typer.Option(help="pyproject.toml holding the tool.muscle-guard table.")] = Path("pyproject.toml"),
+) -> None:
+    """Check suite files: instances, task shape and scorer of each, and every error as path:line."""
+    targets = paths or [Path("suites")]
+    missing = [p for p in targets if not p.exists()]
+    files = discover_suites([p for p in targets if p.exists()])
+    problems: list[str] = [f"{p}: no such file or directory" for p in missing]
+    rows: list[dict[str, Any]] = []
+    try:
+        project = load_project_config(pyproject)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        project = None
+    if not files and not missing:
+        problems.append(f"{', '.join(map(str, targets))}: no .jsonl suites found")
+    for path in files:
+        try:
+            suite = load_suite(path)
+        except SuiteError as exc:
+            problems.extend(exc.problems)
+            rows.append({"path": str(path), "ok": False, "errors": len(exc.problems)})
+            continue
+        scorer = "-"
+        if project is not None:
+            try:
+                settings = project.settings_for(suite.name)
+                scorer = _scorer_of(suite.shape, settings.scorer, settings.normaliser, settings.mc_norm)
+            except ConfigError as exc:
+                problems.append(str(exc))
+        rows.append({"path": str(path), "ok": True, "name": suite.name, "instances": len(suite), "shape": suite.shape.value, "scorer": scorer})
+
+    if as_json:
+        stdout.print_json(json.dumps({"suites": rows, "errors": problems, "ok": not problems}))
+    else:
+        table = Table("suite", "instances", "shape", "scorer", "status", title="muscle-guard suites")
+        for row in rows:
+            if row["ok"]:
+                table.add_row(row["path"], str(row["instances"]), row["shape"], row["scorer"], "[green]ok[/]")
+            else:
+                table.add_row(row["path"], "-", "-", "-", f"[red]{row['errors']} error(s)[/]")
+        stdout.print(table)
+        for problem in problems:
+            stderr.print(f"[red]error[/] {problem}", markup=True, highlight=False)
+    raise typer.Exit(1 if problems else 0)
+
+
+def _scorer_of(shape: Shape, scorer: str, normaliser: str, mc_norm: str) -> str:
+    if shape is Shape.MULTIPLE_CHOICE:
+        return f"loglik ({mc_norm})"
+    if shape is Shape.CLASSIFY:
+        return "argmax label"
+    if shape is Shape.GENERATE_EXACT:
+        return f"exact match ({normaliser})"
+    return scorer

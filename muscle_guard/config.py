@@ -1,0 +1,277 @@
+"""Suite settings from `[tool.muscle-guard]` in pyproject.toml, per-suite tables and overrides.
+
+Precedence, lowest to highest (documented in the README, tested in tests/unit/test_config.py):
+built-in defaults < `[tool.muscle-guard]` < `[tool.muscle-guard.suites.<name>]` < overrides
+(pytest ini keys and command-line options, applied to every suite).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from muscle_guard.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+TOOL_KEY = "muscle-guard"
+MC_NORMS = ("acc", "acc_norm")
+
+
+@dataclass(frozen=True)
+class Gates:
+    """Aggregate budgets of one suite. `max_nfr=0` (the default) fails on any negative flip."""
+
+    max_nfr: float = 0.0
+    max_negative_flips: int | None = None
+    min_accuracy_delta: float | None = None
+    alpha: float | None = None
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """Everything that decides how one suite is rendered, scored and gated."""
+
+    scorer: str = "rouge1"
+    normaliser: str = "exact"
+    epsilon: float = 0.0
+    mc_norm: str = "acc"
+    prompt_template: str = "{prompt}"
+    max_new_tokens: int = 64
+    stop: tuple[str, ...] = ("\n\n",)
+    labels: tuple[str, ...] = ()
+    gates: Gates = field(default_factory=Gates)
+
+    def render(self, text: str) -> str:
+        """Put an instance's prompt into the template. Plain substitution: suite text never executes."""
+        return self.prompt_template.replace("{prompt}", text)
+
+    def label_index(self, label: int | str) -> int:
+        """The class index of a label given as an index or as one of `labels`."""
+        if isinstance(label, int):
+            return label
+        if label not in self.labels:
+            known = ", ".join(self.labels) or "none configured"
+            raise ConfigError(f"label {label!r} is not one of the suite's labels ({known}); set 'labels' in [tool.muscle-guard]")
+        return self.labels.index(label)
+
+    def rendering_key(self) -> dict[str, Any]:
+        """The settings that change what a model computes (part of the prediction fingerprint)."""
+        return {
+            "prompt_template": self.prompt_template,
+            "max_new_tokens": self.max_new_tokens,
+            "stop": list(self.stop),
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "gates"}
+        out["stop"] = list(self.stop)
+        out["labels"] = list(self.labels)
+        out["gates"] = {f.name: getattr(self.gates, f.name) for f in fields(self.gates)}
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SuiteSettings:
+        flat = {k: v for k, v in data.items() if k != "gates"}
+        flat.update(data.get("gates", {}))
+        return apply_settings(cls(), flat, "report")
+
+
+def _fraction(value: Any) -> float:
+    number = _float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError("a fraction between 0 and 1")
+    return number
+
+
+def _float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError("a number")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError("a number") from None
+
+
+def _nonneg_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError("a whole number >= 0")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError("a whole number >= 0") from None
+    if number < 0 or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("a whole number >= 0")
+    return number
+
+
+def _pos_int(value: Any) -> int:
+    number = _nonneg_int(value)
+    if number == 0:
+        raise ValueError("a whole number >= 1")
+    return number
+
+
+def _nonneg_float(value: Any) -> float:
+    number = _float(value)
+    if number < 0:
+        raise ValueError("a number >= 0")
+    return number
+
+
+def _alpha(value: Any) -> float:
+    number = _float(value)
+    if not 0.0 < number <= 1.0:
+        raise ValueError("a significance level in (0, 1]")
+    return number
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise ValueError("a string or a list of strings")
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if value not in options:
+            raise ValueError("one of " + ", ".join(options))
+        return str(value)
+
+    return parse
+
+
+def _template(value: Any) -> str:
+    if not isinstance(value, str) or "{prompt}" not in value:
+        raise ValueError("a string containing {prompt}")
+    return value
+
+
+def _name(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("a name")
+    return value
+
+
+def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def wrapped(value: Any) -> Any:
+        return None if value is None or value == "none" else parse(value)
+
+    return wrapped
+
+
+_SUITE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "scorer": _name,
+    "normaliser": _name,
+    "epsilon": _nonneg_float,
+    "mc_norm": _choice(MC_NORMS),
+    "prompt_template": _template,
+    "max_new_tokens": _pos_int,
+    "stop": _str_list,
+    "labels": _str_list,
+}
+_GATE_KEYS: dict[str, Callable[[Any], Any]] = {
+    "max_nfr": _fraction,
+    "max_negative_flips": _optional(_nonneg_int),
+    "min_accuracy_delta": _optional(_float),
+    "alpha": _optional(_alpha),
+}
+SETTING_KEYS = frozenset(_SUITE_KEYS) | frozenset(_GATE_KEYS)
+
+
+def parse_setting(key: str, value: Any, where: str) -> Any:
+    """Validate one setting value; ConfigError names where it came from and what is expected."""
+    parser = _SUITE_KEYS.get(key) or _GATE_KEYS.get(key)
+    if parser is None:
+        raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(SETTING_KEYS))}")
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {key} = {value!r} is invalid; expected {exc}") from None
+
+
+def apply_settings(base: SuiteSettings, values: Mapping[str, Any], where: str) -> SuiteSettings:
+    """Return `base` with `values` (setting name → raw value) applied and validated."""
+    suite_updates: dict[str, Any] = {}
+    gate_updates: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = raw_key.replace("-", "_")
+        parsed = parse_setting(key, value, where)
+        (gate_updates if key in _GATE_KEYS else suite_updates)[key] = parsed
+    return replace(base, gates=replace(base.gates, **gate_updates), **suite_updates)
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """The `[tool.muscle-guard]` table of a pyproject.toml, split into its parts."""
+
+    path: Path | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    suites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    run: Mapping[str, Any] = field(default_factory=dict)
+
+    def settings_for(self, suite: str, overrides: Mapping[str, Any] | None = None) -> SuiteSettings:
+        """Resolve one suite's settings: defaults < global table < suite table < overrides."""
+        where = str(self.path) if self.path else "pyproject.toml"
+        settings = apply_settings(SuiteSettings(), self.defaults, f"{where} [tool.{TOOL_KEY}]")
+        if suite in self.suites:
+            settings = apply_settings(settings, self.suites[suite], f"{where} [tool.{TOOL_KEY}.suites.{suite}]")
+        if overrides:
+            settings = apply_settings(settings, overrides, "command line")
+        return settings
+
+
+# Keys of `[tool.muscle-guard]` that configure a run rather than a suite (read by the plugin and CLI).
+RUN_KEYS = frozenset(
+    {
+        "old", "new", "suites", "waivers", "cache_dir", "batch_size", "device", "dtype",
+        "report", "markdown", "trust_remote_code", "allow_pickle",
+    }
+)
+
+
+def load_project_config(pyproject: Path | None) -> ProjectConfig:
+    """Read `[tool.muscle-guard]` from `pyproject` (None or a file without the table → defaults)."""
+    if pyproject is None or not pyproject.is_file():
+        return ProjectConfig()
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the file") from None
+    table = data.get("tool", {}).get(TOOL_KEY, {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{pyproject}: [tool.{TOOL_KEY}] must be a table")
+    defaults: dict[str, Any] = {}
+    run: dict[str, Any] = {}
+    suites: dict[str, Mapping[str, Any]] = {}
+    for raw_key, value in table.items():
+        key = raw_key.replace("-", "_")
+        if key == "suites" and isinstance(value, dict):
+            for name, sub in value.items():
+                if not isinstance(sub, dict):
+                    raise ConfigError(f"{pyproject}: [tool.{TOOL_KEY}.suites.{name}] must be a table")
+                where = f"{pyproject} [tool.{TOOL_KEY}.suites.{name}]"
+                for sub_key in sub:
+                    if sub_key.replace("-", "_") not in SETTING_KEYS:
+                        parse_setting(sub_key.replace("-", "_"), sub[sub_key], where)
+                suites[name] = sub
+        elif key in RUN_KEYS:
+            run[key] = value
+        elif key in SETTING_KEYS:
+            defaults[key] = value
+        else:
+            known = ", ".join(sorted(SETTING_KEYS | RUN_KEYS | {"suites"}))
+            raise ConfigError(f"{pyproject} [tool.{TOOL_KEY}]: unknown key {raw_key!r}; known: {known}")
+    config = ProjectConfig(path=pyproject, defaults=defaults, suites=suites, run=run)
+    config.settings_for("")  # validate the global table eagerly
+    for name in suites:
+        config.settings_for(name)
+    return config
