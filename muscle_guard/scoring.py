@@ -38,7 +38,7 @@ def normalise_final_number(text: str) -> str:
     try:
         value = float(raw)
     except ValueError:
-        return raw
+        return str(raw)
     if math.isfinite(value) and value == int(value):
         return str(int(value))
     return repr(value)
