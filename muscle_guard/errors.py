@@ -45,3 +45,7 @@ class FixError(MuscleGuardError):
 
 class AssetError(MuscleGuardError):
     """A demo or benchmark asset (model or data package) is missing or broken."""
+
+
+class ReportError(MuscleGuardError):
+    """A run report (JSON) cannot be read or written: bad JSON, unknown schema version, unwritable path."""
