@@ -1,0 +1,261 @@
+"""Compatibility losses as pure tensor functions: MUSCLE (the paper's Eq. 1) and the strategies it is compared to.
+
+Conventions shared by every function:
+- logits are `[..., V]` (V = vocabulary or classes or choices), `targets` and `mask` are `[...]`; for a causal
+  LM the caller has already shifted them (position i predicts token i+1).
+- teachers are frozen: their logits are detached here whatever the caller passes; only the student gets
+  gradients.
+- `mask` marks the positions that count (padding excluded); every mean is 1/n Σ over those n positions, and
+  whatever sits at a masked-out position (even inf/nan) never reaches the loss or the gradients.
+- KL direction is teacher ‖ student, KL(σ(z_t/T) ‖ σ(z_s/T)), with no T² rescaling (as the paper).
+- `lam` is the paper's λ in `λ·L + (1−λ)·CE`; λ = 1 (the default) means no ground-truth cross-entropy.
+
+A teacher is either full logits or a `TopK` (its k largest logits + the log-partition), the memory-saving form
+the trainer caches for large vocabularies; see `topk_kd_kl` for what that approximation computes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+DEFAULT_TEMPERATURE = 2.0
+FOCAL_ALPHA = 1.0
+FOCAL_BETA = 5.0
+MASKED_CHOICE = -1e9  # score given to padded choice slots: zero probability, but finite (no nan in gradients)
+
+
+@dataclass(frozen=True)
+class TopK:
+    """A teacher distribution kept as its top-k logits per position.
+
+    `values`/`indices` are `[..., k]` (values sorted descending, raw logits), `log_z` is `[...]`:
+    logsumexp(z / temperature) over the full vocabulary, so the k probabilities at that temperature are exact.
+    """
+
+    values: Tensor
+    indices: Tensor
+    log_z: Tensor
+    temperature: float
+
+    def select(self, rows: Tensor) -> TopK:
+        """The entries at `rows` (an index or boolean mask over the leading dimensions)."""
+        return TopK(self.values[rows], self.indices[rows], self.log_z[rows], self.temperature)
+
+
+if TYPE_CHECKING:
+    Teacher = Tensor | TopK  # full logits or their top-k form
+
+
+def kd_kl(teacher_logits: Tensor, student_logits: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+    """Per position KL(σ(z_t/T) ‖ σ(z_s/T)) over the last dimension; `[...]`, gradients only to the student."""
+    import torch.nn.functional as F
+
+    t_logp = F.log_softmax(teacher_logits.detach().float() / temperature, dim=-1)
+    s_logp = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    return (t_logp.exp() * (t_logp - s_logp)).sum(-1)
+
+
+def topk_kd_kl(teacher: TopK, student_logits: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+    """KL(teacher ‖ student) over the teacher's top-k tokens plus one bucket holding all other tokens.
+
+    Exact on the k kept probabilities; the rest of both distributions is lumped into a single "tail" outcome,
+    which makes this a lower bound of the full KL that is tight when the teacher's tail mass is small (the
+    usual case for k = 64 on a trained LM). Used only when full logits do not fit in memory.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if abs(teacher.temperature - temperature) > 1e-9:
+        raise ValueError(f"teacher cached at T={teacher.temperature}, loss asked for T={temperature}")
+    t_logp = teacher.values.detach().float() / temperature - teacher.log_z.detach().float().unsqueeze(-1)
+    s_all = F.log_softmax(student_logits.float() / temperature, dim=-1)
+    s_logp = s_all.gather(-1, teacher.indices.long())
+    head = (t_logp.exp() * (t_logp - s_logp)).sum(-1)
+    t_tail = _log1mexp(torch.logsumexp(t_logp, dim=-1))
+    s_tail = _log1mexp(torch.logsumexp(s_logp, dim=-1))
+    return head + t_tail.exp() * (t_tail - s_tail)
+
+
+def _log1mexp(x: Tensor) -> Tensor:
+    """log(1 − eˣ) for x ≤ 0, stable; x is clamped just below 0 so rounding never yields nan."""
+    import torch
+
+    x = x.clamp(max=-1e-6)
+    return torch.where(x > -0.6931, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(x)))
+
+
+def teacher_kl(teacher: Teacher, student_logits: Tensor, temperature: float = DEFAULT_TEMPERATURE) -> Tensor:
+    """`kd_kl` for full teacher logits, `topk_kd_kl` for a TopK teacher."""
+    if isinstance(teacher, TopK):
+        return topk_kd_kl(teacher, student_logits, temperature)
+    return kd_kl(teacher, student_logits, temperature)
+
+
+def teacher_top1(teacher: Teacher) -> Tensor:
+    """The teacher's argmax per position."""
+    if isinstance(teacher, TopK):
+        return teacher.indices[..., 0].long()
+    return teacher.detach().argmax(-1)
+
+
+def pick_teacher(use_first: Tensor, first: Teacher, second: Teacher) -> Teacher:
+    """Per position, `first` where `use_first` is true and `second` elsewhere (both of the same form)."""
+    import torch
+
+    if isinstance(first, TopK) and isinstance(second, TopK):
+        cond = use_first.unsqueeze(-1)
+        return TopK(
+            torch.where(cond, first.values, second.values),
+            torch.where(cond, first.indices, second.indices),
+            torch.where(use_first, first.log_z, second.log_z),
+            first.temperature,
+        )
+    if isinstance(first, TopK) or isinstance(second, TopK):
+        raise TypeError("both teachers must be full logits or both TopK")
+    return torch.where(use_first.unsqueeze(-1), first.detach(), second.detach())
+
+
+def masked_mean(values: Tensor, mask: Tensor) -> Tensor:
+    """1/n Σ over the n positions where `mask` is true (0 when there are none)."""
+    import torch
+
+    keep = mask.bool()
+    total = torch.where(keep, values, torch.zeros_like(values)).sum()
+    return total / keep.sum().clamp_min(1)
+
+
+def token_ce(student_logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Per position cross-entropy −log σ(z_s)[y]; masked-out positions give 0 (their targets may be padding)."""
+    import torch
+    import torch.nn.functional as F
+
+    keep = mask.bool()
+    safe_targets = torch.where(keep, targets, torch.zeros_like(targets)).long()
+    logp = F.log_softmax(student_logits.float(), dim=-1)
+    ce = -logp.gather(-1, safe_targets.unsqueeze(-1)).squeeze(-1)
+    return torch.where(keep, ce, torch.zeros_like(ce))
+
+
+def ce_loss(student_logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Mean cross-entropy over the valid positions (the plain fine-tuning loss)."""
+    return masked_mean(token_ce(student_logits, targets, mask), mask)
+
+
+def _with_ce(loss: Tensor, student_logits: Tensor, targets: Tensor, mask: Tensor, lam: float) -> Tensor:
+    if not 0.0 <= lam <= 1.0:
+        raise ValueError(f"lam must be in [0, 1], got {lam}")
+    if lam == 1.0:
+        return loss
+    return lam * loss + (1.0 - lam) * ce_loss(student_logits, targets, mask)
+
+
+def student_wrong(student_logits: Tensor, targets: Tensor) -> Tensor:
+    """m_i = 1[argmax z_s,i ≠ y_i], detached: the MUSCLE mask."""
+    return student_logits.detach().argmax(-1) != targets
+
+
+def muscle_loss(
+    student_logits: Tensor,
+    old: Teacher,
+    new: Teacher,
+    targets: Tensor,
+    mask: Tensor,
+    temperature: float = DEFAULT_TEMPERATURE,
+    lam: float = 1.0,
+) -> Tensor:
+    """MUSCLE (Eq. 1): KD to the old teacher where the student's top-1 is wrong, to the new one where it is right.
+
+    L = 1/n Σ_i m_i·KL(σ(z_old/T) ‖ σ(z_s/T)) + (1 − m_i)·KL(σ(z_new/T) ‖ σ(z_s/T)), m_i = 1[argmax z_s ≠ y].
+    """
+    teacher = pick_teacher(student_wrong(student_logits, targets), old, new)
+    loss = masked_mean(teacher_kl(teacher, student_logits, temperature), mask)
+    return _with_ce(loss, student_logits, targets, mask, lam)
+
+
+def kd_old_loss(
+    student_logits: Tensor,
+    old: Teacher,
+    targets: Tensor,
+    mask: Tensor,
+    temperature: float = DEFAULT_TEMPERATURE,
+    lam: float = 1.0,
+) -> Tensor:
+    """Plain distillation to the old model at every position (the paper's ablation)."""
+    loss = masked_mean(teacher_kl(old, student_logits, temperature), mask)
+    return _with_ce(loss, student_logits, targets, mask, lam)
+
+
+def old_correct_loss(
+    student_logits: Tensor,
+    old: Teacher,
+    new: Teacher,
+    targets: Tensor,
+    mask: Tensor,
+    temperature: float = DEFAULT_TEMPERATURE,
+    lam: float = 1.0,
+) -> Tensor:
+    """KD to the old model where the old model's top-1 is right, to the new one elsewhere (the paper's ablation)."""
+    teacher = pick_teacher(teacher_top1(old) == targets, old, new)
+    loss = masked_mean(teacher_kl(teacher, student_logits, temperature), mask)
+    return _with_ce(loss, student_logits, targets, mask, lam)
+
+
+def focal_loss(
+    student_logits: Tensor,
+    old: Teacher,
+    targets: Tensor,
+    mask: Tensor,
+    temperature: float = DEFAULT_TEMPERATURE,
+    alpha: float = FOCAL_ALPHA,
+    beta: float = FOCAL_BETA,
+    kd_weight: float = 1.0,
+) -> Tensor:
+    """Positive-congruent focal distillation (Yan et al. 2021): CE + λ·mean((α + β·1[old right])·KL(old ‖ s)).
+
+    Its form always keeps the cross-entropy; `kd_weight` is its λ.
+    """
+    old_right = (teacher_top1(old) == targets).float()
+    weights = alpha + beta * old_right
+    distill = masked_mean(weights * teacher_kl(old, student_logits, temperature), mask)
+    return ce_loss(student_logits, targets, mask) + kd_weight * distill
+
+
+def mask_choices(scores: Tensor, choice_mask: Tensor | None) -> Tensor:
+    """Scores with padded choice slots set to a huge negative number (zero probability, finite gradients)."""
+    if choice_mask is None:
+        return scores
+    return scores.float().masked_fill(~choice_mask.bool(), MASKED_CHOICE)
+
+
+def choice_muscle_loss(
+    student_scores: Tensor,
+    old_scores: Tensor,
+    new_scores: Tensor,
+    answers: Tensor,
+    choice_mask: Tensor | None = None,
+    temperature: float = DEFAULT_TEMPERATURE,
+    lam: float = 1.0,
+) -> Tensor:
+    """MUSCLE at the instance level over choices: vocabulary-agnostic, so it works across tokenizers.
+
+    Scores are `[B, C]`: each choice's summed log-likelihood (multiple choice) or the class logits
+    (classification). Per instance, the student's top choice wrong → KL to the old model's distribution over
+    the choices, right → to the new one's; mean over instances. CE (when λ < 1) is over the choices too.
+    `choice_mask` `[B, C]` marks real choices when instances have different numbers of them.
+    """
+    import torch
+
+    student = mask_choices(student_scores, choice_mask)
+    old, new = mask_choices(old_scores, choice_mask), mask_choices(new_scores, choice_mask)
+    every = torch.ones_like(answers, dtype=torch.bool)
+    return muscle_loss(student, old, new, answers, every, temperature, lam)
+
+
+def sequence_loss(student_logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:
+    """Sequence-level distillation: cross-entropy on target texts (the old model's outputs where they were right,
+    the reference elsewhere); `mask` covers the target's tokens. Vocabulary-agnostic: the targets are text."""
+    return ce_loss(student_logits, targets, mask)
