@@ -1,0 +1,133 @@
+"""Training data for `fix`: suite-format instances → examples, the validation split, the overlap guard.
+
+Pure Python (no torch): tokenization and batching live in `fix.batches`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from muscle_guard.config import SuiteSettings
+from muscle_guard.errors import FixError
+from muscle_guard.suite import Instance, Shape, Suite
+
+SHOWN_OVERLAPS = 5
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training instance as the models see it.
+
+    `context` is the rendered prompt (or the text of a classification instance); `target` the continuation
+    trained with teacher forcing (the right choice, the answer, the reference; "" for classification);
+    `label` the right choice or class index; `choices` the options of a multiple-choice instance.
+    """
+
+    index: int
+    id: str
+    where: str
+    context: str
+    target: str = ""
+    label: int | None = None
+    choices: tuple[str, ...] = ()
+
+
+def build_examples(suite: Suite, settings: SuiteSettings) -> list[Example]:
+    """The examples of a training suite, rendered with the suite settings the gate uses."""
+    out = []
+    for index, instance in enumerate(suite.instances):
+        where = f"{suite.path}:{instance.line}"
+        out.append(_example(index, instance, settings, where))
+    return out
+
+
+def _example(index: int, instance: Instance, settings: SuiteSettings, where: str) -> Example:
+    shape = instance.shape
+    if shape is Shape.CLASSIFY:
+        assert instance.label is not None
+        return Example(index, instance.id, where, instance.text or "", label=settings.label_index(instance.label))
+    context = settings.render(instance.prompt or "")
+    if shape is Shape.MULTIPLE_CHOICE:
+        assert isinstance(instance.answer, int)
+        answer = instance.answer
+        return Example(index, instance.id, where, context, instance.choices[answer], answer, instance.choices)
+    target = str(instance.answer) if shape is Shape.GENERATE_EXACT else (instance.reference or "")
+    return Example(index, instance.id, where, context, target)
+
+
+def split_validation(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
+    """A deterministic (train, validation) split: each example's place depends on its id and the seed only.
+
+    The validation part has round(fraction·n) examples, at least one when fraction > 0 and n >= 2, and
+    never all of them. Both parts keep the input order.
+    """
+    n = len(examples)
+    n_val = round(fraction * n)
+    if fraction > 0 and n >= 2:
+        n_val = min(max(n_val, 1), n - 1)
+    else:
+        n_val = 0
+
+    def rank(example: Example) -> str:
+        return hashlib.sha256(f"{seed}\x00{example.id}".encode()).hexdigest()
+
+    val_ids = {e.id for e in sorted(examples, key=rank)[:n_val]}
+    return [e for e in examples if e.id not in val_ids], [e for e in examples if e.id in val_ids]
+
+
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalise_for_overlap(text: str) -> str:
+    """NFKC, case-folded, punctuation and whitespace runs collapsed to one space: trivial edits do not hide a copy."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_WORD.sub(" ", folded).split())
+
+
+@dataclass(frozen=True)
+class Overlap:
+    """A training instance whose normalised prompt/text equals a suite instance's."""
+
+    train_where: str
+    train_id: str
+    suite_where: str
+    suite_id: str
+
+
+def find_overlaps(train: Suite, suites: Sequence[Suite]) -> list[Overlap]:
+    """Every training instance whose normalised input (prompt or text) is also in one of `suites`."""
+    seen: dict[str, tuple[str, str]] = {}
+    for suite in suites:
+        for instance in suite.instances:
+            key = normalise_for_overlap(instance.inputs)
+            seen.setdefault(key, (f"{suite.path}:{instance.line}", instance.id))
+    out = []
+    for instance in train.instances:
+        hit = seen.get(normalise_for_overlap(instance.inputs))
+        if hit is not None:
+            out.append(Overlap(f"{train.path}:{instance.line}", instance.id, hit[0], hit[1]))
+    return out
+
+
+def refuse_overlaps(overlaps: Sequence[Overlap]) -> None:
+    """Raise FixError listing the count and the first few overlaps (training on the gate's suites games it)."""
+    if not overlaps:
+        return
+    lines = [
+        f"{len(overlaps)} training instance(s) have the same prompt/text as a --suite instance; training on the "
+        "suites the gate checks would game it. Remove them from the training data, or pass --allow-overlap:"
+    ]
+    for item in overlaps[:SHOWN_OVERLAPS]:
+        lines.append(f"  {item.train_where} (id {item.train_id}) = {item.suite_where} (id {item.suite_id})")
+    if len(overlaps) > SHOWN_OVERLAPS:
+        lines.append(f"  ... and {len(overlaps) - SHOWN_OVERLAPS} more")
+    raise FixError("\n".join(lines))
+
+
+def sequence_target(example: Example, old_output: str, old_correct: bool) -> str:
+    """Sequence-level distillation's target: the old model's output where it was right, else the reference."""
+    return old_output if old_correct else example.target

@@ -1,0 +1,107 @@
+"""Which compatibility loss `fix` trains with, and whether it can: `--strategy` resolved against the task and tokenizers.
+
+Token-level strategies (muscle, kd-old, old-correct, focal) compare the two teachers' next-token distributions
+with the student's, so old and new must share the tokenizer. Choice-level and sequence-level distillation are
+vocabulary-agnostic. For a classifier the "tokens" are the class logits: every strategy works on them per
+instance, whatever the tokenizers (they only need the same classes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from muscle_guard.errors import FixError
+from muscle_guard.suite import Shape
+
+
+class Strategy(str, Enum):
+    MUSCLE = "muscle"  # the paper's Eq. 1: old teacher where the student is wrong, new where it is right
+    KD_OLD = "kd-old"  # distil the old model everywhere (ablation)
+    OLD_CORRECT = "old-correct"  # old where the old model is right, new elsewhere (ablation)
+    FOCAL = "focal"  # positive-congruent focal distillation: CE + λ·mean((α + β·1[old right])·KD)
+    CHOICE = "choice"  # MUSCLE over choices' log-likelihoods / class logits, per instance
+    SEQUENCE = "sequence"  # CE on the old model's right outputs, the reference elsewhere
+    AUTO = "auto"
+
+    @property
+    def token_level(self) -> bool:
+        return self in TOKEN_LEVEL
+
+
+TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL})
+STRATEGY_HELP = (
+    "muscle (default, the paper's loss) | kd-old | old-correct | focal | choice (vocabulary-agnostic, multiple "
+    "choice and classification) | sequence (vocabulary-agnostic, generation) | auto (muscle when old and new share "
+    "the tokenizer, else choice or sequence)"
+)
+
+
+@dataclass(frozen=True)
+class TokenizerFacts:
+    """What decides whether two models' token distributions are comparable."""
+
+    vocab: Mapping[str, int]
+    special_ids: Mapping[str, int | None]
+    logits_size: int  # the LM head's output size (can exceed the vocabulary: padded embeddings)
+
+
+def tokenizer_difference(old: TokenizerFacts, new: TokenizerFacts) -> str | None:
+    """None when the tokenizers are interchangeable, else one line saying how they differ."""
+    if old.vocab != new.vocab:
+        only_old = len(set(old.vocab) - set(new.vocab))
+        only_new = len(set(new.vocab) - set(old.vocab))
+        moved = sum(1 for tok, i in old.vocab.items() if tok in new.vocab and new.vocab[tok] != i)
+        return (
+            f"vocabularies differ (old {len(old.vocab)} tokens, new {len(new.vocab)}; {only_old} only in old, "
+            f"{only_new} only in new, {moved} with different ids)"
+        )
+    for name in sorted(set(old.special_ids) | set(new.special_ids)):
+        if old.special_ids.get(name) != new.special_ids.get(name):
+            return (
+                f"special token {name} differs (old id {old.special_ids.get(name)}, new id {new.special_ids.get(name)})"
+            )
+    if old.logits_size != new.logits_size:
+        return f"output sizes differ (old {old.logits_size} logits, new {new.logits_size})"
+    return None
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """The strategy `fix` trains with and why (printed, and recorded in muscle_fix.json)."""
+
+    strategy: Strategy
+    reason: str
+
+
+def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None) -> Resolved:
+    """Check `requested` against the task shape and the tokenizers (`difference` from tokenizer_difference).
+
+    Raises FixError when the combination cannot work, naming what would.
+    """
+    classify = shape is Shape.CLASSIFY
+    generative = shape.is_generative
+    vocab_free = Strategy.SEQUENCE if generative else Strategy.CHOICE
+    if requested is Strategy.AUTO:
+        if difference is None:
+            why = "class logits" if classify else "tokens"
+            return Resolved(Strategy.MUSCLE, f"old and new share the tokenizer: token-level MUSCLE over {why}")
+        how = "the old model's right outputs as text" if generative else "per-instance distributions over the choices"
+        if classify:
+            how = "per-instance distributions over the class logits"
+        return Resolved(vocab_free, f"tokenizers differ ({difference}): {vocab_free.value}-level distillation on {how}")
+    if requested is Strategy.CHOICE and generative:
+        raise FixError(
+            f"--strategy choice needs multiple-choice or classification data; this is {shape.value}: use sequence"
+        )
+    if requested is Strategy.SEQUENCE and not generative:
+        raise FixError(f"--strategy sequence needs generation data; this is {shape.value}: use choice")
+    if requested.token_level and difference is not None and not classify:
+        raise FixError(
+            f"--strategy {requested.value} is token-level and needs the same tokenizer for old and new, but "
+            f"{difference}; use --strategy {vocab_free.value} (vocabulary-agnostic) or auto"
+        )
+    if classify and requested.token_level:
+        return Resolved(requested, f"{requested.value} over the class logits (per instance)")
+    return Resolved(requested, f"{requested.value} as requested")

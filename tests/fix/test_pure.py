@@ -1,0 +1,175 @@
+"""The pure parts of `fix`: strategy resolution, schedule scaling, validation split, overlap guard."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from muscle_guard.config import SuiteSettings
+from muscle_guard.errors import FixError
+from muscle_guard.fix.config import TrainConfig, plan_schedule
+from muscle_guard.fix.data import (
+    build_examples,
+    find_overlaps,
+    normalise_for_overlap,
+    refuse_overlaps,
+    split_validation,
+)
+from muscle_guard.fix.strategies import Strategy, TokenizerFacts, resolve_strategy, tokenizer_difference
+from muscle_guard.suite import Shape, load_suite
+
+SAME = TokenizerFacts({"a": 0, "b": 1}, {"pad": 1}, 2)
+
+
+@pytest.mark.parametrize(
+    ("other", "fragment"),
+    [
+        (TokenizerFacts({"a": 0, "c": 1}, {"pad": 1}, 2), "1 only in old, 1 only in new"),
+        (TokenizerFacts({"a": 1, "b": 0}, {"pad": 1}, 2), "2 with different ids"),
+        (TokenizerFacts({"a": 0, "b": 1}, {"pad": 0}, 2), "special token pad"),
+        (TokenizerFacts({"a": 0, "b": 1}, {"pad": 1}, 8), "output sizes differ"),
+    ],
+)
+def test_tokenizer_difference_says_how(other: TokenizerFacts, fragment: str) -> None:
+    assert tokenizer_difference(SAME, SAME) is None
+    difference = tokenizer_difference(SAME, other)
+    assert difference is not None
+    assert fragment in difference
+
+
+@pytest.mark.parametrize(
+    ("shape", "same", "expected"),
+    [
+        (Shape.MULTIPLE_CHOICE, True, Strategy.MUSCLE),
+        (Shape.MULTIPLE_CHOICE, False, Strategy.CHOICE),
+        (Shape.CLASSIFY, True, Strategy.MUSCLE),
+        (Shape.CLASSIFY, False, Strategy.CHOICE),
+        (Shape.GENERATE_EXACT, False, Strategy.SEQUENCE),
+        (Shape.GENERATE_SCORE, False, Strategy.SEQUENCE),
+        (Shape.GENERATE_SCORE, True, Strategy.MUSCLE),
+    ],
+)
+def test_auto_picks_token_level_only_with_the_same_tokenizer(shape: Shape, same: bool, expected: Strategy) -> None:
+    resolved = resolve_strategy(Strategy.AUTO, shape, None if same else "vocabularies differ (x)")
+    assert resolved.strategy is expected
+    assert ("tokenizers differ" in resolved.reason) is not same
+
+
+@pytest.mark.parametrize("strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL])
+def test_token_level_refuses_different_tokenizers(strategy: Strategy) -> None:
+    with pytest.raises(FixError, match=r"token-level.*vocabularies differ.*--strategy choice"):
+        resolve_strategy(strategy, Shape.MULTIPLE_CHOICE, "vocabularies differ (x)")
+
+
+def test_classifiers_distil_class_logits_whatever_the_tokenizers() -> None:
+    assert resolve_strategy(Strategy.MUSCLE, Shape.CLASSIFY, "vocabularies differ").strategy is Strategy.MUSCLE
+
+
+def test_vocabulary_free_strategies_need_the_right_shape() -> None:
+    with pytest.raises(FixError, match="use sequence"):
+        resolve_strategy(Strategy.CHOICE, Shape.GENERATE_EXACT, None)
+    with pytest.raises(FixError, match="use choice"):
+        resolve_strategy(Strategy.SEQUENCE, Shape.CLASSIFY, None)
+
+
+@pytest.mark.parametrize(
+    ("batches", "epochs", "accum", "warmup"),
+    [
+        (10_000, 10, 8, 500),  # the paper's regime: accumulation 8, 500 warm-up steps
+        (40, 10, 8, 5),  # 5 steps/epoch, warm-up capped at 10% of 50 steps
+        (12, 10, 3, 4),  # small data: accumulation lowered so an epoch keeps 4 optimizer steps
+        (2, 3, 1, 1),
+    ],
+)
+def test_schedule_scales_paper_defaults_to_small_data(batches: int, epochs: int, accum: int, warmup: int) -> None:
+    plan = plan_schedule(TrainConfig(epochs=epochs), batches)
+    assert (plan.grad_accum, plan.warmup_steps) == (accum, warmup)
+    assert plan.total_steps == plan.steps_per_epoch * epochs
+
+
+def test_explicit_schedule_values_win() -> None:
+    plan = plan_schedule(TrainConfig(grad_accum=2, warmup_steps=7, epochs=2), 20)
+    assert (plan.grad_accum, plan.steps_per_epoch, plan.warmup_steps) == (2, 10, 7)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "--epochs"),
+        ({"ce_weight": 1.5}, "--ce-weight"),
+        ({"val_fraction": 1.0}, "--val-fraction"),
+        ({"select": "acc"}, "--select"),
+        ({"strategy": Strategy.FOCAL, "ce_weight": 0.5}, "focal"),
+        ({"val_fraction": 0.0, "select": "val-nfr"}, "validation split"),
+    ],
+)
+def test_bad_settings_are_one_line_errors(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(FixError, match=message):
+        TrainConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_ce_weight_is_one_minus_the_papers_lambda() -> None:
+    assert TrainConfig(ce_weight=0.25).lam == 0.75
+    assert TrainConfig().lam == 1.0
+
+
+def write(path: Path, lines: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def test_validation_split_is_deterministic_and_order_independent(tmp_path: Path) -> None:
+    lines = [{"id": f"x{i}", "text": f"text {i}", "label": i % 2} for i in range(50)]
+    suite = load_suite(write(tmp_path / "t.jsonl", lines))
+    examples = build_examples(suite, SuiteSettings())
+    train, val = split_validation(examples, 0.2, seed=3)
+    assert len(val) == 10
+    assert len(train) == 40
+    assert split_validation(list(reversed(examples)), 0.2, seed=3)[1] == list(reversed(val))
+    assert {e.id for e in split_validation(examples, 0.2, seed=4)[1]} != {e.id for e in val}
+    assert split_validation(examples[:1], 0.2, seed=0) == (examples[:1], [])
+    assert len(split_validation(examples[:3], 0.2, seed=0)[1]) == 1
+
+
+def test_examples_render_prompts_with_the_suite_template(tmp_path: Path) -> None:
+    mc = load_suite(
+        write(tmp_path / "mc.jsonl", [{"id": "a", "prompt": "Sky?", "choices": [" red", " blue"], "answer": 1}])
+    )
+    settings = SuiteSettings(prompt_template="Q: {prompt}\nA:")
+    (example,) = build_examples(mc, settings)
+    assert (example.context, example.target, example.label) == ("Q: Sky?\nA:", " blue", 1)
+    assert example.where.endswith("mc.jsonl:1")
+    labels = load_suite(write(tmp_path / "c.jsonl", [{"id": "b", "text": "great", "label": "pos"}]))
+    (example,) = build_examples(labels, SuiteSettings(labels=("neg", "pos")))
+    assert example.label == 1
+
+
+def test_overlap_with_a_suite_is_refused_with_locations(tmp_path: Path) -> None:
+    train = load_suite(
+        write(
+            tmp_path / "train.jsonl",
+            [
+                {"id": "t1", "prompt": "What is the capital of France?", "answer": "paris"},
+                {"id": "t2", "prompt": "Something else entirely", "answer": "x"},
+            ],
+        )
+    )
+    gate = load_suite(
+        write(tmp_path / "gate.jsonl", [{"id": "g9", "prompt": "what is the  capital of france", "answer": "Paris"}])
+    )
+    overlaps = find_overlaps(train, [gate])
+    assert [(o.train_id, o.suite_id) for o in overlaps] == [("t1", "g9")]
+    with pytest.raises(FixError) as info:
+        refuse_overlaps(overlaps)
+    message = str(info.value)
+    assert "1 training instance(s)" in message
+    assert "train.jsonl:1 (id t1)" in message
+    assert "gate.jsonl:1 (id g9)" in message
+    assert "--allow-overlap" in message
+
+
+def test_normalisation_ignores_case_punctuation_and_spacing() -> None:
+    assert normalise_for_overlap("  Hello,   WORLD!! ") == normalise_for_overlap("hello world")
+    assert normalise_for_overlap("ｆｕｌｌ width") == "full width"
