@@ -66,11 +66,7 @@ def split_validation(examples: Sequence[Example], fraction: float, seed: int) ->
     never all of them. Both parts keep the input order.
     """
     n = len(examples)
-    n_val = round(fraction * n)
-    if fraction > 0 and n >= 2:
-        n_val = min(max(n_val, 1), n - 1)
-    else:
-        n_val = 0
+    n_val = min(max(round(fraction * n), 1), n - 1) if fraction > 0 and n >= 2 else 0
 
     def rank(example: Example) -> str:
         return hashlib.sha256(f"{seed}\x00{example.id}".encode()).hexdigest()
