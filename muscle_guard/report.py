@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -195,7 +196,8 @@ def write_report(report: RunReport, path: str | Path) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # nothing to clean up when the folder itself is unusable
+            tmp.unlink(missing_ok=True)
         raise ReportError(
             f"{path}: cannot write report ({exc.strerror or exc}); check the path and permissions"
         ) from None
