@@ -7,6 +7,7 @@ built-in defaults < `[tool.muscle-guard]` < `[tool.muscle-guard.suites.<name>]` 
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -21,6 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOOL_KEY = "muscle-guard"
+DEFAULT_CACHE_DIR = Path(".muscle-cache")
 MC_NORMS = ("acc", "acc_norm")
 
 
@@ -58,7 +60,9 @@ class SuiteSettings:
             return label
         if label not in self.labels:
             known = ", ".join(self.labels) or "none configured"
-            raise ConfigError(f"label {label!r} is not one of the suite's labels ({known}); set 'labels' in [tool.muscle-guard]")
+            raise ConfigError(
+                f"label {label!r} is not one of the suite's labels ({known}); set 'labels' in [tool.muscle-guard]"
+            )
         return self.labels.index(label)
 
     def rendering_key(self) -> dict[str, Any]:
@@ -94,9 +98,12 @@ def _float(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("a number")
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         raise ValueError("a number") from None
+    if math.isnan(number):  # TOML and float() accept nan; every comparison with it is silently false
+        raise ValueError("a number")
+    return number
 
 
 def _nonneg_int(value: Any) -> int:
@@ -188,8 +195,12 @@ SETTING_KEYS = frozenset(_SUITE_KEYS) | frozenset(_GATE_KEYS)
 
 
 def parse_setting(key: str, value: Any, where: str) -> Any:
-    """Validate one setting value; ConfigError names where it came from and what is expected."""
-    parser = _SUITE_KEYS.get(key) or _GATE_KEYS.get(key)
+    """Validate one setting value; ConfigError names where it came from and what is expected.
+
+    `key` may be kebab-case (`max-nfr`); messages show it as the user wrote it.
+    """
+    name = key.replace("-", "_")
+    parser = _SUITE_KEYS.get(name) or _GATE_KEYS.get(name)
     if parser is None:
         raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(SETTING_KEYS))}")
     try:
@@ -204,7 +215,7 @@ def apply_settings(base: SuiteSettings, values: Mapping[str, Any], where: str) -
     gate_updates: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = raw_key.replace("-", "_")
-        parsed = parse_setting(key, value, where)
+        parsed = parse_setting(raw_key, value, where)
         (gate_updates if key in _GATE_KEYS else suite_updates)[key] = parsed
     return replace(base, gates=replace(base.gates, **gate_updates), **suite_updates)
 
@@ -232,8 +243,18 @@ class ProjectConfig:
 # Keys of `[tool.muscle-guard]` that configure a run rather than a suite (read by the plugin and CLI).
 RUN_KEYS = frozenset(
     {
-        "old", "new", "suites", "waivers", "cache_dir", "batch_size", "device", "dtype",
-        "report", "markdown", "trust_remote_code", "allow_pickle",
+        "old",
+        "new",
+        "suites",
+        "waivers",
+        "cache_dir",
+        "batch_size",
+        "device",
+        "dtype",
+        "report",
+        "markdown",
+        "trust_remote_code",
+        "allow_pickle",
     }
 )
 
@@ -246,7 +267,10 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{pyproject}: not valid TOML ({exc}); fix the file") from None
-    table = data.get("tool", {}).get(TOOL_KEY, {})
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{pyproject}: [tool] must be a table")
+    table = tool.get(TOOL_KEY, {})
     if not isinstance(table, dict):
         raise ConfigError(f"{pyproject}: [tool.{TOOL_KEY}] must be a table")
     defaults: dict[str, Any] = {}
@@ -261,12 +285,12 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
                 where = f"{pyproject} [tool.{TOOL_KEY}.suites.{name}]"
                 for sub_key in sub:
                     if sub_key.replace("-", "_") not in SETTING_KEYS:
-                        parse_setting(sub_key.replace("-", "_"), sub[sub_key], where)
+                        parse_setting(sub_key, sub[sub_key], where)
                 suites[name] = sub
         elif key in RUN_KEYS:
             run[key] = value
         elif key in SETTING_KEYS:
-            defaults[key] = value
+            defaults[raw_key] = value  # as written, so errors quote the user's spelling
         else:
             known = ", ".join(sorted(SETTING_KEYS | RUN_KEYS | {"suites"}))
             raise ConfigError(f"{pyproject} [tool.{TOOL_KEY}]: unknown key {raw_key!r}; known: {known}")

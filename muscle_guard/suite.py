@@ -153,6 +153,9 @@ def load_suite(path: str | Path) -> Suite:
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line
     for number, text in enumerate(lines, start=1):
+        if len(problems) >= MAX_REPORTED_PROBLEMS:
+            problems.append(f"{shown}: stopped after {MAX_REPORTED_PROBLEMS} problems")
+            break
         where = f"{shown}:{number}"
         if not text.strip():
             problems.append(f"{where}: blank line; remove it (every line must be one JSON object)")
@@ -180,9 +183,6 @@ def load_suite(path: str | Path) -> Suite:
             )
             continue
         instances.append(instance)
-        if len(problems) >= MAX_REPORTED_PROBLEMS:
-            problems.append(f"{shown}: stopped after {MAX_REPORTED_PROBLEMS} problems")
-            break
 
     if not problems and not instances:
         problems.append(f"{shown}: empty suite (no instances); add lines or remove the file")
@@ -285,11 +285,18 @@ def _require_str(name: str, value: object) -> None:
 
 
 def discover_suites(paths: list[Path]) -> list[Path]:
-    """Expand directories to their `.jsonl` files (sorted, recursive); keep files as given."""
-    found: list[Path] = []
+    """Expand directories to their `.jsonl` files (sorted, recursive); keep files as given; each path once.
+
+    Hidden directories below a given one (`.muscle-cache`, `.venv`, `.git`) are skipped: their `.jsonl`
+    files are caches and data, not suites.
+    """
+    found: dict[Path, None] = {}
     for path in paths:
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.jsonl") if p.is_file()))
+            for candidate in sorted(path.rglob("*.jsonl")):
+                hidden = any(part.startswith(".") for part in candidate.relative_to(path).parts[:-1])
+                if candidate.is_file() and not hidden:
+                    found.setdefault(candidate)
         else:
-            found.append(path)
-    return found
+            found.setdefault(path)
+    return list(found)
