@@ -17,10 +17,10 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from muscle_guard.config import DEFAULT_CACHE_DIR
 from muscle_guard.errors import CacheError
 from muscle_guard.predictions import Prediction
 
-DEFAULT_CACHE_DIR = Path(".muscle-cache")
 LOCK_WAIT_NOTICE_S = 2.0
 
 

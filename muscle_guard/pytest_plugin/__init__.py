@@ -1,11 +1,31 @@
-"""The pytest plugin (entry point `pytest11`): dormant unless `--muscle-old/--muscle-new` are set."""
+"""The pytest plugin (entry point `pytest11`): every suite instance becomes a test, flip budgets gate CI.
+
+Dormant unless `--muscle-old`/`--muscle-new` (or their ini/pyproject keys) are set: it then registers
+nothing, changes no collection and imports nothing heavy. When active, `runtime.MusclePlugin` is
+registered and does the work.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from muscle_guard.pytest_plugin.fixtures import muscle_new, muscle_no_flip, muscle_old
+from muscle_guard.pytest_plugin.options import add_options, read_options
+
+__all__ = ["muscle_new", "muscle_no_flip", "muscle_old"]
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("muscle-guard", "muscle-guard: gate model upgrades on negative flips")
-    group.addoption("--muscle-old", dest="muscle_old", metavar="MODEL", default=None, help="old model reference")
-    group.addoption("--muscle-new", dest="muscle_new", metavar="MODEL", default=None, help="new model reference")
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "muscle_guard: an instance of a muscle-guard suite")
+    options = read_options(config)
+    if bool(options.old) != bool(options.new):
+        missing = "--muscle-new" if options.old else "--muscle-old"
+        raise pytest.UsageError(f"muscle-guard needs both models: {missing} is not set")
+    if options.active:
+        from muscle_guard.pytest_plugin.runtime import MusclePlugin
+
+        config.pluginmanager.register(MusclePlugin(config, options), MusclePlugin.NAME)

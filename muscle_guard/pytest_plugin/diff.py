@@ -1,0 +1,69 @@
+"""Compact, readable text for a failing instance or gate: no traceback, just the evidence."""
+
+from __future__ import annotations
+
+from muscle_guard.evaluate import SuiteEvaluation
+from muscle_guard.flips import InstanceOutcome
+from muscle_guard.gates import percent
+
+PROMPT_CHARS = 400
+
+
+def trim(text: str, limit: int = PROMPT_CHARS) -> str:
+    """One line, at most `limit` characters, with the middle elided."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    half = (limit - 5) // 2
+    return f"{flat[:half]} ... {flat[-half:]}"
+
+
+def _mark(correct: bool) -> str:
+    return "right" if correct else "WRONG"
+
+
+def _evidence(outcome: InstanceOutcome) -> list[str]:
+    old, new = outcome.old_evidence, outcome.new_evidence
+    lines: list[str] = []
+    if old is not None and new is not None and old.logliks and new.logliks:
+        lines.append("  log-likelihood per choice:      old        new")
+        for i, choice in enumerate(outcome.choices):
+            flags = ("<old" if outcome.old.choice == i else "") + (" <new" if outcome.new.choice == i else "")
+            lines.append(f"    [{i}] {trim(choice, 24):<24} {old.logliks[i]:>9.3f}  {new.logliks[i]:>9.3f}  {flags}")
+    elif old is not None and new is not None and old.probs and new.probs:
+        lines.append("  class probabilities:")
+        lines.append("    old: " + "  ".join(f"{p:.3f}" for p in old.probs))
+        lines.append("    new: " + "  ".join(f"{p:.3f}" for p in new.probs))
+    elif outcome.delta is not None:
+        lines.append(f"  scores: old {outcome.old.score:.4f}  new {outcome.new.score:.4f}  D = {outcome.delta:+.4f}")
+    return lines
+
+
+def flip_diff(outcome: InstanceOutcome, evaluation: SuiteEvaluation) -> str:
+    """The failure text of a negative flip in a suite over its budget."""
+    m = evaluation.metrics
+    head = (
+        f"negative flip: the old model was right, the new one is wrong "
+        f"(suite {evaluation.suite.name}: NFR {percent(m.nfr)} = {m.nf}/{m.n}, budget {evaluation.verdict.budget})"
+    )
+    lines = [
+        head,
+        f"  prompt:    {trim(outcome.prompt)}",
+        f"  reference: {trim(outcome.reference, 200)}",
+        f"  old:       {trim(outcome.old.answer, 200)!r}  ({_mark(outcome.old.correct)})",
+        f"  new:       {trim(outcome.new.answer, 200)!r}  ({_mark(outcome.new.correct)})",
+    ]
+    return "\n".join(lines + _evidence(outcome))
+
+
+def gate_failure(evaluation: SuiteEvaluation) -> str:
+    m = evaluation.metrics
+    lines = [f"suite {evaluation.suite.name} fails its gate:"]
+    lines += [f"  - {reason}" for reason in evaluation.verdict.reasons]
+    lines.append(
+        f"  accuracy {m.acc_old:.4f} -> {m.acc_new:.4f} ({m.delta_acc:+.4f}); "
+        f"NF {m.nf}, PF {m.pf}, NFR {percent(m.nfr)}, PFR {percent(m.pfr)}, McNemar p {m.mcnemar_p:.3g}"
+    )
+    if evaluation.waived:
+        lines.append(f"  ({len(evaluation.waived)} waived negative flip(s) not counted)")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Fixtures for hand-written tests: lazy handles to the old and new models and a no-flip assertion.
+
+def test_capital_of_france(muscle_no_flip):
+    muscle_no_flip({"id": "paris", "prompt": "The capital of France is", "choices": [" Paris", " Rome"], "answer": 0})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from muscle_guard.pytest_plugin.state import active_session
+
+if TYPE_CHECKING:
+    from muscle_guard.config import SuiteSettings
+    from muscle_guard.flips import InstanceOutcome
+    from muscle_guard.predictions import Prediction
+    from muscle_guard.pytest_plugin.session import MuscleSession
+    from muscle_guard.scoring import Judgement
+    from muscle_guard.suite import Instance
+
+
+@dataclass(frozen=True)
+class ModelHandle:
+    """The old or new model of the run; it loads on first use (shared with the suites)."""
+
+    session: MuscleSession
+    side: str
+
+    def predict(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Prediction:
+        from muscle_guard.baseline import BaselineFile
+        from muscle_guard.config import SuiteSettings
+        from muscle_guard.pipeline import run_instances
+        from muscle_guard.suite import parse_instance
+
+        item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
+        source = self.session.source(self.side)
+        if isinstance(source, BaselineFile):
+            pytest.fail(f"--muscle-{self.side} is a baseline file: custom instances need a live model", pytrace=False)
+        return run_instances(source, item.shape, [item], settings or SuiteSettings())[0]
+
+    def judge(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Judgement:
+        from muscle_guard.config import SuiteSettings
+        from muscle_guard.scoring import judge
+        from muscle_guard.suite import parse_instance
+
+        item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
+        return judge(item, self.predict(item, settings), settings or SuiteSettings())
+
+
+def _session(request: pytest.FixtureRequest) -> MuscleSession:
+    session = active_session(request.config)
+    if session is None:
+        pytest.skip("muscle-guard is not active: pass --muscle-old and --muscle-new")
+    return session
+
+
+@pytest.fixture(scope="session")
+def muscle_old(request: pytest.FixtureRequest) -> ModelHandle:
+    """The old model of this run (`--muscle-old`)."""
+    return ModelHandle(_session(request), "old")
+
+
+@pytest.fixture(scope="session")
+def muscle_new(request: pytest.FixtureRequest) -> ModelHandle:
+    """The new model of this run (`--muscle-new`)."""
+    return ModelHandle(_session(request), "new")
+
+
+@pytest.fixture
+def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable[..., InstanceOutcome]:
+    """Assert that a custom instance does not flip negatively; returns the comparison."""
+
+    def check(instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> InstanceOutcome:
+        from muscle_guard.config import SuiteSettings
+        from muscle_guard.flips import Outcome, compare_with_settings
+        from muscle_guard.pytest_plugin.diff import trim
+        from muscle_guard.scoring import judge
+        from muscle_guard.suite import parse_instance
+
+        item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
+        resolved = settings or SuiteSettings()
+        old_pred, new_pred = muscle_old.predict(item, resolved), muscle_new.predict(item, resolved)
+        outcome = compare_with_settings(
+            item,
+            judge(item, old_pred, resolved),
+            judge(item, new_pred, resolved),
+            resolved,
+            old_evidence=old_pred,
+            new_evidence=new_pred,
+        )
+        if outcome.outcome is Outcome.NEGATIVE_FLIP:
+            pytest.fail(
+                f"negative flip on {item.id}: old {outcome.old.answer!r} (right), new {outcome.new.answer!r} "
+                f"(wrong); reference {outcome.reference!r}; prompt {trim(outcome.prompt, 200)!r}",
+                pytrace=False,
+            )
+        return outcome
+
+    return check

@@ -1,0 +1,110 @@
+"""Suite files as pytest collectors: one item per instance, plus one `[gate]` item per suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from muscle_guard.errors import MuscleGuardError, SuiteError
+from muscle_guard.flips import Outcome
+from muscle_guard.gates import percent
+from muscle_guard.pytest_plugin.diff import flip_diff, gate_failure
+from muscle_guard.pytest_plugin.state import muscle_session
+from muscle_guard.suite import Instance, Suite, load_suite
+
+GATE_NAME = "[gate]"
+
+
+class MuscleFailure(Exception):
+    """A failure whose text is shown as is, without a traceback."""
+
+
+class SuiteFile(pytest.File):
+    """A `.jsonl` suite. An invalid suite is one collection error listing every problem; others still run."""
+
+    suite: Suite
+
+    def collect(self) -> Iterator[pytest.Item]:
+        try:
+            self.suite = load_suite(self.path)
+            muscle_session(self.config).settings_for(self.suite)  # bad per-suite settings fail here, once
+        except MuscleGuardError as exc:
+            problems = exc.problems if isinstance(exc, SuiteError) else (str(exc),)
+            raise self.CollectError("\n".join(problems)) from None
+        for instance in self.suite.instances:
+            yield InstanceItem.from_parent(self, name=instance.id, instance=instance)
+        yield GateItem.from_parent(self, name=GATE_NAME)
+
+
+class _MuscleItem(pytest.Item):
+    parent: SuiteFile
+
+    @property
+    def suite(self) -> Suite:
+        return self.parent.suite
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, MuscleFailure | MuscleGuardError):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo, style=style))
+
+
+class InstanceItem(_MuscleItem):
+    """One instance: fails on a negative flip when the suite is over its budget, else xfails or passes."""
+
+    def __init__(self, *, instance: Instance, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.instance = instance
+        self.add_marker(pytest.mark.muscle_guard)
+
+    def runtest(self) -> None:
+        evaluation = muscle_session(self.config).evaluate(self.suite)
+        outcome = evaluation.by_id[self.instance.id]
+        self.user_properties.extend(
+            [
+                ("outcome", outcome.outcome.value),
+                ("old_answer", outcome.old.answer),
+                ("new_answer", outcome.new.answer),
+                ("old_score", outcome.old.score),
+                ("new_score", outcome.new.score),
+            ]
+        )
+        if outcome.delta is not None:
+            self.user_properties.append(("delta", outcome.delta))
+        if outcome.outcome is not Outcome.NEGATIVE_FLIP:
+            return
+        waiver = evaluation.waived.get(self.instance.id)
+        if waiver is not None:
+            until = f", until {waiver.expires.isoformat()}" if waiver.expires else ""
+            pytest.xfail(f"waived negative flip: {waiver.reason}{until}")
+        if evaluation.verdict.flip_budget_exceeded:
+            raise MuscleFailure(flip_diff(outcome, evaluation))
+        m = evaluation.metrics
+        pytest.xfail(
+            f"negative flip within budget ({evaluation.verdict.budget}; suite NFR {percent(m.nfr)} = {m.nf}/{m.n})"
+        )
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, max(self.instance.line - 1, 0), f"{self.suite.name}::{self.instance.id}"
+
+
+class GateItem(_MuscleItem):
+    """The suite's aggregate gates; its report carries the suite report to the controller."""
+
+    payload: dict[str, Any] | None = None
+
+    def runtest(self) -> None:
+        session = muscle_session(self.config)
+        evaluation = session.evaluate(self.suite)
+        self.payload = session.gate_payload(evaluation)
+        m = evaluation.metrics
+        self.user_properties.extend(
+            [("acc_old", m.acc_old), ("acc_new", m.acc_new), ("nf", m.nf), ("pf", m.pf), ("nfr", m.nfr)]
+        )
+        if not evaluation.verdict.passed:
+            raise MuscleFailure(gate_failure(evaluation))
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"{self.suite.name}::{GATE_NAME}"

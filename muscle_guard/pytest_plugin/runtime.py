@@ -1,0 +1,109 @@
+"""The active plugin: collection of suites, report payloads, summary and output files."""
+
+from __future__ import annotations
+
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from muscle_guard.errors import MuscleGuardError
+from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.markdown import render_markdown
+from muscle_guard.pytest_plugin.items import GateItem, SuiteFile
+from muscle_guard.pytest_plugin.options import MuscleOptions
+from muscle_guard.pytest_plugin.session import MuscleSession
+from muscle_guard.pytest_plugin.state import SESSION_KEY
+from muscle_guard.report import write_report
+from muscle_guard.suite import discover_suites, load_suite
+from muscle_guard.tables import render_text
+
+
+class MusclePlugin:
+    """Registered only when both models are set. Hooks stay short; the session holds the state."""
+
+    NAME = "muscle-guard-runtime"
+
+    def __init__(self, config: pytest.Config, options: MuscleOptions) -> None:
+        self.config = config
+        self.options = options
+        self.is_worker = hasattr(config, "workerinput")
+        self.session = MuscleSession(options, config.rootpath, self.is_worker, self._uncaptured)
+        config.stash[SESSION_KEY] = self.session
+        self.suite_roots = [p.resolve() for p in options.suites]
+        self.explicit = {Path(a.split("::")[0]).resolve() for a in config.args if a.split("::")[0].endswith(".jsonl")}
+        if config.args_source is not pytest.Config.ArgsSource.ARGS:
+            # No explicit paths: also collect the configured suite paths, not only testpaths.
+            covered = [Path(a).resolve() for a in config.args]
+            for root in options.suites:
+                if root.exists() and not any(root.resolve().is_relative_to(c) for c in covered):
+                    config.args.append(str(root))
+
+    def _uncaptured(self) -> AbstractContextManager[object]:
+        capman = self.config.pluginmanager.getplugin("capturemanager")
+        return capman.global_and_fixture_disabled() if capman is not None else nullcontext()
+
+    def _is_suite(self, path: Path) -> bool:
+        resolved = path.resolve()
+        return resolved in self.explicit or any(resolved.is_relative_to(root) for root in self.suite_roots)
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
+        if file_path.suffix == ".jsonl" and self._is_suite(file_path):
+            return SuiteFile.from_parent(parent, path=file_path)
+        return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+        report = yield
+        if isinstance(item, GateItem) and call.when == "call" and item.payload is not None:
+            report.muscle_suite = item.payload  # plain JSON: travels from xdist workers to the controller
+        return report
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        payload = getattr(report, "muscle_suite", None)
+        if payload is not None and not self.is_worker:
+            self.session.receive(payload)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        report = self.session.run_report()
+        if report is None or self.is_worker:
+            return
+        terminalreporter.section("muscle-guard")
+        width = terminalreporter._tw.fullwidth
+        terminalreporter.write(render_text(report, width=max(width, 100), color=terminalreporter.hasmarkup))
+        expired = self.session.waivers().expired() if self.options.waivers else ()
+        for waiver in expired:
+            terminalreporter.write_line(
+                f"expired waiver no longer applies: {waiver.suite}::{waiver.id} ({waiver.reason})"
+            )
+        for path in self._outputs():
+            terminalreporter.write_line(f"muscle-guard wrote {path}")
+
+    def _outputs(self) -> list[Path]:
+        return [p for p in (self.options.report, self.options.markdown, self.options.update_baseline) if p]
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.is_worker:
+            self.session.close()
+            return
+        try:
+            self._write_outputs(session)
+        except MuscleGuardError as exc:
+            session.config.get_terminal_writer().line(f"muscle-guard: {exc}", red=True)
+            session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
+        finally:
+            self.session.close()
+
+    def _write_outputs(self, session: pytest.Session) -> None:
+        report = self.session.run_report()
+        if report is not None and self.options.report:
+            write_report(report, self.options.report)
+        if report is not None and self.options.markdown:
+            atomic_write_text(self.options.markdown, render_markdown(report))
+        if self.options.update_baseline:
+            # Every configured suite, also on an xdist controller that collected nothing itself.
+            paths = sorted(set(discover_suites(list(self.options.suites))) | {p for p in self.explicit if p.exists()})
+            suites = [load_suite(p) for p in paths]
+            self.session.write_baseline(self.options.update_baseline, suites)

@@ -1,0 +1,143 @@
+"""The plugin's run state: lazily opened models and one evaluation per suite, shared by all its items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from muscle_guard.backends.base import ModelInfo, RunOptions
+from muscle_guard.baseline import write_baseline
+from muscle_guard.cache import PredictionCache
+from muscle_guard.config import SuiteSettings
+from muscle_guard.errors import MuscleGuardError
+from muscle_guard.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
+from muscle_guard.pipeline import SuitePredictions, predict_suite
+from muscle_guard.pytest_plugin.options import MuscleOptions
+from muscle_guard.report import RunReport, SuiteReport
+from muscle_guard.sources import ModelSource, close_source, open_source
+from muscle_guard.suite import Suite
+from muscle_guard.waivers import Waivers, load_waivers
+
+
+@dataclass
+class MuscleSession:
+    """One per pytest process. Workers evaluate suites; the controller merges their suite reports."""
+
+    options: MuscleOptions
+    rootpath: Path
+    is_worker: bool = False
+    # Suspends pytest's output capture while models run, so progress bars reach the terminal.
+    uncaptured: Callable[[], AbstractContextManager[object]] = nullcontext
+    _sources: dict[str, ModelSource] = field(default_factory=dict)
+    _source_errors: dict[str, MuscleGuardError] = field(default_factory=dict)
+    _evaluations: dict[Path, SuiteEvaluation | MuscleGuardError] = field(default_factory=dict)
+    _old_predictions: dict[Path, tuple[Suite, SuiteSettings, SuitePredictions]] = field(default_factory=dict)
+    _waivers: Waivers | None = None
+    # Filled on the controller from the gate items' reports (ours or the workers').
+    suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
+    models: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def run_options(self) -> RunOptions:
+        o = self.options
+        extra = {"hash_cache_dir": str(o.cache_dir / "hashes")} if o.cache_dir else {}
+        return RunOptions(
+            device=o.device,
+            dtype=o.dtype,
+            batch_size=o.batch_size,
+            trust_remote_code=o.trust_remote_code,
+            allow_pickle=o.allow_pickle,
+            extra=extra,
+        )
+
+    def source(self, side: str) -> ModelSource:
+        """The old or new model, opened on first use; a failure is remembered and raised for every item."""
+        if side in self._source_errors:
+            raise self._source_errors[side]
+        if side not in self._sources:
+            raw = self.options.old if side == "old" else self.options.new
+            assert raw is not None
+            try:
+                self._sources[side] = open_source(raw, self.run_options(), f"--muscle-{side}")
+            except MuscleGuardError as exc:
+                self._source_errors[side] = exc
+                raise
+        return self._sources[side]
+
+    def waivers(self) -> Waivers:
+        if self._waivers is None:
+            self._waivers = load_waivers(self.options.waivers)
+        return self._waivers
+
+    def settings_for(self, suite: Suite) -> SuiteSettings:
+        return self.options.project.settings_for(suite.name, self.options.overrides)
+
+    def predict(self, side: str, suite: Suite) -> SuitePredictions:
+        cache = PredictionCache(self.options.cache_dir) if self.options.cache_dir else None
+        return predict_suite(
+            self.source(side), suite, self.settings_for(suite), cache=cache, label=f"{suite.name} ({side})"
+        )
+
+    def evaluate(self, suite: Suite) -> SuiteEvaluation:
+        """The suite's evaluation, computed once (batched, through the cache) and reused by every item."""
+        cached = self._evaluations.get(suite.path)
+        if isinstance(cached, MuscleGuardError):
+            raise cached
+        if cached is not None:
+            return cached
+        try:
+            settings = self.settings_for(suite)
+            old = self.predict("old", suite)
+            new = self.predict("new", suite)
+            evaluation = evaluate_suite(suite, settings, old.predictions, new.predictions, self.waivers())
+        except MuscleGuardError as exc:
+            self._evaluations[suite.path] = exc
+            raise
+        self._old_predictions[suite.path] = (suite, settings, old)
+        self._evaluations[suite.path] = evaluation
+        return evaluation
+
+    def gate_payload(self, evaluation: SuiteEvaluation) -> dict[str, Any]:
+        """What a gate item's report carries to the controller (survives xdist serialisation)."""
+        path = _relative(evaluation.suite.path, self.rootpath)
+        return {
+            "suite": to_suite_report(evaluation, path).to_json(),
+            "old": self.source("old").info.to_json(),
+            "new": self.source("new").info.to_json(),
+        }
+
+    def receive(self, payload: dict[str, Any]) -> None:
+        """Controller side: keep one suite's report from a gate item (ours or a worker's)."""
+        self.suite_reports[payload["suite"]["path"]] = payload["suite"]
+        self.models.setdefault("old", payload["old"])
+        self.models.setdefault("new", payload["new"])
+
+    def run_report(self) -> RunReport | None:
+        if not self.suite_reports:
+            return None
+        suites = [SuiteReport.from_json(self.suite_reports[k]) for k in sorted(self.suite_reports)]
+        return RunReport.create(
+            old=ModelInfo.from_json(self.models["old"]), new=ModelInfo.from_json(self.models["new"]), suites=suites
+        )
+
+    def write_baseline(self, path: Path, suites: list[Suite]) -> None:
+        """Write the old side of every given suite as a baseline (predictions come from the cache)."""
+        runs = []
+        for suite in suites:
+            stored = self._old_predictions.get(suite.path)
+            runs.append(stored if stored else (suite, self.settings_for(suite), self.predict("old", suite)))
+        write_baseline(path, self.source("old").info, runs)
+
+    def close(self) -> None:
+        for source in self._sources.values():
+            close_source(source)
+        self._sources.clear()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return path.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
