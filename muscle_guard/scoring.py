@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache
 from typing import Any
 
@@ -34,14 +35,11 @@ def normalise_final_number(text: str) -> str:
     matches = _NUMBER.findall(text)
     if not matches:
         return ""
-    raw = matches[-1].replace(",", "")
-    try:
-        value = float(raw)
-    except ValueError:
-        return str(raw)
-    if math.isfinite(value) and value == int(value):
+    # Decimal, not float: "12345678901234567890" and "...891" are different answers.
+    value = Decimal(matches[-1].replace(",", ""))
+    if value == value.to_integral_value():
         return str(int(value))
-    return repr(value)
+    return format(value.normalize(), "f")
 
 
 NORMALISERS: dict[str, Callable[[str], str]] = {
@@ -121,7 +119,11 @@ class Judgement:
 
 
 def choose(values: tuple[float, ...]) -> tuple[int, float | None]:
-    """Index of the largest value (first on ties, like argmax) and its margin over the runner-up."""
+    """Index of the largest value (first on ties, like argmax) and its margin over the runner-up.
+
+    NaN (a numerically broken score) ranks below everything, so it is never the pick.
+    """
+    values = tuple(-math.inf if math.isnan(v) else v for v in values)
     best = max(range(len(values)), key=lambda i: (values[i], -i))
     rest = [v for i, v in enumerate(values) if i != best]
     return best, (values[best] - max(rest)) if rest else None
