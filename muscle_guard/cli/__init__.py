@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from muscle_guard.cli import validate
+from muscle_guard.cli import check, predict, validate
 
 app = typer.Typer(
     name="muscle-guard",
@@ -14,6 +14,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("validate")(validate.validate)
+app.command("predict")(predict.predict)
+app.command("check", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(check.check)
 
 
 @app.callback()

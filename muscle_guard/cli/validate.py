@@ -18,7 +18,9 @@ from muscle_guard.suite import Shape, discover_suites, load_suite
 def validate(
     paths: Annotated[list[Path] | None, typer.Argument(help="Suite files or directories (default: suites/).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")] = False,
-    pyproject: Annotated[Path, typer.Option(help="pyproject.toml holding the tool.muscle-guard table.")] = Path("pyproject.toml"),
+    pyproject: Annotated[Path, typer.Option(help="pyproject.toml holding the tool.muscle-guard table.")] = Path(
+        "pyproject.toml"
+    ),
 ) -> None:
     """Check suite files: instances, task shape and scorer of each, and every error as path:line."""
     targets = paths or [Path("suites")]
@@ -47,7 +49,16 @@ def validate(
                 scorer = _scorer_of(suite.shape, settings.scorer, settings.normaliser, settings.mc_norm)
             except ConfigError as exc:
                 problems.append(str(exc))
-        rows.append({"path": str(path), "ok": True, "name": suite.name, "instances": len(suite), "shape": suite.shape.value, "scorer": scorer})
+        rows.append(
+            {
+                "path": str(path),
+                "ok": True,
+                "name": suite.name,
+                "instances": len(suite),
+                "shape": suite.shape.value,
+                "scorer": scorer,
+            }
+        )
 
     if as_json:
         stdout.print_json(json.dumps({"suites": rows, "errors": problems, "ok": not problems}))

@@ -1,0 +1,122 @@
+"""`muscle-guard predict MODEL SUITES... -o baseline.jsonl`: one model's predictions as a baseline file.
+
+Scale-out: under `accelerate launch` (or with `--num-processes N`, which re-launches itself through
+accelerate) every process predicts its shard of the missing instances into the shared cache; after a
+barrier the main process writes the baseline from the cache, identical to a single-process run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.baseline import BaselineFile, write_baseline
+from muscle_guard.cache import PredictionCache
+from muscle_guard.cli.common import reported_errors, stderr
+from muscle_guard.config import DEFAULT_CACHE_DIR, load_project_config
+from muscle_guard.distributed import launched_world_size, partial_state
+from muscle_guard.errors import ConfigError, ModelRefError
+from muscle_guard.pipeline import predict_suite
+from muscle_guard.sources import close_source, open_source
+from muscle_guard.suite import discover_suites, load_suite
+
+Opt = typer.Option
+
+
+def _distributed() -> tuple[int, int] | None:
+    world = launched_world_size()
+    return (int(os.environ.get("RANK", "0")), world) if world > 1 else None
+
+
+def predict(
+    model: Annotated[
+        str, typer.Argument(help="Model reference (adapter dir, base=DIR,adapter=DIR, model dir, scheme:target).")
+    ],
+    suites: Annotated[list[Path], typer.Argument(help="Suite files or directories.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Baseline file to write (JSONL).")],
+    cache_dir: Annotated[Path, Opt(help="Prediction cache (shared by all processes).")] = DEFAULT_CACHE_DIR,
+    batch_size: Annotated[int | None, Opt(help="Model batch size (default: automatic).")] = None,
+    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    dtype: Annotated[str, Opt(help="auto, float32, bfloat16 or float16.")] = "auto",
+    num_processes: Annotated[int | None, Opt(help="Shard the work over N processes (runs accelerate launch).")] = None,
+    pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),
+    trust_remote_code: Annotated[bool, Opt(help="Allow models that need remote code.")] = False,
+    allow_pickle: Annotated[bool, Opt(help="Allow pickle (.bin) weights.")] = False,
+) -> None:
+    """Predict SUITES with MODEL and write a baseline file (a frozen old side for CI)."""
+    if num_processes is not None and num_processes > 1 and _distributed() is None:
+        raise typer.Exit(_relaunch(num_processes))
+    with reported_errors():
+        _predict(
+            model, suites, output, cache_dir, batch_size, device, dtype, pyproject, trust_remote_code, allow_pickle
+        )
+
+
+def _relaunch(n: int) -> int:
+    argv = [a for a in sys.argv[1:] if not a.startswith("--num-processes")]
+    if "--num-processes" in sys.argv:
+        i = sys.argv.index("--num-processes") - 1
+        argv = sys.argv[1 : i + 1] + sys.argv[i + 3 :]
+    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(n)]
+    command += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    command += ["-m", "muscle_guard.cli", *argv]
+    stderr.print(f"launching {n} processes: accelerate launch --num_processes {n} -m muscle_guard.cli {' '.join(argv)}")
+    return subprocess.call(command)
+
+
+def _predict(
+    model: str,
+    suite_paths: list[Path],
+    output: Path,
+    cache_dir: Path,
+    batch_size: int | None,
+    device: str,
+    dtype: str,
+    pyproject: Path,
+    trust_remote_code: bool,
+    allow_pickle: bool,
+) -> None:
+    shard = _distributed()
+    state = None
+    if shard is not None:
+        state = partial_state()
+        shard = (state.process_index, state.num_processes)
+        if device == "auto":
+            device = str(state.device)
+    project = load_project_config(pyproject if pyproject.is_file() else None)
+    files = discover_suites(suite_paths)
+    if not files:
+        raise ConfigError(f"no .jsonl suites in {', '.join(map(str, suite_paths))}")
+    suites = [load_suite(path) for path in files]
+    options = RunOptions(
+        device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,
+        allow_pickle=allow_pickle, progress=shard is None or shard[0] == 0,
+        extra={"hash_cache_dir": str(cache_dir / "hashes")},
+    )  # fmt: skip
+    source = open_source(model, options, "MODEL")
+    if isinstance(source, BaselineFile):
+        raise ModelRefError(f"MODEL: {model} is already a baseline file; pass a model to predict with")
+    cache = PredictionCache(cache_dir)
+    try:
+        for suite in suites:
+            settings = project.settings_for(suite.name)
+            predict_suite(source, suite, settings, cache=cache, shard=shard, progress=options.progress)
+        if state is not None:
+            state.wait_for_everyone()
+            if not state.is_main_process:
+                return
+        runs = []
+        for suite in suites:
+            settings = project.settings_for(suite.name)
+            runs.append((suite, settings, predict_suite(source, suite, settings, cache=cache, progress=False)))
+        write_baseline(output, source.info, runs)
+    finally:
+        close_source(source)
+    total = sum(len(s) for s in suites)
+    stderr.print(f"wrote {output}: {total} predictions of {len(suites)} suite(s) by {source.info.ref}")
