@@ -1,0 +1,80 @@
+"""Device and dtype selection from RunOptions: CUDA with bf16 when present, fp32 on CPU."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from muscle_guard.errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+def select_device(requested: str) -> torch.device:
+    """The torch device for `requested` (auto | cpu | cuda | cuda:N | mps); a clear error if absent."""
+    import torch
+
+    name = requested.strip().lower()
+    if not _DEVICE.match(name):
+        raise ConfigError(f"device {requested!r} is invalid; expected auto, cpu, cuda, cuda:N or mps")
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"device {requested!r}: CUDA is not available to torch {torch.__version__}; use --device cpu"
+            )
+        index = int(name.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device {requested!r}: only {torch.cuda.device_count()} CUDA device(s) visible")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps': the Apple MPS backend is not available; use --device cpu")
+    return torch.device(name)
+
+
+def select_dtype(requested: str, device: torch.device) -> torch.dtype:
+    """The weights dtype: `auto` is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 elsewhere."""
+    import torch
+
+    name = requested.strip().lower()
+    if name not in DTYPES:
+        raise ConfigError(f"dtype {requested!r} is invalid; expected one of {', '.join(DTYPES)}")
+    if name == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    dtype: torch.dtype = getattr(torch, name)
+    return dtype
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def is_oom(exc: BaseException) -> bool:
+    """True for out-of-memory errors of any torch device (CUDA, MPS, CPU allocator)."""
+    import torch
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
+
+
+def free_memory(device: torch.device) -> None:
+    """Return cached blocks to the device after an out-of-memory error, before retrying smaller."""
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    elif device.type == "mps":
+        torch.mps.empty_cache()
