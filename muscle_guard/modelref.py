@@ -12,6 +12,7 @@ from muscle_guard.errors import ModelRefError
 
 _SCHEME = re.compile(r"^([a-z][a-z0-9_+-]+):(?!//)(.*)$")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+_PAIR = re.compile(r"(?:^|,)\s*(?:base|adapter)\s*=")
 
 ADAPTER_CONFIG = "adapter_config.json"
 MODEL_CONFIG = "config.json"
@@ -60,14 +61,14 @@ def read_adapter_base(adapter_dir: Path) -> str:
 def parse_model_ref(raw: str, option: str = "model") -> ModelRef:
     """Resolve `raw` (an option's value) without loading anything heavy.
 
-    Accepted forms: an adapter directory; `base=DIR_OR_ID,adapter=DIR`; a model directory; a baseline
+    Accepted forms: an adapter directory; `base=DIR_OR_ID,adapter=DIR` (either order); a model directory; a baseline
     `.jsonl` file; `scheme:target` for a registered backend (e.g. `hf:DIR`, `baseline:FILE`, `fake:SPEC`);
     a hub id `org/name` (needs network access).
     """
     text = raw.strip()
     if not text:
         raise ModelRefError(f"{option}: empty model reference; pass a model or adapter directory or a baseline file")
-    if text.startswith("base=") or ",adapter=" in text:
+    if _PAIR.search(text):
         parts = dict(_split_pair(p, option, raw) for p in text.split(","))
         unknown = set(parts) - {"base", "adapter"}
         if unknown or "base" not in parts or "adapter" not in parts:
@@ -83,6 +84,11 @@ def parse_model_ref(raw: str, option: str = "model") -> ModelRef:
             return _baseline(raw, Path(target), option)
         if scheme == "hf":
             inner = parse_model_ref(target, option)
+            if inner.kind not in (RefKind.ADAPTER, RefKind.BASE_ADAPTER, RefKind.MODEL, RefKind.HUB):
+                raise ModelRefError(
+                    f"{option}: {target} is not a transformers model; hf: takes a model or adapter directory, "
+                    "base=DIR_OR_ID,adapter=DIR or a hub id"
+                )
             return ModelRef(raw, inner.kind, "hf", inner.target, inner.base, inner.adapter)
         return ModelRef(raw, RefKind.SCHEME, scheme, target=target)
     path = Path(text)
