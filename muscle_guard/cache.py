@@ -98,7 +98,9 @@ class PredictionCache:
     def lock(self, path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
         """Hold the cross-process lock of one cache file."""
         self._ensure_dir(path.parent)
-        lock = FileLock(str(path) + ".lock")
+        lock_path = path.with_name(path.name + ".lock")
+        self._check(lock_path)  # filelock opens it for writing: never through a planted link
+        lock = FileLock(str(lock_path))
         try:
             try:
                 lock.acquire(timeout=LOCK_WAIT_NOTICE_S)
