@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from muscle_guard.backends.base import Backend, ChoiceRequest, GenerateRequest, ModelInfo
 from muscle_guard.cache import PredictionCache
@@ -21,6 +21,7 @@ from muscle_guard.progress import message, progress_bar
 from muscle_guard.suite import Instance, Shape, Suite
 
 DEFAULT_CHUNK = 128  # instances per backend call: the unit of resumption after a kill
+T = TypeVar("T")
 
 
 class PredictionSource(Protocol):
@@ -63,14 +64,27 @@ def run_instances(
     """One batched backend call for `instances` (all of one shape)."""
     if shape is Shape.MULTIPLE_CHOICE:
         requests = [ChoiceRequest(settings.render(i.prompt or ""), i.choices) for i in instances]
-        scores = backend.score_choices(requests)
+        scores = _counted(backend, backend.score_choices(requests), instances)
+        for instance, score in zip(instances, scores, strict=True):
+            if len(score) != len(instance.choices):
+                raise BackendError(
+                    f"{backend.info.ref}: returned {len(score)} log-likelihoods for the "
+                    f"{len(instance.choices)} choices of {instance.id!r}"
+                )
         return [Prediction(i.id, logliks=tuple(s)) for i, s in zip(instances, scores, strict=True)]
     if shape is Shape.CLASSIFY:
-        probs = backend.classify([i.text or "" for i in instances])
+        probs = _counted(backend, backend.classify([i.text or "" for i in instances]), instances)
         return [Prediction(i.id, probs=tuple(p)) for i, p in zip(instances, probs, strict=True)]
     gen = [GenerateRequest(settings.render(i.prompt or ""), settings.max_new_tokens, settings.stop) for i in instances]
-    texts = backend.generate(gen)
+    texts = _counted(backend, backend.generate(gen), instances)
     return [Prediction(i.id, text=t) for i, t in zip(instances, texts, strict=True)]
+
+
+def _counted(backend: Backend, results: list[T], instances: Sequence[Instance]) -> list[T]:
+    """`results`, after checking the backend answered every request (a plugin bug, not a user's)."""
+    if len(results) != len(instances):
+        raise BackendError(f"{backend.info.ref}: returned {len(results)} predictions for {len(instances)} instances")
+    return results
 
 
 def predict_suite(
@@ -86,10 +100,13 @@ def predict_suite(
 ) -> SuitePredictions:
     """Predictions for every instance of `suite`, computing only what the cache lacks.
 
-    With `shard=(rank, world)` this process computes only its share of the missing instances and
-    appends them to the shared cache; the caller merges by reading the cache after a barrier.
+    With `shard=(rank, world)` this process computes only its share of the suite (every `world`-th
+    instance from `rank`) that the cache lacks, and appends it to the shared cache; the returned
+    predictions are empty, and the caller merges by reading the cache after a barrier.
     """
     key = settings_key(suite.shape, settings)
+    if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
+        raise ValueError(f"shard {shard} must be (rank, world) with 0 <= rank < world")
     if not isinstance(model, Backend):
         return SuitePredictions(model.info, key, model.predictions_for(suite, settings))
     if cache is None:
@@ -109,10 +126,10 @@ def predict_suite(
         if read.skipped:
             message(f"{path}: {read.skipped} unreadable cache line(s) skipped; recomputing those instances")
         hashes = {i.id: i.content_hash() for i in suite.instances}
-        missing = [i for i in suite.instances if hashes[i.id] not in read.entries]
-        if shard is not None:
-            rank, world = shard
-            missing = missing[rank::world]
+        # A shard owns fixed positions of the suite, not of what happens to be missing when it looks:
+        # ranks read the cache at different times, and must still split the work without gaps.
+        mine = suite.instances if shard is None else suite.instances[shard[0] :: shard[1]]
+        missing = [i for i in mine if hashes[i.id] not in read.entries]
         fresh = _compute(model, suite.shape, missing, settings, append, chunk_size, progress, label or suite.name)
         if shard is not None:
             return SuitePredictions(model.info, key, {}, computed=len(fresh))
@@ -157,8 +174,6 @@ def _compute(
         for start in range(0, len(instances), chunk_size):
             chunk = instances[start : start + chunk_size]
             preds = run_instances(backend, shape, chunk, settings)
-            if len(preds) != len(chunk):
-                raise BackendError(f"{backend.info.ref}: returned {len(preds)} predictions for {len(chunk)} instances")
             if append is not None:
                 append([(i.content_hash(), p) for i, p in zip(chunk, preds, strict=True)])
             out.extend(preds)
