@@ -1,15 +1,188 @@
-"""HFBackend: batched predictions over a loaded model (work in progress: loading only)."""
+"""HFBackend: batched multiple choice, generation and classification over one loaded transformers model."""
 
 from __future__ import annotations
 
-from muscle_guard.backends.base import RunOptions
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
+from muscle_guard.backends.hf.batching import BatchSizer, progress_bar, run_batches
+from muscle_guard.backends.hf.device import free_memory
+from muscle_guard.backends.hf.fingerprint import FileHasher, combine
+from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
+from muscle_guard.backends.hf.loading import LoadedModel, load_model, model_identity
+from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
 from muscle_guard.errors import BackendError
 from muscle_guard.modelref import ModelRef
 
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# Probe texts for the adapter check: varied enough that any real LoRA update shows in the logits.
+PROBE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "Question: what is two plus two? Answer:",
+    "This movie was great, I loved every minute of it!",
+)
+
 
 class HFBackend:
-    """Placeholder until the batched scoring lands; `loading.load_model` is usable already."""
+    """A Backend over a transformers model (+ LoRA adapter). Results follow the order of requests."""
+
+    def __init__(self, ref: ModelRef, options: RunOptions, loaded: LoadedModel, identity: dict[str, str]) -> None:
+        self.ref = ref
+        self.options = options
+        self.loaded: LoadedModel | None = loaded
+        self.sizer = BatchSizer(loaded.device, options.batch_size)
+        fingerprint = combine({**identity, "dtype": loaded.dtype_name, "task": loaded.task})
+        details: dict[str, Any] = {
+            "base": loaded.base_path,
+            "adapter": loaded.adapter_path,
+            "dtype": loaded.dtype_name,
+            "device": str(loaded.device),
+            "task": loaded.task,
+            "tokenizer_fingerprint": identity["tokenizer"][:32],
+        }
+        if loaded.task == "classify":
+            details["num_labels"] = int(loaded.model.config.num_labels)
+        self._info = ModelInfo(ref=ref.raw, kind="hf", fingerprint=fingerprint, details=details)
 
     @classmethod
     def load(cls, ref: ModelRef, options: RunOptions) -> HFBackend:
-        raise BackendError(f"{ref.raw}: the hf backend's predictions are not implemented yet in this checkout")
+        loaded = load_model(ref, options)
+        hasher = FileHasher(options.extra.get("hash_cache_dir"))
+        identity = model_identity(loaded.files, hasher)
+        hasher.save()
+        if loaded.has_adapter:
+            check_adapter_changes_outputs(loaded)
+        return cls(ref, options, loaded, identity)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def batch_size(self) -> int:
+        """Rows per forward pass now (it shrinks after out-of-memory errors)."""
+        return self.sizer.rows
+
+    def _model(self, task: str, what: str) -> LoadedModel:
+        if self.loaded is None:
+            raise BackendError(f"{self.ref.raw}: backend already closed")
+        if self.loaded.task != task:
+            kind = "a sequence classifier" if self.loaded.task == "classify" else "a causal language model"
+            raise BackendError(f"{self.ref.raw} is {kind}; it cannot {what}")
+        return self.loaded
+
+    def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[tuple[float, ...]]:
+        loaded = self._model("causal", "score multiple-choice continuations (use a classify suite)")
+        items = encode_requests(loaded.tokenizer, requests, loaded.max_length)
+        scorer = ChoiceScorer(loaded.model, loaded.tokenizer.pad_token_id, loaded.device, self.sizer)
+
+        def rows(item: EncodedChoices) -> int:
+            return len(item.continuations)
+
+        def length(item: EncodedChoices) -> int:
+            return item.length
+
+        return self._run(items, scorer.score, rows, length, lambda item: item.index, "scoring choices")
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
+        loaded = self._model("causal", "generate text (use a classify suite)")
+        prompts = encode_prompts(loaded.tokenizer, requests, loaded.max_length)
+        generator = Generator(loaded.model, loaded.tokenizer, loaded.device)
+        groups: dict[tuple[int, tuple[str, ...]], list[EncodedPrompt]] = {}
+        for prompt in prompts:
+            groups.setdefault(prompt.group, []).append(prompt)
+        results: list[str] = [""] * len(prompts)
+        for group in groups.values():
+            texts = self._run(
+                group,
+                generator.generate,
+                lambda p: 1,
+                lambda p: len(p.ids) + p.max_new_tokens,
+                lambda p: p.index,
+                "generating",
+            )
+            for prompt, text in zip(group, texts, strict=True):
+                results[prompt.index] = text
+        return results
+
+    def classify(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        loaded = self._model("classify", "classify texts (use a multiple-choice or generation suite)")
+        encoded = loaded.tokenizer(list(texts))["input_ids"] if texts else []
+        items = list(enumerate(tuple(ids) for ids in encoded))
+        for _, ids in items:
+            if len(ids) > loaded.max_length:
+                raise BackendError(
+                    f"a text is {len(ids)} tokens, more than the model's {loaded.max_length}; shorten it"
+                )
+
+        def run(batch: Sequence[tuple[int, tuple[int, ...]]]) -> list[tuple[float, ...]]:
+            return classify_batch(loaded, [ids for _, ids in batch])
+
+        return self._run(items, run, lambda item: 1, lambda item: len(item[1]), lambda item: item[0], "classifying")
+
+    def _run(
+        self,
+        items: list[T],
+        run: Callable[[Sequence[T]], list[R]],
+        rows: Callable[[T], int],
+        length: Callable[[T], int],
+        index: Callable[[T], int],
+        what: str,
+    ) -> list[R]:
+        """Length-sorted (longest first), batched, OOM-safe pass; results in the order of `items`."""
+        import torch
+
+        order = sorted(items, key=lambda item: (-length(item), index(item)))
+        show = self.options.progress and len(order) > self.sizer.rows
+        with torch.inference_mode(), progress_bar(show, len(order), f"{self.ref.display}: {what}") as advance:
+            results = run_batches(order, self.sizer, run, rows, length, advance, what)
+        by_index = {index(item): result for item, result in zip(order, results, strict=True)}
+        return [by_index[index(item)] for item in items]
+
+    def close(self) -> None:
+        if self.loaded is not None:
+            device = self.loaded.device
+            self.loaded = None
+            free_memory(device)
+
+
+def classify_batch(loaded: LoadedModel, batch: Sequence[Sequence[int]]) -> list[tuple[float, ...]]:
+    """Class probabilities (softmax over the head's logits, in float32) of right-padded token ids."""
+    import torch
+
+    width = max(len(ids) for ids in batch)
+    ids = torch.full((len(batch), width), loaded.tokenizer.pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    for row, seq in enumerate(batch):
+        ids[row, : len(seq)] = torch.tensor(seq)
+        mask[row, : len(seq)] = 1
+    logits = loaded.model(input_ids=ids.to(loaded.device), attention_mask=mask.to(loaded.device)).logits
+    probs: list[list[float]] = logits.float().softmax(-1).tolist()
+    return [tuple(p) for p in probs]
+
+
+def _probe_logits(loaded: LoadedModel) -> torch.Tensor:
+    batch = loaded.tokenizer(list(PROBE_TEXTS), padding=True, return_tensors="pt").to(loaded.device)
+    logits: torch.Tensor = loaded.model(**batch).logits
+    return logits.float() * batch["attention_mask"][..., None] if logits.dim() == 3 else logits.float()
+
+
+def check_adapter_changes_outputs(loaded: LoadedModel) -> None:
+    """Refuse an adapter that leaves the base's outputs unchanged (a no-op, so a meaningless comparison)."""
+    import torch
+
+    with torch.inference_mode():
+        adapted = _probe_logits(loaded)
+        with loaded.model.disable_adapter():
+            plain = _probe_logits(loaded)
+    if torch.equal(adapted, plain):
+        raise BackendError(
+            f"adapter {loaded.adapter_path} does not change the outputs of base {loaded.base_path} "
+            "(LoRA B weights are zero? wrong target modules?); check how the adapter was trained and saved"
+        )

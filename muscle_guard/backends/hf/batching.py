@@ -1,0 +1,121 @@
+"""Batch planning with out-of-memory back-off, and the progress bar of long passes.
+
+Items arrive sorted longest first, so the first batch is the largest one: if anything runs out of
+memory it is that batch, early, and the shrunk size then holds for the rest of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from muscle_guard.backends.hf.device import free_memory, is_oom
+from muscle_guard.errors import BackendError
+
+if TYPE_CHECKING:
+    import torch
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+AUTO_ROWS = {"cuda": 128, "mps": 32, "cpu": 32}
+AUTO_TOKENS = {"cuda": 65536, "mps": 16384, "cpu": 16384}
+
+
+class Advance(Protocol):
+    def __call__(self, done: int) -> None: ...
+
+
+class BatchSizer:
+    """The current limits of one forward pass: rows (sequences) and padded tokens. Halved on OOM."""
+
+    def __init__(self, device: torch.device, batch_size: int | None) -> None:
+        self.device = device
+        self.automatic = batch_size is None
+        self.rows = batch_size if batch_size is not None else AUTO_ROWS.get(device.type, 32)
+        # A fixed batch size is the user's call: only the automatic one is also capped by tokens.
+        self.tokens: int | None = AUTO_TOKENS.get(device.type, 16384) if self.automatic else None
+        self.shrinks = 0
+
+    def fits(self, rows: int, longest: int) -> bool:
+        if rows > self.rows:
+            return False
+        return self.tokens is None or rows * longest <= self.tokens
+
+    def shrink(self, what: str) -> None:
+        """Halve the limits after an out-of-memory error; at one row there is nothing left to try."""
+        free_memory(self.device)
+        if self.rows <= 1:
+            raise BackendError(
+                f"out of memory on {self.device} at batch size 1 ({what}); use a smaller --dtype "
+                "(bfloat16/float16), shorter prompts or fewer max_new_tokens, or a device with more memory"
+            )
+        self.rows = max(1, self.rows // 2)
+        if self.tokens is not None:
+            self.tokens = max(1, self.tokens // 2)
+        self.shrinks += 1
+
+
+def plan_batch(
+    items: Sequence[T], start: int, sizer: BatchSizer, rows: Callable[[T], int], length: Callable[[T], int]
+) -> int:
+    """End index of the batch starting at `start`: as many items as the limits allow, at least one."""
+    end, total, longest = start, 0, 0
+    while end < len(items):
+        item_rows, item_len = rows(items[end]), length(items[end])
+        if end > start and not sizer.fits(total + item_rows, max(longest, item_len)):
+            break
+        total, longest = total + item_rows, max(longest, item_len)
+        end += 1
+    return end
+
+
+def run_batches(
+    items: Sequence[T],
+    sizer: BatchSizer,
+    run: Callable[[Sequence[T]], list[R]],
+    rows: Callable[[T], int],
+    length: Callable[[T], int],
+    advance: Advance,
+    what: str,
+) -> list[R]:
+    """Apply `run` to consecutive batches of `items`, retrying a batch with halved limits on OOM."""
+    results: list[R] = []
+    start = 0
+    while start < len(items):
+        end = plan_batch(items, start, sizer, rows, length)
+        oom = False
+        try:
+            results.extend(run(items[start:end]))
+        except (RuntimeError, MemoryError) as exc:
+            if not (isinstance(exc, MemoryError) or is_oom(exc)):
+                raise
+            oom = True  # handled outside the except block so the failed batch's tensors are freed
+        if oom:
+            sizer.shrink(f"{what}, {length(items[start])} tokens")
+            continue
+        advance(end - start)
+        start = end
+    return results
+
+
+@contextmanager
+def progress_bar(enabled: bool, total: int, description: str) -> Iterator[Advance]:
+    """A transient rich progress bar on stderr; a no-op when disabled or for a single batch of work."""
+    if not enabled or total <= 0:
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda done: bar.advance(task, done)
