@@ -109,7 +109,12 @@ def write_baseline(path: Path, model: ModelInfo, runs: Sequence[tuple[Suite, Sui
             lines.append(
                 json.dumps({"suite": suite.name, "k": instance.content_hash(), "p": pred.to_json()}, ensure_ascii=False)
             )
-    atomic_write_text(path, "\n".join(lines) + "\n")
+    try:
+        atomic_write_text(path, "\n".join(lines) + "\n")
+    except OSError as exc:
+        raise BaselineError(
+            f"{path}: cannot write the baseline ({exc.strerror or exc}); the previous file, if any, is unchanged"
+        ) from None
 
 
 def read_baseline(path: Path) -> BaselineFile:
@@ -120,6 +125,8 @@ def read_baseline(path: Path) -> BaselineFile:
         raise BaselineError(f"{path}: baseline file does not exist; write one with `muscle-guard predict`") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path}: cannot read the baseline ({exc})") from None
+    if not text:
+        raise BaselineError(f"{path}: empty baseline; write one with `muscle-guard predict`")
     lines = text.split("\n")
     if not text.endswith("\n"):
         raise BaselineError(f"{path}:{len(lines)}: truncated baseline (no final newline); regenerate it")
@@ -127,27 +134,27 @@ def read_baseline(path: Path) -> BaselineFile:
         header = json.loads(lines[0])
         version = header[HEADER_KEY]
         model = ModelInfo.from_json(header["model"])
-        declared = header["suites"]
-    except (ValueError, KeyError, TypeError):
+        declared = {
+            str(name): BaselineSuite(
+                str(meta["suite_hash"]), int(meta["n"]), str(meta["shape"]), dict(meta["rendering"]), {}
+            )
+            for name, meta in header["suites"].items()
+        }
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise BaselineError(
             f"{path}:1: not a muscle-guard baseline header; write baselines with `muscle-guard predict`"
         ) from None
     if version != FORMAT_VERSION:
         raise BaselineError(f"{path}:1: baseline format {version}; this muscle-guard reads format {FORMAT_VERSION}")
-    entries: dict[str, dict[str, Prediction]] = {name: {} for name in declared}
     for number, line in enumerate(lines[1:-1], start=2):
         try:
             record = json.loads(line)
-            entries[record["suite"]][str(record["k"])] = Prediction.from_json(record["p"])
+            declared[record["suite"]].entries[str(record["k"])] = Prediction.from_json(record["p"])
         except (ValueError, KeyError, TypeError):
             raise BaselineError(f"{path}:{number}: malformed baseline line; regenerate the baseline") from None
-    suites = {}
-    for name, meta in declared.items():
-        if len(entries[name]) < int(meta["n"]):
+    for name, stored in declared.items():
+        if len(stored.entries) < stored.n:
             raise BaselineError(
-                f"{path}: suite {name!r} has {len(entries[name])} of {meta['n']} predictions (truncated file?); regenerate it"
+                f"{path}: suite {name!r} has {len(stored.entries)} of {stored.n} predictions (truncated file?); regenerate it"
             )
-        suites[name] = BaselineSuite(
-            str(meta["suite_hash"]), int(meta["n"]), str(meta["shape"]), dict(meta["rendering"]), entries[name]
-        )
-    return BaselineFile(path, model, suites)
+    return BaselineFile(path, model, declared)
