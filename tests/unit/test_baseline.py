@@ -52,10 +52,13 @@ def baseline(tmp_path: Path, model: FakeBackend, make_suite: Callable[..., Suite
 
 
 def error_of(path: Path, suite: Suite | None = None, settings: SuiteSettings | None = None) -> str:
-    with pytest.raises(BaselineError) as info:
+    def use() -> None:
         loaded = read_baseline(path)
         if suite is not None:
             loaded.predictions_for(suite, settings or SuiteSettings())
+
+    with pytest.raises(BaselineError) as info:
+        use()
     return str(info.value)
 
 
