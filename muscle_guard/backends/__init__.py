@@ -45,19 +45,39 @@ def available_schemes() -> dict[str, str]:
     return schemes
 
 
+def _provider(scheme: str) -> str:
+    """The distribution that registers `scheme` (for error messages), or '' for a built-in."""
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        if ep.name == scheme and ep.dist is not None:
+            return f"{ep.dist.name} {ep.dist.version}"
+    return ""
+
+
 def get_factory(scheme: str) -> Factory:
     """The factory registered for `scheme`; a clear error when none is installed."""
     target = available_schemes().get(scheme)
     if target is None:
         if scheme in KNOWN_PLUGINS:
-            raise ModelRefError(f"no backend for '{scheme}:' references; install it with: pip install {KNOWN_PLUGINS[scheme]}")
+            dist = KNOWN_PLUGINS[scheme]
+            raise ModelRefError(
+                f"no backend for '{scheme}:' references; install it with: pip install {dist} "
+                f"(from a muscle-guard checkout: pip install ./plugins/{dist})"
+            )
         known = ", ".join(sorted(available_schemes()))
         raise ModelRefError(f"unknown model scheme '{scheme}:'; installed backends: {known}")
     module_name, _, attr = target.partition(":")
     try:
         factory = getattr(import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ModelRefError(f"backend '{scheme}' ({target}) failed to import: {exc}") from None
+    except Exception as exc:  # a broken plugin, whatever it raises, is one line, never a traceback
+        provider = _provider(scheme)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        hint = f"; reinstall or uninstall {provider.split()[0]}" if provider else ""
+        source = f" from {provider}" if provider else ""
+        raise ModelRefError(
+            f"backend '{scheme}'{source} ({target}) failed to import: {type(exc).__name__}: {detail}{hint}"
+        ) from None
+    if not callable(factory):
+        raise ModelRefError(f"backend '{scheme}' ({target}) is not a factory (ref, options) -> Backend")
     return factory  # type: ignore[no-any-return]
 
 
