@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
 from muscle_guard.cli.common import stderr, stdout
 from muscle_guard.config import load_project_config
@@ -63,15 +67,25 @@ def validate(
     if as_json:
         stdout.print_json(json.dumps({"suites": rows, "errors": problems, "ok": not problems}))
     else:
-        table = Table("suite", "instances", "shape", "scorer", "status", title="muscle-guard suites")
+        table = Table(title="muscle-guard suites")
+        table.add_column("suite", overflow="fold")
+        for name in ("instances", "shape", "scorer", "status"):
+            table.add_column(name, no_wrap=True)
         for row in rows:
+            # Text, not markup strings: paths and messages are user data, and may contain [brackets].
             if row["ok"]:
-                table.add_row(row["path"], str(row["instances"]), row["shape"], row["scorer"], "[green]ok[/]")
+                cells = (str(row["instances"]), row["shape"], row["scorer"], Text("ok", "green"))
             else:
-                table.add_row(row["path"], "-", "-", "-", f"[red]{row['errors']} error(s)[/]")
-        stdout.print(table)
+                cells = ("-", "-", "-", Text(f"{row['errors']} error(s)", "red"))
+            table.add_row(Text(row["path"]), *(Text(c) if isinstance(c, str) else c for c in cells))
+        if stdout.is_terminal:
+            stdout.print(table)
+        else:  # piped into a file or a CI log: never cut lines to a pretend 80-column terminal
+            wide = stdout.options.update_width(100_000)
+            width = max(stdout.width, Measurement.get(stdout, wide, table).maximum)
+            Console(file=sys.stdout, width=width, highlight=False).print(table)
         for problem in problems:
-            stderr.print(f"[red]error[/] {problem}", markup=True, highlight=False)
+            stderr.print(Text.assemble(("error", "red"), " ", problem), soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
 
 
