@@ -63,10 +63,11 @@ class PredictionCache:
         entries: dict[str, Prediction] = {}
         skipped = 0
         try:
-            with path.open("r", encoding="utf-8", errors="replace") as handle:
+            with path.open("rb") as handle:
                 for line in handle:
                     try:
-                        record = json.loads(line)
+                        # Strict UTF-8 per line: a damaged byte costs its line, never a garbled prediction.
+                        record = json.loads(line.decode("utf-8"))
                         entries[str(record["k"])] = Prediction.from_json(record["p"])
                     except (ValueError, KeyError, TypeError):
                         skipped += 1

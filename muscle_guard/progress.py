@@ -62,4 +62,4 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
 
 def message(text: str) -> None:
     """One status line on stderr."""
-    _console.print(text, highlight=False, markup=False)
+    _console.print(text, highlight=False, markup=False, soft_wrap=True)  # paths stay whole in CI logs

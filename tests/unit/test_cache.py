@@ -101,10 +101,11 @@ def test_corrupt_lines_are_counted_and_the_rest_is_kept(cache: PredictionCache, 
         handle.write(b"[1, 2]\n")
         handle.write(b'{"k": "x", "p": {"id": 3}}\n')  # id not a string
         handle.write(b'{"k": "x", "p": {"id": "x", "logliks": ["high"]}}\n')
-        handle.write(b'{"k": "x", "p": "\xff\xfe"}\n')  # not UTF-8
+        handle.write(b'{"k": "x", "p": {"id": "x", "text": "caf\xe9"}}\n')  # a damaged byte inside a text
+        handle.write(b"\n")
     cache.append(path, [("kb", B)])
 
-    assert cache.read(path) == CacheRead({"ka": A, "kb": B}, skipped=6)
+    assert cache.read(path) == CacheRead({"ka": A, "kb": B}, skipped=7)
 
 
 # --- symlinks never lead out of the cache ------------------------------------------------------------------------
