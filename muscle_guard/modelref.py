@@ -107,7 +107,9 @@ def parse_model_ref(raw: str, option: str = "model") -> ModelRef:
         raise ModelRefError(f"{option}: {path} is a file; expected a model directory or a baseline .jsonl")
     if _HUB_ID.match(text) and not text.startswith((".", "/")):
         return ModelRef(raw, RefKind.HUB, "hf", target=text)
-    raise ModelRefError(f"{option}: {text} does not exist; pass a model or adapter directory, a baseline file or scheme:target")
+    raise ModelRefError(
+        f"{option}: {text} does not exist; pass a model or adapter directory, a baseline file or scheme:target"
+    )
 
 
 def _split_pair(part: str, option: str, raw: str) -> tuple[str, str]:

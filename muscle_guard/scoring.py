@@ -105,7 +105,13 @@ class Judgement:
     margin: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"answer": self.answer, "correct": self.correct, "score": self.score, "choice": self.choice, "margin": self.margin}
+        return {
+            "answer": self.answer,
+            "correct": self.correct,
+            "score": self.score,
+            "choice": self.choice,
+            "margin": self.margin,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Judgement:
@@ -133,7 +139,9 @@ def judge(instance: Instance, prediction: Prediction, settings: SuiteSettings) -
     """Score one prediction of one instance under the suite's settings."""
     if instance.shape is Shape.MULTIPLE_CHOICE:
         if len(prediction.logliks) != len(instance.choices):
-            raise ValueError(f"{instance.id}: {len(prediction.logliks)} log-likelihoods for {len(instance.choices)} choices")
+            raise ValueError(
+                f"{instance.id}: {len(prediction.logliks)} log-likelihoods for {len(instance.choices)} choices"
+            )
         values = prediction.logliks
         if settings.mc_norm == "acc_norm":
             # lm-evaluation-harness acc_norm: divide by the continuation's length in characters.
@@ -153,7 +161,9 @@ def judge(instance: Instance, prediction: Prediction, settings: SuiteSettings) -
         target = settings.label_index(instance.label)
         picked, margin = choose(prediction.probs)
         name = settings.labels[picked] if picked < len(settings.labels) else str(picked)
-        return Judgement(answer=name, correct=picked == target, score=float(picked == target), choice=picked, margin=margin)
+        return Judgement(
+            answer=name, correct=picked == target, score=float(picked == target), choice=picked, margin=margin
+        )
     text = prediction.text if prediction.text is not None else ""
     if instance.shape is Shape.GENERATE_EXACT:
         normalise = get_normaliser(instance.normaliser or settings.normaliser)

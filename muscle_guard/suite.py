@@ -144,7 +144,9 @@ def load_suite(path: str | Path) -> Suite:
         content = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line_no = raw[: exc.start].count(b"\n") + 1
-        raise SuiteError([f"{shown}:{line_no}: invalid UTF-8 byte 0x{raw[exc.start]:02x}; re-encode the file as UTF-8"]) from None
+        raise SuiteError(
+            [f"{shown}:{line_no}: invalid UTF-8 byte 0x{raw[exc.start]:02x}; re-encode the file as UTF-8"]
+        ) from None
 
     instances: list[Instance] = []
     seen: dict[str, int] = {}
@@ -171,7 +173,9 @@ def load_suite(path: str | Path) -> Suite:
             problems.append(f"{where}: {exc}")
             continue
         if instance.id in seen:
-            problems.append(f"{where}: duplicate id {instance.id!r} (first on line {seen[instance.id]}); ids must be unique")
+            problems.append(
+                f"{where}: duplicate id {instance.id!r} (first on line {seen[instance.id]}); ids must be unique"
+            )
             continue
         seen[instance.id] = number
         if shape_of_file is None:
@@ -203,8 +207,7 @@ def detect_shape(keys: frozenset[str]) -> Shape:
     if "answer" in keys:
         return Shape.GENERATE_EXACT
     raise ValueError(
-        "cannot tell the task shape: expected prompt+choices+answer, prompt+answer, "
-        "prompt+reference or text+label"
+        "cannot tell the task shape: expected prompt+choices+answer, prompt+answer, prompt+reference or text+label"
     )
 
 
@@ -215,7 +218,9 @@ def parse_instance(obj: object, line: int = 0) -> Instance:
     keys = frozenset(obj)
     unknown = sorted(keys - ALL_FIELDS)
     if unknown:
-        raise ValueError(f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(ALL_FIELDS))} (put extras under 'meta')")
+        raise ValueError(
+            f"unknown field {unknown[0]!r}; allowed: {', '.join(sorted(ALL_FIELDS))} (put extras under 'meta')"
+        )
     shape = detect_shape(keys)
     missing = sorted(_REQUIRED[shape] - keys)
     if missing:
@@ -228,7 +233,9 @@ def parse_instance(obj: object, line: int = 0) -> Instance:
     if not isinstance(id_, str) or not id_.strip():
         raise ValueError(f"'id' must be a non-empty string, got {json.dumps(id_)}")
     if any(ch in id_ for ch in "\n\r\t") or "::" in id_ or "[" in id_ or "]" in id_:
-        raise ValueError(f"'id' {id_!r} must not contain tabs, newlines, '::' or brackets (it becomes a pytest node id)")
+        raise ValueError(
+            f"'id' {id_!r} must not contain tabs, newlines, '::' or brackets (it becomes a pytest node id)"
+        )
     tags = obj.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ValueError("'tags' must be a list of strings")

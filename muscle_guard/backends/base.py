@@ -51,7 +51,12 @@ class ModelInfo:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelInfo:
-        return cls(ref=str(data["ref"]), kind=str(data["kind"]), fingerprint=str(data["fingerprint"]), details=dict(data.get("details", {})))
+        return cls(
+            ref=str(data["ref"]),
+            kind=str(data["kind"]),
+            fingerprint=str(data["fingerprint"]),
+            details=dict(data.get("details", {})),
+        )
 
 
 @runtime_checkable
