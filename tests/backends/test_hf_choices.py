@@ -1,0 +1,97 @@
+"""Multiple choice: the batched, prompt-shared path equals a plain one-sequence-at-a-time reference."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from muscle_guard.backends.base import ChoiceRequest, RunOptions
+from muscle_guard.backends.hf import load
+from muscle_guard.backends.hf.backend import HFBackend
+from muscle_guard.errors import BackendError
+from muscle_guard.modelref import parse_model_ref
+
+from .conftest import Tiny
+
+# Ragged prompts (one empty, one with a trailing space), choices of 1 to 5 tokens, 2 to 4 choices.
+REQUESTS = [
+    ChoiceRequest("Question: is the sky blue? Answer:", (" yes", " no", " maybe not")),
+    ChoiceRequest("Is fire hot? Answer: ", ("yes", "no")),
+    ChoiceRequest("", (" red apple", " green")),
+    ChoiceRequest("The capital of france is", (" paris", " london", " rome", " berlin madrid spain capital")),
+    ChoiceRequest("one two three four five six seven eight nine ten and then", (" eleven", " zero zero")),
+    ChoiceRequest("cat", (" dog", " cow sheep horse", " fish")),
+    ChoiceRequest(
+        "A long review: the film was slow, the story bad and the food terrible. Sentiment:", (" negative", " positive")
+    ),
+]
+
+
+def reference_logliks(model: Any, tokenizer: Any, request: ChoiceRequest) -> list[float]:
+    """lm-eval acc, one full forward of BOS + context + continuation per choice, no batching or cache."""
+    out = []
+    for continuation in request.continuations:
+        context = request.context
+        spaces = len(context) - len(context.rstrip())
+        if spaces:
+            context, continuation = context[:-spaces], context[-spaces:] + continuation
+        ctx = tokenizer(context, add_special_tokens=False)["input_ids"]
+        whole = tokenizer(context + continuation, add_special_tokens=False)["input_ids"]
+        seq = [tokenizer.bos_token_id, *whole]
+        with torch.no_grad():
+            logprobs = model(input_ids=torch.tensor([seq])).logits[0].float().log_softmax(-1)
+        out.append(sum(logprobs[i - 1, seq[i]].item() for i in range(1 + len(ctx), len(seq))))
+    return out
+
+
+@pytest.fixture(scope="module")
+def adapted(tiny: Tiny) -> HFBackend:
+    return load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, None], ids=["bs1", "bs3", "auto"])
+def test_batched_logliks_equal_the_one_at_a_time_reference(tiny: Tiny, batch_size: int | None) -> None:
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=batch_size))
+    assert backend.loaded is not None
+    got = backend.score_choices(REQUESTS)
+    for request, scores in zip(REQUESTS, got, strict=True):
+        expected = reference_logliks(backend.loaded.model, backend.loaded.tokenizer, request)
+        assert scores == pytest.approx(expected, abs=1e-4)
+
+
+def test_full_model_without_adapter_matches_reference(tiny: Tiny, quiet: RunOptions) -> None:
+    backend = load(parse_model_ref(str(tiny.lm)), quiet)
+    assert backend.loaded is not None
+    got = backend.score_choices(REQUESTS[:4])
+    for request, scores in zip(REQUESTS[:4], got, strict=True):
+        assert scores == pytest.approx(
+            reference_logliks(backend.loaded.model, backend.loaded.tokenizer, request), abs=1e-4
+        )
+
+
+def test_results_follow_request_order_and_shape(adapted: HFBackend) -> None:
+    forward = adapted.score_choices(REQUESTS)
+    backward = adapted.score_choices(REQUESTS[::-1])
+    for one, other in zip(forward, backward[::-1], strict=True):
+        assert one == pytest.approx(other, abs=1e-5)
+    assert [len(s) for s in forward] == [len(r.continuations) for r in REQUESTS]
+    assert adapted.score_choices([]) == []
+
+
+def test_adapter_changes_the_scores(tiny: Tiny, adapted: HFBackend, quiet: RunOptions) -> None:
+    plain = load(parse_model_ref(str(tiny.lm)), quiet).score_choices(REQUESTS[:2])
+    for one, other in zip(adapted.score_choices(REQUESTS[:2]), plain, strict=True):
+        assert one != pytest.approx(other, abs=1e-3)
+
+
+def test_too_long_prompt_is_a_clear_error(adapted: HFBackend) -> None:
+    with pytest.raises(BackendError, match="more than the model's 512"):
+        adapted.score_choices([ChoiceRequest("one " * 600, (" two", " three"))])
+
+
+def test_classifier_cannot_score_choices(tiny: Tiny, quiet: RunOptions) -> None:
+    backend = load(parse_model_ref(str(tiny.classifier_adapter)), quiet)
+    with pytest.raises(BackendError, match="sequence classifier"):
+        backend.score_choices(REQUESTS[:1])

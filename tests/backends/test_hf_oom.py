@@ -1,0 +1,87 @@
+"""Out-of-memory back-off: halve the batch and retry; at batch size 1 a clear error."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+
+from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, RunOptions
+from muscle_guard.backends.hf import load
+from muscle_guard.backends.hf.backend import HFBackend
+from muscle_guard.errors import BackendError
+from muscle_guard.modelref import parse_model_ref
+
+from .conftest import Tiny
+
+REQUESTS = [
+    ChoiceRequest("Question: is the sky blue? Answer:", (" yes", " no", " maybe not")),
+    ChoiceRequest("Is fire hot?", (" yes", " no")),
+    ChoiceRequest("The capital of france is", (" paris", " london", " rome", " berlin madrid")),
+    ChoiceRequest("cat", (" dog", " cow sheep horse")),
+]
+
+
+def fail_above(backend: HFBackend, limit: int, error: Callable[[], Exception]) -> list[int]:
+    """Make the innermost model's forward raise `error` for batches larger than `limit`; log batch sizes."""
+    assert backend.loaded is not None
+    inner: Any = backend.loaded.model.get_base_model()
+    original = inner.forward
+    seen: list[int] = []
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        rows = kwargs["input_ids"].shape[0] if "input_ids" in kwargs else args[0].shape[0]
+        seen.append(rows)
+        if rows > limit:
+            raise error()
+        return original(*args, **kwargs)
+
+    inner.forward = forward
+    return seen
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        lambda: torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"),
+        lambda: RuntimeError("MPS backend out of memory"),
+    ],
+    ids=["cuda", "runtime"],
+)
+def test_choices_back_off_and_stay_exact(tiny: Tiny, error: Callable[[], Exception]) -> None:
+    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False)).score_choices(REQUESTS)
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=16))
+    seen = fail_above(backend, 2, error)
+    got = backend.score_choices(REQUESTS)
+    for one, other in zip(got, expected, strict=True):
+        assert one == pytest.approx(other, abs=1e-5)
+    # Batch size counts choices; forwards are smaller because the choices of a prompt share its pass.
+    assert max(seen) > 2  # it did try bigger batches first
+    assert backend.batch_size in (8, 4, 2)
+    assert backend.sizer.shrinks >= 1
+
+
+def test_generation_backs_off_too(tiny: Tiny) -> None:
+    requests = [GenerateRequest(p, max_new_tokens=5) for p in ("The", "Is fire hot?", "cat dog cow", "one two")]
+    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False)).generate(requests)
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    fail_above(backend, 1, lambda: torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    assert backend.generate(requests) == expected
+    assert backend.batch_size == 1
+
+
+def test_out_of_memory_at_batch_size_one_is_a_clear_error(tiny: Tiny) -> None:
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=2))
+    fail_above(backend, 0, lambda: torch.cuda.OutOfMemoryError("CUDA out of memory"))
+    with pytest.raises(BackendError, match=r"out of memory on cpu at batch size 1 .*smaller --dtype"):
+        backend.score_choices(REQUESTS)
+
+
+def test_other_runtime_errors_are_not_swallowed(tiny: Tiny) -> None:
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    fail_above(backend, 0, lambda: RuntimeError("shape mismatch"))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        backend.score_choices(REQUESTS)
+    assert backend.sizer.shrinks == 0
