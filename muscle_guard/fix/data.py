@@ -9,7 +9,7 @@ import hashlib
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from muscle_guard.config import SuiteSettings
 from muscle_guard.errors import FixError
@@ -34,6 +34,7 @@ class Example:
     target: str = ""
     label: int | None = None
     choices: tuple[str, ...] = ()
+    instance: Instance | None = field(default=None, compare=False, repr=False)
 
 
 def build_examples(suite: Suite, settings: SuiteSettings) -> list[Example]:
@@ -41,7 +42,7 @@ def build_examples(suite: Suite, settings: SuiteSettings) -> list[Example]:
     out = []
     for index, instance in enumerate(suite.instances):
         where = f"{suite.path}:{instance.line}"
-        out.append(_example(index, instance, settings, where))
+        out.append(replace(_example(index, instance, settings, where), instance=instance))
     return out
 
 

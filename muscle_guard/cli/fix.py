@@ -1,0 +1,127 @@
+"""`muscle-guard fix`: train a compatibility adapter (MUSCLE) and show each --suite before and after.
+
+Runs data-parallel under `accelerate launch` (every process trains on its shard; only the main one writes).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.cli.common import reported_errors, stdout
+from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.strategies import STRATEGY_HELP, Strategy
+
+if TYPE_CHECKING:
+    from muscle_guard.fix.run import FixRequest
+
+Opt = typer.Option
+PAPER = "paper default"
+
+
+def fix(
+    old: Annotated[str, Opt("--old", help="Old model reference (the behaviour to stay compatible with).")],
+    new: Annotated[str, Opt("--new", help="New model reference: its adapter is the student's starting point.")],
+    train: Annotated[Path, Opt("--train", help="Training data, suite format (JSONL).")],
+    out: Annotated[Path, Opt("--out", help="Output directory: the fixed PEFT adapter, report, checkpoints.")],
+    suite: Annotated[
+        list[Path] | None, Opt("--suite", help="Suite to check before/after (repeatable); never trained on.")
+    ] = None,
+    strategy: Annotated[Strategy, Opt(help=STRATEGY_HELP)] = Strategy.MUSCLE,
+    epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} 10).")] = 10,
+    lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} 1e-4).")] = 1e-4,
+    lora_r: Annotated[int, Opt(help="Rank of a fresh LoRA (new model without adapter); 128 as the paper.")] = 128,
+    lora_alpha: Annotated[int, Opt(help="Alpha of a fresh LoRA; 256 as the paper.")] = 256,
+    temperature: Annotated[float, Opt(help=f"Distillation temperature T ({PAPER} 2).")] = 2.0,
+    ce_weight: Annotated[
+        float, Opt(help="Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none.")
+    ] = 0.0,
+    val_fraction: Annotated[float, Opt(help="Validation split of the training data, chosen by seed.")] = 0.2,
+    select: Annotated[
+        str, Opt(help="Epoch to ship: val-loss (default, as the paper) or val-nfr (lowest validation NFR vs old).")
+    ] = "val-loss",
+    batch_size: Annotated[int, Opt(help="Micro-batch size per process (not reported by the paper).")] = 8,
+    grad_accum: Annotated[
+        int | None, Opt(help="Gradient accumulation; default 8 (paper), at most a quarter of an epoch's batches.")
+    ] = None,
+    warmup_steps: Annotated[
+        int | None, Opt(help="Warm-up optimizer steps; default 500 (paper), at most 10% of all steps.")
+    ] = None,
+    seed: Annotated[int, Opt(help="Seed of the split, data order and initialisation.")] = 0,
+    resume: Annotated[bool, Opt("--resume", help="Continue from the last checkpoint in OUT.")] = False,
+    allow_overlap: Annotated[
+        bool, Opt("--allow-overlap", help="Train even on instances whose prompt/text is in a --suite.")
+    ] = False,
+    no_check: Annotated[
+        bool, Opt("--no-check", help="Exit 0 even when the fixed model fails a suite's gates.")
+    ] = False,
+    gradient_checkpointing: Annotated[
+        bool, Opt("--gradient-checkpointing", help="Trade compute for memory on long inputs.")
+    ] = False,
+    max_length: Annotated[int, Opt(help="Longest training sequence in tokens (cut from the left).")] = 512,
+    teacher_topk: Annotated[
+        int, Opt(help="Keep the teachers' top-k logits per token when full logits exceed 4 GiB.")
+    ] = 64,
+    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    dtype: Annotated[str, Opt(help="auto (bf16 on CUDA, fp32 elsewhere), float32, bfloat16 or float16.")] = "auto",
+    cache_dir: Annotated[Path | None, Opt(help="Prediction cache for the before/after check.")] = None,
+    pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),
+) -> None:
+    """Train a compatibility adapter on the new base (MUSCLE: distil the old model where the student is wrong,
+    the new one where it is right), write it to OUT as a PEFT adapter, and check each --suite before and after.
+
+    Exit codes: 0 fixed (or --no-check), 1 a suite still fails its gates, 2 bad input, 130 interrupted
+    (a checkpoint is kept: rerun with --resume).
+    """
+    from muscle_guard.fix.run import FixRequest
+
+    with reported_errors():
+        config = TrainConfig(
+            strategy=Strategy.MUSCLE if strategy is Strategy.AUTO else strategy,
+            epochs=epochs, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
+            ce_weight=ce_weight, val_fraction=val_fraction, select=select, batch_size=batch_size,
+            grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
+            gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
+        )  # fmt: skip
+        request = FixRequest(
+            old=old, new=new, train=train, out=out, config=config, strategy=strategy, suites=tuple(suite or ()),
+            resume=resume, allow_overlap=allow_overlap, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
+            cache_dir=cache_dir,
+        )  # fmt: skip
+        raise typer.Exit(run_request(request, check=not no_check))
+
+
+def run_request(request: FixRequest, check: bool) -> int:
+    """Run a FixRequest, print the before/after table; the exit code."""
+    from muscle_guard.fix.compare import comparison_table
+    from muscle_guard.fix.run import run_fix
+    from muscle_guard.fix.train import TrainingInterrupted
+
+    try:
+        result = run_fix(request)
+    except TrainingInterrupted as stop:
+        if stop.checkpoint is not None:
+            print(
+                f"Interrupted: checkpoint {stop.checkpoint} (epoch {stop.state.epoch}, step {stop.state.global_step}) is a "
+                f"usable adapter; continue with the same command and --resume",
+                file=sys.stderr,
+            )
+        elif stop.state.global_step == 0:
+            print("Interrupted before the first optimizer step; nothing to keep.", file=sys.stderr)
+        return 130
+    if result.comparisons:
+        stdout.print(comparison_table(result.comparisons))
+        for row in result.comparisons:
+            for reason in row.reasons_after:
+                print(f"{row.suite}: {reason}", file=sys.stderr)
+    if check and not result.passed:
+        print(
+            "fix: the fixed model still fails the gates of some suites (see above); --no-check ignores this",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

@@ -1,0 +1,125 @@
+"""Before/after for `fix`: each --suite checked old→new (before) and old→fixed (after), as MUSCLE.md reports a fix:
+NFR_c (old vs the compatibility model), ΔNFR_c = NFR_c − NFR, Δ%NFR_c = ΔNFR_c / NFR, Δacc_c = acc_c − acc_new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from rich.table import Table
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.cache import PredictionCache
+from muscle_guard.config import ProjectConfig
+from muscle_guard.evaluate import evaluate_suite
+from muscle_guard.gates import percent, points
+from muscle_guard.pipeline import predict_suite
+from muscle_guard.sources import close_source, open_source
+from muscle_guard.suite import Suite
+
+
+@dataclass(frozen=True)
+class SuiteComparison:
+    """One suite before and after the fix. Rates are fractions; `delta_pct_nfr_c` is None when NFR was 0."""
+
+    suite: str
+    path: str
+    n: int
+    acc_old: float
+    acc_new: float
+    acc_fixed: float
+    nf: int
+    nf_c: int
+    nfr: float
+    nfr_c: float
+    pfr: float
+    pfr_c: float
+    delta_nfr_c: float
+    delta_pct_nfr_c: float | None
+    delta_acc_c: float
+    passed_before: bool
+    passed_after: bool
+    reasons_after: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["reasons_after"] = list(self.reasons_after)
+        return out
+
+
+def compare_suites(
+    old: str,
+    new: str,
+    fixed: str,
+    suites: Sequence[Suite],
+    project: ProjectConfig,
+    options: RunOptions,
+    cache: PredictionCache | None,
+) -> list[SuiteComparison]:
+    """Predict every suite with the three models (through the cache) and compare old→new with old→fixed."""
+    predictions: dict[str, list[Any]] = {}
+    for label, raw in (("old", old), ("new", new), ("fixed", fixed)):
+        source = open_source(raw, options, f"--{label}" if label != "fixed" else "--out")
+        try:
+            predictions[label] = [
+                predict_suite(
+                    source,
+                    s,
+                    project.settings_for(s.name),
+                    cache=cache,
+                    progress=options.progress,
+                    label=f"{s.name} ({label})",
+                ).predictions
+                for s in suites
+            ]
+        finally:
+            close_source(source)
+    out = []
+    for i, suite in enumerate(suites):
+        settings = project.settings_for(suite.name)
+        before = evaluate_suite(suite, settings, predictions["old"][i], predictions["new"][i])
+        after = evaluate_suite(suite, settings, predictions["old"][i], predictions["fixed"][i])
+        b, a = before.metrics, after.metrics
+        delta = a.nfr - b.nfr
+        out.append(
+            SuiteComparison(
+                suite=suite.name,
+                path=str(suite.path),
+                n=b.n,
+                acc_old=b.acc_old,
+                acc_new=b.acc_new,
+                acc_fixed=a.acc_new,
+                nf=b.nf,
+                nf_c=a.nf,
+                nfr=b.nfr,
+                nfr_c=a.nfr,
+                pfr=b.pfr,
+                pfr_c=a.pfr,
+                delta_nfr_c=delta,
+                delta_pct_nfr_c=delta / b.nfr if b.nfr else None,
+                delta_acc_c=a.acc_new - b.acc_new,
+                passed_before=before.verdict.passed,
+                passed_after=after.verdict.passed,
+                reasons_after=after.verdict.reasons,
+            )
+        )
+    return out
+
+
+def comparison_table(rows: Sequence[SuiteComparison]) -> Table:
+    table = Table(
+        "suite", "N", "acc old", "acc new", "acc fixed", "NFR (NF)", "NFR_c (NF)", "PFR → PFR_c",
+        "Δ%NFR_c", "Δacc_c", "gate",
+        title="muscle-guard fix: before (old→new) and after (old→fixed)",
+    )  # fmt: skip
+    for r in rows:
+        pct = "-" if r.delta_pct_nfr_c is None else f"{r.delta_pct_nfr_c * 100:+.1f}%"
+        gate = "[green]pass[/]" if r.passed_after else "[red]fail[/]"
+        table.add_row(
+            r.suite, str(r.n), percent(r.acc_old), percent(r.acc_new), percent(r.acc_fixed),
+            f"{percent(r.nfr)} ({r.nf})", f"{percent(r.nfr_c)} ({r.nf_c})", f"{percent(r.pfr)} → {percent(r.pfr_c)}",
+            pct, points(r.delta_acc_c), gate,
+        )  # fmt: skip
+    return table

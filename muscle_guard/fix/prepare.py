@@ -1,0 +1,94 @@
+"""Everything `fix` computes once before training: the tokenized data, the teachers' outputs, what the old model
+gets right on the validation split and, for sequence-level distillation, the old model's outputs as targets.
+
+The new teacher is the student before its first step (an exact copy of the new adapter, or a fresh LoRA whose
+B = 0), so the new model is never loaded twice. Under several processes each computes its share of every
+pass and the shares are gathered, so every process ends with all of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from muscle_guard.config import SuiteSettings
+from muscle_guard.fix import batches as B
+from muscle_guard.fix import teachers
+from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.data import Example, sequence_target
+from muscle_guard.fix.train import correct_on, mode_of
+from muscle_guard.pipeline import run_instances
+from muscle_guard.predictions import Prediction
+from muscle_guard.scoring import judge
+
+
+@dataclass
+class Prepared:
+    encoded: list[B.Encoded]  # every example (train and validation), student tokenizer, by position = index
+    cache: teachers.TeacherCache
+    old_correct: dict[str, bool] | None  # validation instance id → the old model is right
+
+
+def prepare(
+    accelerator: Any,
+    config: TrainConfig,
+    settings: SuiteSettings,
+    examples: Sequence[Example],
+    val_examples: Sequence[Example],
+    student: Any,
+    student_loaded: Any,
+    old_loaded: Any,
+    old_backend: Any,
+    same_tokenizer: bool,
+    want_val_nfr: bool,
+    say: Callable[[str], None],
+) -> Prepared:
+    rank, world = accelerator.process_index, accelerator.num_processes
+    device, task = accelerator.device, student_loaded.task
+    mode = mode_of(config.strategy, task)
+    max_length = min(config.max_length, student_loaded.max_length)
+
+    def gathered(part: dict[Any, Any]) -> dict[Any, Any]:
+        return teachers.gather(accelerator, part)
+
+    targets = None
+    if mode == "sequence":
+        mine = [e.instance for e in examples[rank::world] if e.instance is not None]
+        outputs = gathered(
+            {p.id: p.text or "" for p in run_instances(old_backend, mine[0].shape, mine, settings)} if mine else {}
+        )
+        targets, kept = [], 0
+        for e in examples:
+            assert e.instance is not None
+            right = judge(e.instance, Prediction(e.id, text=outputs[e.id]), settings).correct
+            targets.append(sequence_target(e, outputs[e.id], right))
+            kept += right
+        say(f"fix: the old model is right on {kept}/{len(examples)} training instances; their outputs are the targets")
+
+    encoded = B.encode(examples, student_loaded.tokenizer, task, max_length, targets)
+    old_encoded = encoded if same_tokenizer else B.encode(examples, old_loaded.tokenizer, task, max_length)
+    new_pad, old_pad = B.pad_id_of(student_loaded.tokenizer), B.pad_id_of(old_loaded.tokenizer)
+    cache = teachers.TeacherCache(form="none", temperature=config.temperature)
+    if mode == "tokens":
+        cache.form = teachers.token_form(encoded, int(student_loaded.model.config.vocab_size), config.teacher_cache_gb)
+        kept_as = "full-vocabulary logits" if cache.form == "full" else f"top-{config.teacher_topk} logits + tail mass"
+        say(f"fix: caching both teachers' next-token {kept_as} for {len(encoded)} instances")
+        for which, model, items, pad in (
+            ("old", old_loaded.model, old_encoded, old_pad),
+            ("new", student, encoded, new_pad),
+        ):
+            part = teachers.token_outputs(
+                model, items[rank::world], pad, device, cache.form, config.teacher_topk, config.temperature
+            )
+            setattr(cache, which, gathered(part))
+    elif mode in ("choice", "classify"):
+        cache.form = "scores"
+        cache.old = gathered(teachers.score_outputs(old_loaded.model, old_encoded[rank::world], task, old_pad, device))
+        cache.new = gathered(teachers.score_outputs(student, encoded[rank::world], task, new_pad, device))
+
+    old_correct = None
+    if want_val_nfr and val_examples:
+        mine = [e.instance for e in val_examples[rank::world] if e.instance is not None]
+        old_correct = gathered(correct_on(old_backend, mine, settings))
+    return Prepared(encoded, cache, old_correct)

@@ -1,0 +1,275 @@
+"""`muscle-guard fix` end to end: data and guards, models and teachers, training, the adapter at OUT, before/after.
+
+Output directory: OUT/ is a PEFT adapter (adapter_config.json + adapter_model.safetensors) usable as a model
+reference, plus muscle_fix.json (configuration, data hashes, strategy, per-epoch metrics, selected epoch),
+fix_report.json (before/after per --suite) and checkpoints/epoch-N/.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.cache import PredictionCache
+from muscle_guard.config import load_project_config
+from muscle_guard.errors import FixError
+from muscle_guard.fix import batches as B
+from muscle_guard.fix import checkpoint as ckpt
+from muscle_guard.fix import models
+from muscle_guard.fix.compare import SuiteComparison, compare_suites
+from muscle_guard.fix.config import TrainConfig, plan_schedule
+from muscle_guard.fix.data import (
+    build_examples,
+    find_overlaps,
+    refuse_overlaps,
+    split_validation,
+)
+from muscle_guard.fix.prepare import prepare
+from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
+from muscle_guard.fix.train import (
+    EpochCallback,
+    Objective,
+    Trainer,
+    Validation,
+    epoch_batches,
+    make_optimizer,
+    select_epoch,
+)
+from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.progress import message
+from muscle_guard.suite import Shape, Suite, load_suite
+
+FIX_JSON = "muscle_fix.json"
+REPORT_JSON = "fix_report.json"
+
+
+@dataclass(frozen=True)
+class FixRequest:
+    """Everything `muscle-guard fix` was asked to do."""
+
+    old: str
+    new: str
+    train: Path
+    out: Path
+    config: TrainConfig
+    strategy: Strategy = Strategy.MUSCLE  # as requested (may be auto); config.strategy is set once resolved
+    suites: tuple[Path, ...] = ()
+    resume: bool = False
+    allow_overlap: bool = False
+    pyproject: Path = Path("pyproject.toml")
+    options: RunOptions = field(default_factory=RunOptions)
+    cache_dir: Path | None = None
+    callbacks: tuple[EpochCallback, ...] = ()
+
+
+@dataclass(frozen=True)
+class FixResult:
+    out: Path
+    strategy: Resolved
+    selected_epoch: int
+    history: list[dict[str, Any]]
+    comparisons: list[SuiteComparison]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed_after for c in self.comparisons)
+
+
+def run_fix(request: FixRequest) -> FixResult:
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    project = load_project_config(request.pyproject)
+    train_suite = load_suite(request.train)
+    suites = [load_suite(p) for p in request.suites]
+    if not request.allow_overlap:
+        refuse_overlaps(find_overlaps(train_suite, suites))
+    _check_out(request)
+    settings = project.settings_for(train_suite.name)
+    examples = build_examples(train_suite, settings)
+    train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
+
+    accelerator = Accelerator(mixed_precision=_mixed_precision(request.options), cpu=request.options.device == "cpu")
+    set_seed(request.config.seed)
+    options = replace(
+        request.options,
+        device=str(accelerator.device),
+        progress=request.options.progress and accelerator.is_main_process,
+    )
+    new_ref, old_ref = models.parse_ref(request.new, "--new"), models.parse_ref(request.old, "--old")
+    student_loaded = models.load(new_ref, options, trainable=True)
+    old_loaded = models.load(old_ref, options, trainable=False)
+    _check_task(train_suite, student_loaded, old_loaded)
+    difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
+    resolved = resolve_strategy(request.strategy, train_suite.shape, difference)
+    config = replace(request.config, strategy=resolved.strategy)
+    say = message if accelerator.is_main_process else (lambda _text: None)
+    say(f"fix: strategy {resolved.strategy.value}: {resolved.reason}")
+    say(f"fix: {len(train_ex)} training and {len(val_ex)} validation instances from {request.train}")
+
+    student = models.make_student(student_loaded, config)
+    if config.gradient_checkpointing:
+        student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    old_backend = models.as_backend(old_ref, options, old_loaded)
+    want_val_nfr = not train_suite.shape.is_generative or config.select == "val-nfr"
+    prep = prepare(
+        accelerator, config, settings, examples, val_ex, student, student_loaded, old_loaded, old_backend,
+        difference is None, want_val_nfr, say,
+    )  # fmt: skip
+    del old_loaded, old_backend
+    _free_memory()
+
+    student_backend = partial(models.live_backend, new_ref, options, student_loaded)
+    items = [prep.encoded[e.index] for e in train_ex]
+    val_items = [prep.encoded[e.index] for e in val_ex]
+    instances = [e.instance for e in val_ex if e.instance is not None]
+    validation = Validation(val_items, instances, prep.old_correct, settings, student_backend)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    schedule = plan_schedule(config, len(epoch_batches(len(items), config.batch_size, config.seed, 0, rank, world)))
+    optimizer, scheduler = make_optimizer(student, config, schedule)
+    model, optimizer = accelerator.prepare(student, optimizer)
+    fingerprint = _fingerprint(request, config, world)
+    state = ckpt.TrainState(fingerprint=fingerprint)
+    if request.resume:
+        state = _resume(request.out, accelerator.unwrap_model(model), optimizer, scheduler, fingerprint, say)
+    say(
+        f"fix: {config.epochs} epochs × {schedule.steps_per_epoch} optimizer steps (batch {config.batch_size} × {world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
+    )
+
+    trainer = Trainer(
+        accelerator, model, optimizer, scheduler, schedule, config, Objective(config, student_loaded.task, prep.cache, B.pad_id_of(student_loaded.tokenizer)),
+        items, validation, request.out, state, request.callbacks, options.progress,
+    )  # fmt: skip
+    state = trainer.fit()
+    selected = select_epoch(state.history, config.select)
+    if accelerator.is_main_process:
+        ckpt.export_adapter(ckpt.epoch_dir(request.out, selected), request.out, models.base_reference(student_loaded))
+        models.save_tokenizer_if_own(student_loaded, request.out)
+        _write_fix_json(
+            request, config, resolved, schedule.to_json(), state.history, selected, train_suite, suites, world
+        )
+        say(f"fix: selected epoch {selected} by {config.select}; adapter written to {request.out}")
+    accelerator.wait_for_everyone()
+    del model, student, student_loaded, trainer, prep, validation, student_backend
+    _free_memory()
+
+    comparisons: list[SuiteComparison] = []
+    if suites and accelerator.is_main_process:
+        cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
+        comparisons = compare_suites(
+            request.old,
+            request.new,
+            str(request.out),
+            suites,
+            project,
+            replace(request.options, device=str(accelerator.device)),
+            cache,
+        )
+        write_report(request.out, comparisons)
+    return FixResult(request.out, resolved, selected, state.history, comparisons)
+
+
+def _check_out(request: FixRequest) -> None:
+    out = request.out
+    if out.exists() and not out.is_dir():
+        raise FixError(f"--out {out} is a file; pass a directory")
+    previous = (out / ckpt.CHECKPOINTS).is_dir() or (out / FIX_JSON).is_file()
+    if request.resume:
+        if ckpt.latest_checkpoint(out) is None:
+            raise FixError(f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; start without --resume")
+    elif previous:
+        raise FixError(f"--out {out} holds a previous fix run; continue it with --resume or pass another --out")
+
+
+def _check_task(suite: Suite, new: Any, old: Any) -> None:
+    want = "classify" if suite.shape is Shape.CLASSIFY else "causal"
+    for name, loaded in (("--new", new), ("--old", old)):
+        if loaded.task != want:
+            raise FixError(
+                f"{name} is a {loaded.task} model but the training data is {suite.shape.value}; they must match"
+            )
+    if want == "classify":
+        n_old, n_new = old.model.config.num_labels, new.model.config.num_labels
+        if n_old != n_new:
+            raise FixError(f"--old has {n_old} classes and --new has {n_new}; a classifier fix needs the same classes")
+
+
+def _mixed_precision(options: RunOptions) -> str:
+    import torch
+
+    if options.device != "cpu" and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "no"
+
+
+def _free_memory() -> None:
+    import torch
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _fingerprint(request: FixRequest, config: TrainConfig, world: int) -> str:
+    payload = {
+        "config": config.to_json(),
+        "train": _file_hash(request.train),
+        "old": request.old,
+        "new": request.new,
+        "world": world,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _resume(out: Path, model: Any, optimizer: Any, scheduler: Any, fingerprint: str, say: Any) -> ckpt.TrainState:
+    directory = ckpt.latest_checkpoint(out)
+    assert directory is not None
+    if ckpt.read_state(directory).fingerprint != fingerprint:
+        raise FixError(
+            f"--resume: {directory} was trained with other settings, data, models or process count; "
+            "resume with the same command, or start again with another --out"
+        )
+    state = ckpt.load_checkpoint(directory, model, optimizer, scheduler)
+    say(f"fix: resuming from {directory} (epoch {state.epoch + 1}, step {state.global_step})")
+    return state
+
+
+def _write_fix_json(
+    request: FixRequest, config: TrainConfig, resolved: Resolved, schedule: dict[str, int],
+    history: list[dict[str, Any]], selected: int, train: Suite, suites: Sequence[Suite], world: int,
+) -> None:  # fmt: skip
+    from muscle_guard import __version__
+
+    record = {
+        "muscle_guard_version": __version__,
+        "old": request.old,
+        "new": request.new,
+        "strategy": {"requested": request.strategy.value, "used": resolved.strategy.value, "reason": resolved.reason},
+        "config": config.to_json(),
+        "schedule": schedule,
+        "processes": world,
+        "data": {
+            "train": {"path": str(request.train), "sha256": _file_hash(request.train), "instances": len(train)},
+            "suites": [{"path": str(s.path), "content_hash": s.content_hash(), "instances": len(s)} for s in suites],
+        },
+        "selected_epoch": selected,
+        "selection": config.select,
+        "epochs": history,
+    }
+    atomic_write_text(request.out / FIX_JSON, json.dumps(record, indent=2) + "\n")
+
+
+def write_report(out: Path, comparisons: Sequence[SuiteComparison]) -> None:
+    record = {"suites": [c.to_json() for c in comparisons], "passed": all(c.passed_after for c in comparisons)}
+    atomic_write_text(out / REPORT_JSON, json.dumps(record, indent=2) + "\n")

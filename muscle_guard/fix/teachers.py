@@ -1,0 +1,161 @@
+"""The frozen teachers' outputs, computed once before training and reused every epoch (kept on the CPU).
+
+What is cached per training example:
+- causal LM, token-level strategies: the next-token logits at every position. Full-vocabulary fp32 logits when
+  both teachers' logits fit in `teacher_cache_gb` (tiny and small models, short data); otherwise the top-k
+  logits (fp16 values + int32 ids) and the fp32 log-partition at the training temperature, which keep the
+  k largest probabilities exact and lump the rest into one tail bucket (`losses.topk_kd_kl`). Recomputing the
+  teachers on the fly every step would cost two extra forward passes per step for ten epochs; top-k costs
+  ~0.4 KB per position and teacher at k = 64.
+- multiple choice (choice-level) and classification: one score per choice / class logit: a few floats.
+Under several processes each computes its share and the shares are gathered, so every process holds all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from muscle_guard.fix import batches as B
+from muscle_guard.fix.data import Example
+from muscle_guard.fix.losses import TopK
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+    from muscle_guard.fix.losses import Teacher
+
+GIB = 1024**3
+INFERENCE_BATCH = 16
+
+
+@dataclass
+class TeacherCache:
+    """Per example index: `tokens` ([L-1, V] logits or a (values, ids, log_z) triple) or `scores` ([C] / [K])."""
+
+    form: str  # "full" | "topk" | "scores" | "none"
+    temperature: float
+    old: dict[int, Any] = field(default_factory=dict)
+    new: dict[int, Any] = field(default_factory=dict)
+
+    def batch(self, which: str, items: Sequence[B.Encoded], width: int) -> Teacher:
+        """The teacher `which` ("old" | "new") for a batch, padded to `width` positions (or choices)."""
+        import torch
+
+        store = self.old if which == "old" else self.new
+        rows = [store[e.index] for e in items]
+        if self.form == "topk":
+            values = _pad_stack([r[0] for r in rows], width)
+            indices = _pad_stack([r[1] for r in rows], width)
+            log_z = _pad_stack([r[2] for r in rows], width)
+            return TopK(values, indices.long(), log_z, self.temperature)
+        out: Tensor = _pad_stack(rows, width)
+        return out.float() if out.dtype != torch.float32 else out
+
+
+def _pad_stack(rows: Sequence[Tensor], width: int) -> Tensor:
+    import torch
+
+    shape = (len(rows), width, *rows[0].shape[1:])
+    out = torch.zeros(shape, dtype=rows[0].dtype)
+    for i, row in enumerate(rows):
+        out[i, : row.shape[0]] = row
+    return out
+
+
+def move(teacher: Teacher, device: Any) -> Teacher:
+    if isinstance(teacher, TopK):
+        return TopK(
+            teacher.values.to(device), teacher.indices.to(device), teacher.log_z.to(device), teacher.temperature
+        )
+    return teacher.to(device)
+
+
+def token_form(encoded: Sequence[B.Encoded], vocab: int, budget_gb: float) -> str:
+    """ "full" when both teachers' fp32 logits over every position fit in the budget, else "topk"."""
+    positions = sum(max(len(e.ids) - 1, 0) for e in encoded)
+    return "full" if positions * vocab * 4 * 2 <= budget_gb * GIB else "topk"
+
+
+def token_outputs(
+    model: Any, encoded: Sequence[B.Encoded], pad_id: int, device: Any, form: str, k: int, temperature: float
+) -> dict[int, Any]:
+    """Next-token logits of `model` for every example (no gradients), in `form`."""
+    import torch
+
+    out: dict[int, Any] = {}
+    with torch.inference_mode():
+        for chunk in B.length_batches(encoded, INFERENCE_BATCH):
+            batch = B.token_batch(chunk, pad_id, device, target_only=False)
+            logits = B.token_logits(model, batch).float()
+            for i, e in enumerate(chunk):
+                z = logits[i, : len(e.ids) - 1]
+                if form == "full":
+                    out[e.index] = z.cpu().clone()
+                else:
+                    values, ids = z.topk(min(k, z.shape[-1]), dim=-1)
+                    log_z = torch.logsumexp(z / temperature, dim=-1)
+                    out[e.index] = (values.half().cpu(), ids.int().cpu(), log_z.cpu())
+    return out
+
+
+def score_outputs(model: Any, encoded: Sequence[B.Encoded], task: str, pad_id: int, device: Any) -> dict[int, Any]:
+    """Choice log-likelihoods (multiple choice) or class logits (classification) per example."""
+    import torch
+
+    out: dict[int, Any] = {}
+    with torch.inference_mode():
+        for chunk in B.length_batches(encoded, INFERENCE_BATCH):
+            if task == "classify":
+                scores = B.class_logits(model, chunk, pad_id, device).float()
+                for i, e in enumerate(chunk):
+                    out[e.index] = scores[i].cpu().clone()
+            else:
+                scores, mask = B.choice_scores(model, chunk, pad_id, device)
+                for i, e in enumerate(chunk):
+                    out[e.index] = scores[i, : int(mask[i].sum())].cpu().clone()
+    return out
+
+
+def shard(items: Sequence[B.Encoded], rank: int, world: int) -> list[B.Encoded]:
+    return list(items[rank::world])
+
+
+def gather(accelerator: Any, part: dict[int, Any]) -> dict[int, Any]:
+    """Merge every process's share (a no-op with one process)."""
+    if accelerator.num_processes == 1:
+        return part
+    from accelerate.utils import gather_object
+
+    merged: dict[int, Any] = {}
+    for piece in gather_object([part]):
+        merged.update(piece)
+    return merged
+
+
+def greedy_outputs(
+    model: Any, tokenizer: Any, examples: Sequence[Example], max_new_tokens: int, stop: Sequence[str], device: Any
+) -> dict[int, str]:
+    """The model's greedy continuation of each example's context, cut before the first stop string
+    (sequence-level distillation's candidate targets)."""
+    import torch
+
+    pad_id = B.pad_id_of(tokenizer)
+    out: dict[int, str] = {}
+    with torch.inference_mode():
+        for start in range(0, len(examples), INFERENCE_BATCH):
+            chunk = examples[start : start + INFERENCE_BATCH]
+            rows = [list(tokenizer(e.context)["input_ids"]) for e in chunk]
+            width = max(len(r) for r in rows)
+            # Left padding, so every row's continuation starts at the same position.
+            ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+            generated = model.generate(
+                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id
+            )
+            for e, row in zip(chunk, generated[:, width:], strict=True):
+                text = tokenizer.decode(row, skip_special_tokens=True)
+                cuts = [text.index(s) for s in stop if s and s in text]
+                out[e.index] = text[: min(cuts)] if cuts else text
+    return out

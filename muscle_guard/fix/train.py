@@ -1,0 +1,336 @@
+"""The training loop of `fix` (accelerate): AdamW, linear warm-up and decay, gradient accumulation, a checkpoint
+every epoch, validation loss and NFR after every epoch, resume, and a clean stop on Ctrl-C.
+
+Read top to bottom like nanoGPT's train.py: `Trainer.fit` is the whole loop; everything else is a helper.
+Data order is a pure function of (seed, epoch): every process draws the same permutation and takes every
+world-th example, so a resumed run (even mid-epoch) sees exactly the batches the uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from muscle_guard.config import SuiteSettings
+from muscle_guard.fix import batches as B
+from muscle_guard.fix import losses
+from muscle_guard.fix.checkpoint import CHECKPOINTS, INTERRUPTED, TrainState, epoch_dir, save_checkpoint
+from muscle_guard.fix.config import Schedule, TrainConfig
+from muscle_guard.fix.strategies import Strategy
+from muscle_guard.fix.teachers import TeacherCache, move
+from muscle_guard.pipeline import run_instances
+from muscle_guard.progress import message, progress_bar
+from muscle_guard.scoring import judge
+from muscle_guard.suite import Instance
+
+if TYPE_CHECKING:
+    from torch import Tensor
+
+MAX_GRAD_NORM = 1.0  # not reported by the paper; the transformers Trainer default
+EpochCallback = Callable[[int, dict[str, Any]], None]
+
+
+class TrainingInterrupted(Exception):
+    """Ctrl-C during training; `checkpoint` is the usable checkpoint left behind (None if none yet)."""
+
+    def __init__(self, checkpoint: Path | None, state: TrainState) -> None:
+        self.checkpoint = checkpoint
+        self.state = state
+        super().__init__(f"interrupted at epoch {state.epoch + 1}, step {state.global_step}")
+
+
+def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int, world: int) -> list[list[int]]:
+    """This process's batches (positions into the training list) for `epoch`.
+
+    One permutation per (seed, epoch), the same on every process, padded by wrapping around so each process
+    gets the same number of batches (as DistributedSampler does), then every world-th position.
+    """
+    order = list(range(n))
+    random.Random(f"muscle-fix:{seed}:{epoch}").shuffle(order)
+    total = math.ceil(n / world) * world
+    order += order[: total - n]
+    mine = order[rank::world]
+    return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
+
+
+def mode_of(strategy: Strategy, task: str) -> str:
+    """How a batch is fed: class logits, choice log-likelihoods, every token, or the target's tokens only."""
+    if task == "classify":
+        return "classify"
+    if strategy is Strategy.CHOICE:
+        return "choice"
+    return "sequence" if strategy is Strategy.SEQUENCE else "tokens"
+
+
+@dataclass
+class Objective:
+    """The loss of one batch under the configured (resolved) strategy."""
+
+    config: TrainConfig
+    task: str  # "causal" | "classify"
+    teachers: TeacherCache
+    pad_id: int
+
+    @property
+    def strategy(self) -> Strategy:
+        return self.config.strategy
+
+    @property
+    def mode(self) -> str:
+        return mode_of(self.strategy, self.task)
+
+    def __call__(self, model: Any, items: Sequence[B.Encoded], device: Any) -> Tensor:
+        import torch
+
+        config = self.config
+        if self.mode == "sequence":
+            batch = B.token_batch(items, self.pad_id, device, target_only=True)
+            return losses.sequence_loss(B.token_logits(model, batch), batch.targets, batch.mask)
+        if self.mode == "choice":
+            scores, choice_mask = B.choice_scores(model, items, self.pad_id, device)
+            width = scores.shape[1]
+            old = move(self.teachers.batch("old", items, width), device)
+            new = move(self.teachers.batch("new", items, width), device)
+            answers = torch.tensor([e.label for e in items], device=device)
+            assert isinstance(old, torch.Tensor)
+            assert isinstance(new, torch.Tensor)
+            return losses.choice_muscle_loss(scores, old, new, answers, choice_mask, config.temperature, config.lam)
+        if self.mode == "classify":
+            logits = B.class_logits(model, items, self.pad_id, device)
+            targets = torch.tensor([e.label for e in items], device=device)
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        else:
+            batch = B.token_batch(items, self.pad_id, device, target_only=False)
+            logits, targets, mask = B.token_logits(model, batch), batch.targets, batch.mask
+        width = logits.shape[1] if self.mode == "tokens" else 0
+        old = move(self.teachers.batch("old", items, width) if width else self._scores("old", items), device)
+        new = move(self.teachers.batch("new", items, width) if width else self._scores("new", items), device)
+        return strategy_loss(self.strategy, logits, old, new, targets, mask, config)
+
+    def _scores(self, which: str, items: Sequence[B.Encoded]) -> Tensor:
+        import torch
+
+        store = self.teachers.old if which == "old" else self.teachers.new
+        return torch.stack([store[e.index] for e in items]).float()
+
+
+def strategy_loss(
+    strategy: Strategy,
+    logits: Tensor,
+    old: losses.Teacher,
+    new: losses.Teacher,
+    targets: Tensor,
+    mask: Tensor,
+    config: TrainConfig,
+) -> Tensor:
+    t, lam = config.temperature, config.lam
+    if strategy in (Strategy.MUSCLE, Strategy.CHOICE):
+        return losses.muscle_loss(logits, old, new, targets, mask, t, lam)
+    if strategy is Strategy.KD_OLD:
+        return losses.kd_old_loss(logits, old, targets, mask, t, lam)
+    if strategy is Strategy.OLD_CORRECT:
+        return losses.old_correct_loss(logits, old, new, targets, mask, t, lam)
+    if strategy is Strategy.FOCAL:
+        return losses.focal_loss(logits, old, targets, mask, t)
+    raise ValueError(f"no token-level loss for strategy {strategy.value}")
+
+
+@dataclass
+class Validation:
+    """The validation split: its encoded items (for the loss) and instances (for NFR, judged like the gate).
+
+    `old_correct` (instance id → right) is None when no NFR is computed; `backend` wraps the current student
+    in an HFBackend so its answers go through the same scoring code as the gate's.
+    """
+
+    items: list[B.Encoded]
+    instances: list[Instance]
+    old_correct: dict[str, bool] | None
+    settings: SuiteSettings
+    backend: Callable[[Any], Any]
+
+
+@dataclass
+class Trainer:
+    accelerator: Any
+    model: Any
+    optimizer: Any
+    scheduler: Any
+    schedule: Schedule
+    config: TrainConfig
+    objective: Objective
+    train_items: list[B.Encoded]
+    validation: Validation
+    out: Path
+    state: TrainState = field(default_factory=TrainState)
+    callbacks: Sequence[EpochCallback] = ()
+    progress: bool = True
+    saved: Path | None = None  # the last checkpoint written
+
+    def fit(self) -> TrainState:
+        acc, config, schedule = self.accelerator, self.config, self.schedule
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        try:
+            for epoch in range(self.state.epoch, config.epochs):
+                plan = epoch_batches(
+                    len(self.train_items), config.batch_size, config.seed, epoch, acc.process_index, acc.num_processes
+                )
+                self.model.train()
+                label = f"fix epoch {epoch + 1}/{config.epochs}"
+                with progress_bar(label, len(plan), self.progress and acc.is_main_process) as bar:
+                    bar.advance(self.state.batches_done)
+                    for b in range(self.state.batches_done, len(plan)):
+                        # Accumulation windows are aligned from the start of the epoch; the last one may be short.
+                        start = (b // schedule.grad_accum) * schedule.grad_accum
+                        end = min(start + schedule.grad_accum, len(plan))
+                        items = [self.train_items[i] for i in plan[b]]
+                        sync = b + 1 == end
+                        with contextlib.nullcontext() if sync else acc.no_sync(self.model), acc.autocast():
+                            loss = self.objective(self.model, items, acc.device)
+                            acc.backward(loss / (end - start))
+                        self.state.loss_sum += float(loss.detach())
+                        self.state.loss_count += 1
+                        if sync:
+                            acc.clip_grad_norm_(params, MAX_GRAD_NORM)
+                            self.optimizer.step()
+                            self.scheduler.step()
+                            self.optimizer.zero_grad(set_to_none=True)
+                            self.state.global_step += 1
+                            self.state.batches_done = b + 1
+                        bar.advance()
+                        bar.note(f"loss {self.state.loss_sum / self.state.loss_count:.4f}{self._last_val_note()}")
+                self._end_epoch(epoch)
+        except KeyboardInterrupt:
+            raise TrainingInterrupted(self._save_interrupted(), self.state) from None
+        return self.state
+
+    def _end_epoch(self, epoch: int) -> None:
+        metrics = {"epoch": epoch + 1, "train_loss": self.state.loss_sum / max(self.state.loss_count, 1)}
+        metrics.update(self.validate())
+        metrics["lr"] = self.scheduler.get_last_lr()[0]
+        metrics["global_step"] = self.state.global_step
+        self.state.history.append(metrics)
+        self.state.epoch, self.state.batches_done = epoch + 1, 0
+        self.state.loss_sum, self.state.loss_count = 0.0, 0
+        target = epoch_dir(self.out, epoch + 1)
+        if self.accelerator.is_main_process:
+            self._save(target)
+            if self.progress:
+                message(epoch_line(metrics, self.config.epochs))
+        self.accelerator.wait_for_everyone()
+        self.saved = target
+        for callback in self.callbacks:
+            callback(epoch + 1, metrics)
+
+    def _save(self, target: Path) -> None:
+        unwrapped = self.accelerator.unwrap_model(self.model)
+        save_checkpoint(target, unwrapped, self.optimizer, self.scheduler, self.state)
+
+    def _save_interrupted(self) -> Path | None:
+        """Keep what was reached: the last completed optimizer step (a partial accumulation is dropped)."""
+        if not self.accelerator.is_main_process:
+            return None
+        if self.saved is not None and self.state.batches_done == 0:
+            return self.saved  # stopped right after an epoch checkpoint: nothing newer to save
+        if self.state.global_step == 0:
+            return None
+        self.optimizer.zero_grad(set_to_none=True)
+        target = self.out / CHECKPOINTS / INTERRUPTED
+        self._save(target)
+        return target
+
+    def _last_val_note(self) -> str:
+        if not self.state.history:
+            return ""
+        last = self.state.history[-1]
+        nfr = last.get("val_nfr")
+        return f" · val loss {last.get('val_loss', float('nan')):.4f}" + (
+            f" · val NFR {nfr:.2%}" if nfr is not None else ""
+        )
+
+    def validate(self) -> dict[str, Any]:
+        """Validation loss (the training objective), and NFR/PFR/accuracy vs the old model where defined."""
+        import torch
+
+        acc, val = self.accelerator, self.validation
+        if not val.items:
+            return {}
+        mine = val.items[acc.process_index :: acc.num_processes]
+        sums = torch.zeros(6, dtype=torch.float64, device=acc.device)  # loss·n, n, nf, pf, right, judged
+        self.model.eval()
+        with torch.no_grad():
+            for chunk in B.length_batches(mine, self.config.batch_size):
+                with acc.autocast():
+                    loss = self.objective(self.model, chunk, acc.device)
+                sums[0] += float(loss) * len(chunk)
+                sums[1] += len(chunk)
+            if val.old_correct is not None:
+                shard = val.instances[acc.process_index :: acc.num_processes]
+                student = correct_on(val.backend(acc.unwrap_model(self.model)), shard, val.settings)
+                for instance in shard:
+                    old_right, right = val.old_correct[instance.id], student[instance.id]
+                    sums[2:] += torch.tensor(
+                        [old_right and not right, right and not old_right, right, 1],
+                        dtype=sums.dtype,
+                        device=sums.device,
+                    )
+        self.model.train()
+        sums = acc.reduce(sums, reduction="sum") if acc.num_processes > 1 else sums
+        out: dict[str, Any] = {"val_loss": float(sums[0] / max(float(sums[1]), 1.0))}
+        if val.old_correct is not None and sums[5] > 0:
+            n = float(sums[5])
+            out.update(
+                val_nf=int(sums[2]),
+                val_nfr=float(sums[2]) / n,
+                val_pfr=float(sums[3]) / n,
+                val_acc=float(sums[4]) / n,
+                val_n=int(n),
+            )
+        return out
+
+
+def correct_on(backend: Any, instances: Sequence[Instance], settings: SuiteSettings) -> dict[str, bool]:
+    """Whether `backend` answers each instance right, predicted and judged exactly as the gate does."""
+    if not instances:
+        return {}
+    predictions = run_instances(backend, instances[0].shape, instances, settings)
+    return {i.id: judge(i, p, settings).correct for i, p in zip(instances, predictions, strict=True)}
+
+
+def epoch_line(metrics: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {metrics['epoch']}/{epochs}", f"train loss {metrics['train_loss']:.4f}"]
+    if "val_loss" in metrics:
+        parts.append(f"val loss {metrics['val_loss']:.4f}")
+    if "val_nfr" in metrics:
+        parts.append(f"val NFR {metrics['val_nfr']:.2%} ({metrics['val_nf']}/{metrics['val_n']})")
+        parts.append(f"val acc {metrics['val_acc']:.2%}")
+    return " · ".join(parts)
+
+
+def select_epoch(history: Sequence[dict[str, Any]], select: str) -> int:
+    """The epoch to ship: lowest validation loss (`val-loss`), or lowest validation NFR with the validation loss
+    breaking ties (`val-nfr`); the last epoch when there is no validation split. Earlier epochs win exact ties."""
+    scored = [h for h in history if "val_loss" in h]
+    if not scored:
+        return int(history[-1]["epoch"])
+    if select == "val-nfr" and all("val_nfr" in h for h in scored):
+        best = min(scored, key=lambda h: (h["val_nfr"], h["val_loss"], h["epoch"]))
+    else:
+        best = min(scored, key=lambda h: (h["val_loss"], h["epoch"]))
+    return int(best["epoch"])
+
+
+def make_optimizer(model: Any, config: TrainConfig, schedule: Schedule) -> tuple[Any, Any]:
+    """AdamW over the trainable weights, linear warm-up then linear decay to 0."""
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = get_linear_schedule_with_warmup(optimizer, schedule.warmup_steps, schedule.total_steps)  # type: ignore[no-untyped-call]
+    return optimizer, scheduler
