@@ -7,15 +7,18 @@ normal model directory (safetensors + tokenizer files) that `muscle-guard` loads
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, UNK)
 Task = Literal["causal", "classify"]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Enough English to give prompts and answers single tokens; unknown words fall back to bytes (byte-level
 # BPE), so any text tokenizes without <unk>.
@@ -78,6 +81,34 @@ def build_tokenizer(out_dir: str | Path, vocab_words: Sequence[str] | None = Non
 
 
 @contextmanager
+def _quiet() -> Iterator[None]:
+    # Builders run inside tests: no "Loading weights" bars, no peft/transformers deprecation noise.
+    import warnings
+
+    from transformers.utils import logging
+
+    hf_logging: Any = logging
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _quietly(func: Callable[P, R]) -> Callable[P, R]:
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        with _quiet():
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+@contextmanager
 def _seeded(seed: int) -> Iterator[None]:
     # Seed a private RNG state so building a model never perturbs the caller's random stream.
     import torch
@@ -95,6 +126,7 @@ def _special_ids(tokenizer_dir: Path) -> tuple[Any, dict[str, Any]]:
     return tok, ids
 
 
+@_quietly
 def build_causal_lm(
     out_dir: str | Path,
     tokenizer_dir: str | Path,
@@ -137,6 +169,7 @@ def build_causal_lm(
     return out
 
 
+@_quietly
 def build_classifier(
     out_dir: str | Path,
     tokenizer_dir: str | Path,
@@ -185,6 +218,7 @@ def _task_of(base_dir: Path) -> Task:
     return "classify" if any(a.endswith("ForSequenceClassification") for a in archs) else "causal"
 
 
+@_quietly
 def add_lora_adapter(
     base_dir: str | Path,
     out_dir: str | Path,

@@ -50,4 +50,4 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Tiny:
 
 @pytest.fixture
 def quiet() -> RunOptions:
-    return RunOptions(progress=False)
+    return RunOptions(device="cpu", progress=False)

@@ -48,12 +48,14 @@ def reference_logliks(model: Any, tokenizer: Any, request: ChoiceRequest) -> lis
 
 @pytest.fixture(scope="module")
 def adapted(tiny: Tiny) -> HFBackend:
-    return load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    return load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False))
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, None], ids=["bs1", "bs3", "auto"])
 def test_batched_logliks_equal_the_one_at_a_time_reference(tiny: Tiny, batch_size: int | None) -> None:
-    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=batch_size))
+    backend = load(
+        parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=batch_size)
+    )
     assert backend.loaded is not None
     got = backend.score_choices(REQUESTS)
     for request, scores in zip(REQUESTS, got, strict=True):

@@ -23,7 +23,9 @@ TEXTS = [
 
 @pytest.mark.parametrize("batch_size", [1, 2, None], ids=["bs1", "bs2", "auto"])
 def test_batched_probabilities_equal_unbatched(tiny: Tiny, batch_size: int | None) -> None:
-    backend = load(parse_model_ref(str(tiny.classifier_adapter)), RunOptions(progress=False, batch_size=batch_size))
+    backend = load(
+        parse_model_ref(str(tiny.classifier_adapter)), RunOptions(device="cpu", progress=False, batch_size=batch_size)
+    )
     assert backend.loaded is not None
     batched = backend.classify(TEXTS)
     for text, probs in zip(TEXTS, batched, strict=True):
@@ -36,21 +38,21 @@ def test_batched_probabilities_equal_unbatched(tiny: Tiny, batch_size: int | Non
 
 
 def test_info_describes_the_classifier(tiny: Tiny) -> None:
-    info = load(parse_model_ref(str(tiny.classifier_adapter)), RunOptions(progress=False)).info
+    info = load(parse_model_ref(str(tiny.classifier_adapter)), RunOptions(device="cpu", progress=False)).info
     assert info.details["task"] == "classify"
     assert info.details["num_labels"] == 2
     assert info.details["adapter"] == str(tiny.classifier_adapter.resolve())
 
 
 def test_full_classifier_without_adapter(tiny: Tiny) -> None:
-    backend = load(parse_model_ref(str(tiny.classifier)), RunOptions(progress=False))
+    backend = load(parse_model_ref(str(tiny.classifier)), RunOptions(device="cpu", progress=False))
     assert [len(p) for p in backend.classify(TEXTS[:2])] == [2, 2]
 
 
 def test_classifier_cannot_generate_and_lm_cannot_classify(tiny: Tiny) -> None:
     with pytest.raises(BackendError, match="cannot generate"):
-        load(parse_model_ref(str(tiny.classifier_adapter)), RunOptions(progress=False)).generate(
+        load(parse_model_ref(str(tiny.classifier_adapter)), RunOptions(device="cpu", progress=False)).generate(
             [GenerateRequest("x", 2)]
         )
     with pytest.raises(BackendError, match="cannot classify"):
-        load(parse_model_ref(str(tiny.lm)), RunOptions(progress=False)).classify(["x"])
+        load(parse_model_ref(str(tiny.lm)), RunOptions(device="cpu", progress=False)).classify(["x"])

@@ -42,7 +42,7 @@ def manual_greedy(model: Any, tokenizer: Any, prompt: str, max_new_tokens: int) 
 
 @pytest.fixture(scope="module")
 def backend(tiny: Tiny) -> HFBackend:
-    return load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    return load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False))
 
 
 def test_batched_equals_unbatched_equals_manual_argmax(tiny: Tiny, backend: HFBackend) -> None:
@@ -59,7 +59,7 @@ def test_batched_equals_unbatched_equals_manual_argmax(tiny: Tiny, backend: HFBa
 
 def test_fixed_batch_sizes_give_the_same_texts(tiny: Tiny, backend: HFBackend) -> None:
     requests = [GenerateRequest(p, max_new_tokens=8) for p in PROMPTS]
-    small = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=2))
+    small = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=2))
     assert small.generate(requests) == backend.generate(requests)
 
 

@@ -21,7 +21,7 @@ from muscle_guard.modelref import parse_model_ref
 
 from .conftest import Tiny
 
-QUIET = RunOptions(progress=False)
+QUIET = RunOptions(device="cpu", progress=False)
 PROBE = [ChoiceRequest("Is fire hot? Answer:", (" yes", " no maybe"))]
 
 
@@ -101,7 +101,7 @@ def test_pickle_only_base_needs_allow_pickle(tiny: Tiny, tmp_path: Path) -> None
         ModelRefError, match=r"only pickle weights \(pytorch_model.bin\).*convert them to safetensors.*--allow-pickle"
     ):
         hf(str(base))
-    allowed = hf(str(base), RunOptions(progress=False, allow_pickle=True))
+    allowed = hf(str(base), RunOptions(device="cpu", progress=False, allow_pickle=True))
     assert allowed.score_choices(PROBE) == hf(str(tiny.lm)).score_choices(PROBE)
 
 
@@ -109,7 +109,7 @@ def test_pickle_only_adapter_needs_allow_pickle(tiny: Tiny, tmp_path: Path) -> N
     adapter = _pickled(tiny.lm_adapter, tmp_path / "adapter", "adapter_model.safetensors", "adapter_model.bin")
     with pytest.raises(ModelRefError, match=r"adapter_model.bin.*--allow-pickle"):
         hf(str(adapter))
-    allowed = hf(str(adapter), RunOptions(progress=False, allow_pickle=True))
+    allowed = hf(str(adapter), RunOptions(device="cpu", progress=False, allow_pickle=True))
     assert allowed.score_choices(PROBE) == hf(str(tiny.lm_adapter)).score_choices(PROBE)
 
 
@@ -158,7 +158,7 @@ def test_cuda_requested_without_cuda(tiny: Tiny) -> None:
 def test_fingerprint_follows_content_adapter_and_dtype(tiny: Tiny) -> None:
     base = hf(str(tiny.lm)).info
     adapted = hf(str(tiny.lm_adapter)).info
-    bf16 = hf(str(tiny.lm_adapter), RunOptions(progress=False, dtype="bfloat16")).info
+    bf16 = hf(str(tiny.lm_adapter), RunOptions(device="cpu", progress=False, dtype="bfloat16")).info
     assert len({base.fingerprint, adapted.fingerprint, bf16.fingerprint}) == 3
     assert hf(str(tiny.lm_adapter)).info.fingerprint == adapted.fingerprint
     assert base.details["tokenizer_fingerprint"] == adapted.details["tokenizer_fingerprint"]
@@ -166,7 +166,7 @@ def test_fingerprint_follows_content_adapter_and_dtype(tiny: Tiny) -> None:
 
 
 def test_hash_cache_is_used_when_configured(tiny: Tiny, tmp_path: Path) -> None:
-    options = RunOptions(progress=False, extra={"hash_cache_dir": str(tmp_path)})
+    options = RunOptions(device="cpu", progress=False, extra={"hash_cache_dir": str(tmp_path)})
     first = hf(str(tiny.lm_adapter), options).info.fingerprint
     cache = json.loads((tmp_path / CACHE_FILE).read_text())
     weights = str((tiny.lm / "model.safetensors").resolve())
@@ -181,3 +181,36 @@ def test_hash_cache_is_used_when_configured(tiny: Tiny, tmp_path: Path) -> None:
 def test_importing_the_backend_package_does_not_import_torch() -> None:
     code = "import sys, muscle_guard.backends.hf; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_load_model_for_training_exposes_trainable_lora(tiny: Tiny) -> None:
+    from muscle_guard.backends.hf.loading import load_model
+
+    frozen = load_model(parse_model_ref(str(tiny.lm_adapter)), QUIET)
+    trainable = load_model(parse_model_ref(str(tiny.lm_adapter)), QUIET, trainable=True)
+    assert not any(p.requires_grad for p in frozen.model.parameters())
+    names = [n for n, p in trainable.model.named_parameters() if p.requires_grad]
+    assert names
+    assert all("lora_" in n for n in names)
+    assert trainable.task == "causal"
+    assert trainable.adapter_path == str(tiny.lm_adapter.resolve())
+    assert trainable.tokenizer.pad_token_id is not None
+
+
+def test_progress_bar_does_not_change_results(tiny: Tiny, capsys: pytest.CaptureFixture[str]) -> None:
+    requests = PROBE * 9
+    shown = hf(str(tiny.lm_adapter), RunOptions(device="cpu", batch_size=2, progress=True)).score_choices(requests)
+    assert shown == hf(str(tiny.lm_adapter), RunOptions(device="cpu", batch_size=2, progress=False)).score_choices(
+        requests
+    )
+    assert capsys.readouterr().out == ""  # progress goes to stderr only
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_defaults_to_bf16_and_agrees_with_cpu(tiny: Tiny) -> None:
+    gpu = hf(str(tiny.lm_adapter), RunOptions(progress=False))
+    assert gpu.info.details["device"].startswith("cuda")
+    assert gpu.info.details["dtype"] == "bfloat16"
+    cpu = hf(str(tiny.lm_adapter)).score_choices(PROBE)
+    for one, other in zip(gpu.score_choices(PROBE), cpu, strict=True):
+        assert one == pytest.approx(other, abs=0.25)  # bf16 rounding, not exactness

@@ -51,8 +51,10 @@ def fail_above(backend: HFBackend, limit: int, error: Callable[[], Exception]) -
     ids=["cuda", "runtime"],
 )
 def test_choices_back_off_and_stay_exact(tiny: Tiny, error: Callable[[], Exception]) -> None:
-    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False)).score_choices(REQUESTS)
-    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=16))
+    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False)).score_choices(
+        REQUESTS
+    )
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=16))
     seen = fail_above(backend, 2, error)
     got = backend.score_choices(REQUESTS)
     for one, other in zip(got, expected, strict=True):
@@ -65,22 +67,22 @@ def test_choices_back_off_and_stay_exact(tiny: Tiny, error: Callable[[], Excepti
 
 def test_generation_backs_off_too(tiny: Tiny) -> None:
     requests = [GenerateRequest(p, max_new_tokens=5) for p in ("The", "Is fire hot?", "cat dog cow", "one two")]
-    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False)).generate(requests)
-    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    expected = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False)).generate(requests)
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False))
     fail_above(backend, 1, lambda: torch.cuda.OutOfMemoryError("CUDA out of memory"))
     assert backend.generate(requests) == expected
     assert backend.batch_size == 1
 
 
 def test_out_of_memory_at_batch_size_one_is_a_clear_error(tiny: Tiny) -> None:
-    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False, batch_size=2))
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=2))
     fail_above(backend, 0, lambda: torch.cuda.OutOfMemoryError("CUDA out of memory"))
     with pytest.raises(BackendError, match=r"out of memory on cpu at batch size 1 .*smaller --dtype"):
         backend.score_choices(REQUESTS)
 
 
 def test_other_runtime_errors_are_not_swallowed(tiny: Tiny) -> None:
-    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(progress=False))
+    backend = load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False))
     fail_above(backend, 0, lambda: RuntimeError("shape mismatch"))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         backend.score_choices(REQUESTS)

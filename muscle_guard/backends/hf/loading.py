@@ -6,6 +6,7 @@ Used by the hf backend for predictions and by `muscle-guard fix` for teachers an
 from __future__ import annotations
 
 import contextlib
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -166,7 +167,10 @@ def _load_adapter(model: Any, files: ModelFiles, trainable: bool) -> Any:
 
     assert files.adapter_dir is not None
     try:
-        return PeftModel.from_pretrained(model, str(files.adapter_dir), is_trainable=trainable)
+        with warnings.catch_warnings():
+            # peft 0.21 calls an API that transformers 5 deprecates: noise for our users.
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            return PeftModel.from_pretrained(model, str(files.adapter_dir), is_trainable=trainable)
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         raise ModelRefError(
             f"adapter {files.adapter_dir} does not fit base {files.base_name} ({_first_line(exc)[:200]}); "
