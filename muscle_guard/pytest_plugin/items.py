@@ -31,6 +31,7 @@ class SuiteFile(pytest.File):
             self.suite = load_suite(self.path)
             muscle_session(self.config).settings_for(self.suite)  # bad per-suite settings fail here, once
         except MuscleGuardError as exc:
+            muscle_session(self.config).broken_suites += 1
             problems = exc.problems if isinstance(exc, SuiteError) else (str(exc),)
             raise self.CollectError("\n".join(problems)) from None
         for instance in self.suite.instances:

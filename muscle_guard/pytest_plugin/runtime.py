@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,17 @@ class MusclePlugin:
         if file_path.suffix == ".jsonl" and self._is_suite(file_path):
             return SuiteFile.from_parent(parent, path=file_path)
         return None
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        # pytest runs nothing after a collection error; a broken suite must not stop the other suites
+        # (it does not under xdist either), so its errors are set aside while the tests run.
+        broken = min(self.session.broken_suites, session.testsfailed)
+        session.testsfailed -= broken
+        try:
+            return (yield)
+        finally:
+            session.testsfailed += broken
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]) -> Any:

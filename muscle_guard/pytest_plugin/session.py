@@ -36,6 +36,8 @@ class MuscleSession:
     _evaluations: dict[Path, SuiteEvaluation | MuscleGuardError] = field(default_factory=dict)
     _old_predictions: dict[Path, tuple[Suite, SuiteSettings, SuitePredictions]] = field(default_factory=dict)
     _waivers: Waivers | None = None
+    # Suites that failed to collect: their collection errors must not stop the other suites.
+    broken_suites: int = 0
     # Filled on the controller from the gate items' reports (ours or the workers').
     suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -76,9 +78,17 @@ class MuscleSession:
 
     def predict(self, side: str, suite: Suite) -> SuitePredictions:
         cache = PredictionCache(self.options.cache_dir) if self.options.cache_dir else None
-        return predict_suite(
-            self.source(side), suite, self.settings_for(suite), cache=cache, label=f"{suite.name} ({side})"
-        )
+        source = self.source(side)
+        # xdist workers share the user's terminal: their bars would interleave, so only one process draws.
+        with self.uncaptured():
+            return predict_suite(
+                source,
+                suite,
+                self.settings_for(suite),
+                cache=cache,
+                label=f"{suite.name} ({side})",
+                progress=not self.is_worker,
+            )
 
     def evaluate(self, suite: Suite) -> SuiteEvaluation:
         """The suite's evaluation, computed once (batched, through the cache) and reused by every item."""

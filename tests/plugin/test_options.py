@@ -1,0 +1,61 @@
+"""Bad input stops the run with one clear line; a model that cannot be opened fails its suites' tests."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.plugin.conftest import Project
+
+BAD_VALUES = {
+    "--muscle-max-nfr=2": "ERROR: --muscle-max-nfr: max_nfr = '2' is invalid; expected a fraction between 0 and 1",
+    "--muscle-batch-size=0": "ERROR: --muscle-batch-size='0': expected a whole number >= 1 or 'auto'",
+    "--muscle-device=tpu": "ERROR: --muscle-device='tpu': expected one of auto, cpu, cuda, mps or cuda:N",
+    "--muscle-alpha=0": "ERROR: --muscle-alpha: alpha = '0' is invalid; expected a significance level in (0, 1]",
+    "--muscle-dtype=int4": "ERROR: --muscle-dtype='int4': expected one of auto, float32, bfloat16, float16",
+}
+
+
+@pytest.mark.parametrize(("option", "message"), BAD_VALUES.items(), ids=BAD_VALUES.keys())
+def test_a_bad_option_value_is_a_one_line_usage_error(
+    project: Project, option: str, message: str, xdist_args: list[str]
+) -> None:
+    project.suite("capitals", paris="both_right")
+
+    run = project.run(option, *xdist_args)
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in run.stderr.splitlines() if line.strip()] == [message]
+    assert run.outcomes == {}
+
+
+def test_a_bad_value_in_the_ini_file_names_the_option(project: Project) -> None:
+    project.write("pytest.ini", "[pytest]\nmuscle_max_nfr = lots\n")
+    project.suite("capitals", paris="both_right")
+
+    run = project.run()
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert "ERROR: --muscle-max-nfr: max_nfr = 'lots' is invalid; expected a number" in run.stderr
+
+
+def test_a_model_that_does_not_exist_fails_every_test_of_the_suite_with_one_line(
+    project: Project, xdist_args: list[str]
+) -> None:
+    project.suite("capitals", paris="both_right", rome="negative_flip")
+
+    run = project.run("--muscle-new=./models/missing-adapter", *xdist_args)
+
+    assert run.outcomes == {
+        "suites/capitals.jsonl::paris": "failed",
+        "suites/capitals.jsonl::rome": "failed",
+        "suites/capitals.jsonl::[gate]": "failed",
+    }
+    for nodeid in run.outcomes:
+        assert run.longrepr(nodeid) == (
+            "--muscle-new: ./models/missing-adapter does not exist; "
+            "pass a model or adapter directory, a baseline file or scheme:target"
+        )
+    assert "Traceback" not in run.stdout
