@@ -230,6 +230,7 @@ def add_lora_adapter(
     b_std: float = 0.5,
     target_modules: Sequence[str] | None = None,
     steps: int = 20,
+    num_labels: int | None = None,
 ) -> Path:
     """A PEFT LoRA adapter on `base_dir`, saved with `save_pretrained` (records the base path).
 
@@ -238,7 +239,8 @@ def add_lora_adapter(
     reject it. For classifiers peft's SEQ_CLS task puts the head (`classifier`/`score`) in
     `modules_to_save`; `randomize` re-randomises it too.
     `train_on` (optional) trains the adapter `steps` steps on (prompt, continuation) pairs (causal) or
-    (text, label) pairs (classify), via `train_lora`.
+    (text, label) pairs (classify), via `train_lora`. `task="classify"` on a causal LM base gives a
+    decoder classifier (…ForSequenceClassification) whose new head (`num_labels` rows) the adapter saves.
     """
     import torch
     from peft import LoraConfig, TaskType, get_peft_model
@@ -247,8 +249,10 @@ def add_lora_adapter(
     base = Path(base_dir).resolve()
     out = Path(out_dir)
     kind = task or _task_of(base)
-    loader = AutoModelForSequenceClassification if kind == "classify" else AutoModelForCausalLM
-    model = loader.from_pretrained(str(base), dtype=torch.float32)
+    loader: Any = AutoModelForSequenceClassification if kind == "classify" else AutoModelForCausalLM
+    extra = {"num_labels": num_labels} if num_labels is not None and kind == "classify" else {}
+    with _seeded(seed):  # a head new to the base is initialised here
+        model = loader.from_pretrained(str(base), dtype=torch.float32, **extra)
     model_type = model.config.model_type
     config = LoraConfig(
         r=r,

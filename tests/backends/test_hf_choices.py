@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from muscle_guard.backends.hf import load
 from muscle_guard.backends.hf.backend import HFBackend
 from muscle_guard.errors import BackendError
 from muscle_guard.modelref import parse_model_ref
+from muscle_guard.testing import tiny_models as tm
 
 from .conftest import Tiny
 
@@ -61,6 +63,38 @@ def test_batched_logliks_equal_the_one_at_a_time_reference(tiny: Tiny, batch_siz
     for request, scores in zip(REQUESTS, got, strict=True):
         expected = reference_logliks(backend.loaded.model, backend.loaded.tokenizer, request)
         assert scores == pytest.approx(expected, abs=1e-4)
+
+
+def random_requests(seed: int, count: int) -> list[ChoiceRequest]:
+    """Prompts of 0-30 words (some ending in a space), 2-5 choices of 1-4 words each."""
+    rng = random.Random(seed)
+    words = list(tm.DEFAULT_WORDS)
+    requests = []
+    for _ in range(count):
+        prompt = " ".join(rng.choice(words) for _ in range(rng.randint(0, 30)))
+        if prompt and rng.random() < 0.3:
+            prompt += " "
+        choices = tuple(
+            " " + " ".join(rng.choice(words) for _ in range(rng.randint(1, 4))) for _ in range(rng.randint(2, 5))
+        )
+        requests.append(ChoiceRequest(prompt, choices))
+    return requests
+
+
+@pytest.mark.parametrize("batch_size", [1, 3, None], ids=["bs1", "bs3", "auto"])
+def test_random_requests_match_the_reference(adapted: HFBackend, batch_size: int | None) -> None:
+    assert adapted.loaded is not None
+    requests = random_requests(seed=11, count=30)
+    backend = HFBackend(
+        adapted.ref, RunOptions(device="cpu", progress=False, batch_size=batch_size), adapted.loaded, {"tokenizer": ""}
+    )
+    got = backend.score_choices(requests)
+    worst = max(
+        abs(a - b)
+        for request, scores in zip(requests, got, strict=True)
+        for a, b in zip(scores, reference_logliks(adapted.loaded.model, adapted.loaded.tokenizer, request), strict=True)
+    )
+    assert worst < 1e-4
 
 
 def test_full_model_without_adapter_matches_reference(tiny: Tiny, quiet: RunOptions) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -9,6 +11,7 @@ from muscle_guard.backends.base import GenerateRequest, RunOptions
 from muscle_guard.backends.hf import load
 from muscle_guard.errors import BackendError
 from muscle_guard.modelref import parse_model_ref
+from muscle_guard.testing import tiny_models as tm
 
 from .conftest import Tiny
 
@@ -56,3 +59,16 @@ def test_classifier_cannot_generate_and_lm_cannot_classify(tiny: Tiny) -> None:
         )
     with pytest.raises(BackendError, match="cannot classify"):
         load(parse_model_ref(str(tiny.lm)), RunOptions(device="cpu", progress=False)).classify(["x"])
+
+
+def test_decoder_classifier_adapter_on_a_causal_base(tiny: Tiny, tmp_path: Path) -> None:
+    """A SEQ_CLS adapter on a causal LM: the head size comes from the adapter's saved `score` weights."""
+    adapter = tm.add_lora_adapter(tiny.lm, tmp_path / "seq-cls", seed=3, task="classify", num_labels=3)
+    backend = load(parse_model_ref(str(adapter)), RunOptions(device="cpu", progress=False))
+    assert backend.info.details["task"] == "classify"
+    assert backend.info.details["num_labels"] == 3
+    batched = backend.classify(TEXTS[:3])
+    one_by_one = [backend.classify([t])[0] for t in TEXTS[:3]]
+    for one, other in zip(batched, one_by_one, strict=True):
+        assert len(one) == 3
+        assert one == pytest.approx(other, abs=1e-5)

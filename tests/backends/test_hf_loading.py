@@ -214,3 +214,19 @@ def test_cuda_defaults_to_bf16_and_agrees_with_cpu(tiny: Tiny) -> None:
     cpu = hf(str(tiny.lm_adapter)).score_choices(PROBE)
     for one, other in zip(gpu.score_choices(PROBE), cpu, strict=True):
         assert one == pytest.approx(other, abs=0.25)  # bf16 rounding, not exactness
+
+
+def test_hub_id_served_from_a_complete_local_snapshot_when_offline(
+    tiny: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import huggingface_hub.constants as hub
+
+    commit = "0" * 40
+    repo = tmp_path / "hub" / "models--muscle-guard-tests--tiny"
+    shutil.copytree(tiny.lm, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    backend = hf("muscle-guard-tests/tiny")
+    assert backend.info.fingerprint == hf(str(tiny.lm)).info.fingerprint
