@@ -1,17 +1,27 @@
-"""Markdown summary of a run, for GitHub step summaries and pull-request comments; bounded in length."""
+"""Markdown summary of a run, for GitHub step summaries and pull-request comments; bounded in length.
+
+Suite text is data: cells are one line, cut to MAX_CELL characters, with `|` and HTML escaped (GitHub renders
+HTML in Markdown), so a prompt can neither break the table nor add markup.
+"""
 
 from __future__ import annotations
 
 from muscle_guard.gates import p_text, percent
 from muscle_guard.report import RunReport, worst_negative_flips
+from muscle_guard.report_fix import fix_points
 
 MAX_FLIPS_PER_SUITE = 5
 MAX_CELL = 80
 
 
-def _cell(text: str) -> str:
-    flat = " ".join(text.split()).replace("|", "\\|")
-    return flat if len(flat) <= MAX_CELL else flat[: MAX_CELL - 1] + "…"
+def md_cell(text: str, *, code: bool = False) -> str:
+    """`text` as one bounded table cell; `code=True` for text inside backticks (shown literally, so only
+    backticks and pipes need replacing there)."""
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= MAX_CELL else flat[: MAX_CELL - 1] + "…"
+    if code:
+        return flat.replace("`", "'").replace("|", "\\|")
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
 def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUITE, max_suites: int = 50) -> str:
@@ -20,30 +30,54 @@ def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUIT
     lines = [
         f"## muscle-guard: {verdict}",
         "",
-        f"`{_cell(report.old.ref)}` → `{_cell(report.new.ref)}`",
+        f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`",
         "",
-        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | p | gate |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | p | gate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for suite in report.suites[:max_suites]:
         m = suite.metrics
         gate = "✅ pass" if suite.verdict.passed else "❌ fail"
+        nfr_mc = "-" if m.nfr_mc is None else percent(m.nfr_mc)
         lines.append(
-            f"| {_cell(suite.name)} | {m.n} | {m.acc_old:.4f} | {m.acc_new:.4f} | {m.delta_acc:+.4f} | {m.nf} | "
-            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {p_text(m.mcnemar_p)} | {gate} |"
+            f"| {md_cell(suite.name)} | {m.n} | {m.acc_old:.4f} | {m.acc_new:.4f} | {m.delta_acc:+.4f} | {m.nf} | "
+            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {nfr_mc} | {p_text(m.mcnemar_p)} | {gate} |"
         )
     if len(report.suites) > max_suites:
         lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")
     for suite in report.suites[:max_suites]:
         if suite.verdict.reasons:
             lines.append("")
-            lines.extend(f"- **{_cell(suite.name)}**: {_cell(reason)}" for reason in suite.verdict.reasons)
+            lines.extend(f"- **{md_cell(suite.name)}**: {md_cell(reason)}" for reason in suite.verdict.reasons)
+    lines += _fix_lines(report, max_suites)
     flips = [(s, o) for s in report.suites[:max_suites] for o in worst_negative_flips(s, flips_per_suite)]
     if flips:
         lines += ["", "### Worst negative flips", "", "| instance | reference | old | new |", "|---|---|---|---|"]
         for suite, outcome in flips:
             lines.append(
-                f"| `{_cell(suite.name)}::{_cell(outcome.id)}` | {_cell(outcome.reference)} | "
-                f"{_cell(outcome.old.answer)} | {_cell(outcome.new.answer)} |"
+                f"| `{md_cell(suite.name, code=True)}::{md_cell(outcome.id, code=True)}` | "
+                f"{md_cell(outcome.reference)} | {md_cell(outcome.old.answer)} | {md_cell(outcome.new.answer)} |"
             )
+        shown = len(flips)
+        total = sum(s.metrics.nf for s in report.suites)
+        if total > shown:
+            lines.append(f"\n{shown} of {total} negative flips shown; `muscle-guard report --format html` lists more.")
     return "\n".join(lines) + "\n"
+
+
+def _fix_lines(report: RunReport, max_suites: int) -> list[str]:
+    """Before/after of a fix run, one row per suite; nothing for a check run or an unreadable fix section."""
+    try:
+        points = fix_points(report.fix)
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not points:
+        return []
+    lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | gate |", "|---|---:|---:|---|"]
+    for p in points[:max_suites]:
+        gate = "-" if p.passed_after is None else ("✅ pass" if p.passed_after else "❌ fail")
+        lines.append(
+            f"| {md_cell(p.suite)} | {p.acc_before:.4f} → {p.acc_after:.4f} | "
+            f"{percent(p.nfr_before)} → {percent(p.nfr_after)} | {gate} |"
+        )
+    return lines

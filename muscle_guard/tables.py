@@ -1,10 +1,15 @@
-"""Rich tables of a run report, shared by the pytest summary and `muscle-guard report`."""
+"""Rich tables of a run report, shared by the pytest summary and `muscle-guard report`.
+
+Suite text is data: names, ids, answers and references are markup-escaped, so `[/]` or `[bold]` in them is
+shown as typed instead of breaking or styling the table.
+"""
 
 from __future__ import annotations
 
 import io
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from muscle_guard.gates import p_text, percent
@@ -17,14 +22,14 @@ def _opt_percent(value: float | None) -> str:
 
 def suite_table(report: RunReport) -> Table:
     """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite."""
-    table = Table(title=f"muscle-guard: {report.old.ref} -> {report.new.ref}", title_justify="left")
+    table = Table(title=f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}", title_justify="left")
     for header in ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "p", "gate"):
         table.add_column(header, justify="left" if header in ("suite", "gate") else "right")
     for suite in report.suites:
         m = suite.metrics
         gate = "[green]pass[/]" if suite.verdict.passed else "[bold red]FAIL[/]"
         table.add_row(
-            suite.name,
+            escape(suite.name),
             str(m.n),
             f"{m.acc_old:.4f}",
             f"{m.acc_new:.4f}",
@@ -50,10 +55,10 @@ def worst_flips_table(report: RunReport, k: int = 5) -> Table | None:
         for outcome in worst_negative_flips(suite, k):
             strength = outcome.delta if outcome.delta is not None else outcome.new.margin
             table.add_row(
-                f"{suite.path}::{outcome.id}",
-                outcome.reference,
-                outcome.old.answer,
-                outcome.new.answer,
+                escape(f"{suite.path}::{outcome.id}"),
+                escape(outcome.reference),
+                escape(outcome.old.answer),
+                escape(outcome.new.answer),
                 "-" if strength is None else f"{strength:.3f}",
             )
             rows += 1
@@ -67,9 +72,9 @@ def render_text(report: RunReport, *, width: int = 120, color: bool = False, fli
     console.print(suite_table(report))
     for suite in report.suites:
         for reason in suite.verdict.reasons:
-            console.print(f"  [red]{suite.name}[/]: {reason}", highlight=False)
+            console.print(f"  [red]{escape(suite.name)}[/]: {escape(reason)}", highlight=False)
         for note in suite.verdict.notes:
-            console.print(f"  {suite.name}: {note}", highlight=False)
+            console.print(f"  {escape(suite.name)}: {escape(note)}", highlight=False)
     worst = worst_flips_table(report, flips)
     if worst is not None:
         console.print(worst)
