@@ -1,0 +1,92 @@
+"""`muscle-guard report RUN.json [B.json]`: re-render a saved run, or compare two, without loading a model."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from muscle_guard.cli.common import reported_errors
+from muscle_guard.errors import ReportError
+from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.report import read_report
+
+
+class Format(str, Enum):
+    terminal = "terminal"
+    markdown = "markdown"
+    html = "html"
+
+
+_SUFFIXES = {".html": Format.html, ".htm": Format.html, ".md": Format.markdown, ".markdown": Format.markdown}
+
+
+def report(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="A run report (JSON) to render, or two (A then B) to compare.", show_default=False),
+    ],
+    fmt: Annotated[
+        Format | None,
+        typer.Option("--format", "-f", help="terminal, markdown or html [default: from the -o suffix, else terminal]."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file (atomically) instead of stdout.")
+    ] = None,
+) -> None:
+    """Render a saved run report as a terminal summary, Markdown or one self-contained HTML file.
+
+    With two reports, show which negative flips are new in B, fixed since A or persisting, and how every
+    metric moved.
+    """
+    with reported_errors():
+        if len(paths) > 2:
+            raise ReportError(f"give one report to render or two to compare, got {len(paths)}")
+        chosen = fmt or (_SUFFIXES.get(output.suffix.lower(), Format.terminal) if output else Format.terminal)
+        text = render(paths, chosen, to_terminal=output is None and sys.stdout.isatty())
+        if output is None:
+            sys.stdout.write(text)
+            return
+        try:
+            atomic_write_text(output, text)
+        except OSError as exc:
+            raise ReportError(
+                f"{output}: cannot write ({exc.strerror or exc}); check the path and permissions"
+            ) from None
+        print(f"Wrote {output}", file=sys.stderr)
+
+
+def render(paths: list[Path], fmt: Format, *, to_terminal: bool = False) -> str:
+    """The text of one report or of the comparison of two, in `fmt`. ReportError for unreadable files."""
+    reports = [read_report(path) for path in paths]
+    width = max(shutil.get_terminal_size((120, 24)).columns, 100) if to_terminal else 120
+    if len(reports) == 1:
+        run = reports[0]
+        if fmt is Format.html:
+            from muscle_guard.html_report import render_html
+
+            return render_html(run, source=str(paths[0]))
+        if fmt is Format.markdown:
+            from muscle_guard.markdown import render_markdown
+
+            return render_markdown(run)
+        from muscle_guard.tables import render_text
+
+        return render_text(run, width=width, color=to_terminal)
+
+    from muscle_guard.compare_runs import compare_runs
+
+    comparison = compare_runs(reports[0], reports[1])
+    if fmt is Format.html:
+        from muscle_guard.html_compare import render_compare_html
+
+        return render_compare_html(comparison, sources=(str(paths[0]), str(paths[1])))
+    from muscle_guard.compare_text import render_compare_markdown, render_compare_text
+
+    if fmt is Format.markdown:
+        return render_compare_markdown(comparison)
+    return render_compare_text(comparison, width=width, color=to_terminal)
