@@ -230,3 +230,18 @@ def test_hub_id_served_from_a_complete_local_snapshot_when_offline(
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     backend = hf("muscle-guard-tests/tiny")
     assert backend.info.fingerprint == hf(str(tiny.lm)).info.fingerprint
+
+
+def test_adapter_on_a_hub_base_offline_says_how_to_pass_the_base(
+    tiny: Tiny, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    adapter = Path(shutil.copytree(tiny.lm_adapter, tmp_path / "adapter"))
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = "muscle-guard-tests/no-such-base"
+    (adapter / "adapter_config.json").write_text(json.dumps(config))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(
+        ModelRefError, match=r"no-such-base: hub id given but the hub is offline.*pass base=DIR,adapter="
+    ):
+        hf(str(adapter))
+    assert hf(f"base={tiny.lm},adapter={adapter}").info.details["base"] == str(tiny.lm.resolve())

@@ -152,7 +152,14 @@ def _base_location(name: str, options: RunOptions, adapter_dir: Path | None) -> 
     if local is not None:
         return local
     if _HUB_ID.match(name) and not name.startswith((".", "/", "~")):
-        return resolve_hub(name, options)
+        try:
+            return resolve_hub(name, options)
+        except ModelRefError as exc:
+            if adapter_dir is None:
+                raise
+            raise ModelRefError(
+                f"{exc} (base recorded in {adapter_dir / ADAPTER_CONFIG}: pass base=DIR,adapter={adapter_dir})"
+            ) from None
     where = f" (recorded in {adapter_dir / ADAPTER_CONFIG})" if adapter_dir is not None else ""
     hint = f"; pass the base explicitly: base=DIR,adapter={adapter_dir}" if adapter_dir is not None else ""
     raise ModelRefError(f"base model {name}{where} does not exist{hint}")
@@ -204,7 +211,7 @@ def task_of(model_config: dict[str, Any], adapter_config: dict[str, Any] | None,
 def check_same_base(recorded: str, in_use: Path, adapter_dir: Path) -> None:
     """Refuse an explicit base that differs (in shape) from the one the adapter recorded, naming both.
 
-    Weight identity of two local bases is checked later by content hash (see fingerprint.py).
+    Weight identity of two local bases is checked after this, by content hash (loading.check_same_weights).
     """
     recorded_dir = local_dir(recorded, adapter_dir)
     if recorded_dir is None:

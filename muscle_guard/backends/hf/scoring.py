@@ -91,10 +91,11 @@ def _short(text: str) -> str:
     return repr(text if len(text) <= 60 else text[:57] + "...")
 
 
-def accepts_logits_to_keep(model: Any) -> bool:
+def accepts(model: Any, argument: str) -> bool:
+    """Whether the (peft-unwrapped) model's forward takes `argument`."""
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
-        return "logits_to_keep" in inspect.signature(inner.forward).parameters
+        return argument in inspect.signature(inner.forward).parameters
     except (TypeError, ValueError):
         return False
 
@@ -122,7 +123,9 @@ class ChoiceScorer:
         self.pad_id = pad_id
         self.device = device
         self.sizer = sizer
-        self.keep_last = accepts_logits_to_keep(model)
+        self.keep_last = accepts(model, "logits_to_keep")
+        # ALiBi models (e.g. Bloom) take no position ids: they derive positions from the attention mask.
+        self.positions = accepts(model, "position_ids")
 
     def score(self, batch: Sequence[EncodedChoices]) -> list[tuple[float, ...]]:
         import torch
@@ -137,7 +140,9 @@ class ChoiceScorer:
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         needs_cache = any(len(c) > 1 for item in batch for c in item.continuations)
         extra: dict[str, Any] = {"logits_to_keep": 1} if self.keep_last else {}
-        out = self.model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=needs_cache, **extra)
+        if self.positions:
+            extra["position_ids"] = positions
+        out = self.model(input_ids=ids, attention_mask=mask, use_cache=needs_cache, **extra)
         first = out.logits[:, -1, :].float().log_softmax(-1)
         scores = [[0.0] * len(item.continuations) for item in batch]
         for row, item in enumerate(batch):
@@ -182,12 +187,13 @@ class ChoiceScorer:
             inputs, targets, valid = inputs.to(self.device), targets.to(self.device), valid.to(self.device)
             attention = torch.cat([mask.index_select(0, rows), valid], dim=1)
             positions = lengths.index_select(0, rows)[:, None] + torch.arange(width, device=self.device)[None, :]
+            extra = {"position_ids": positions} if self.positions else {}
             logits = self.model(
                 input_ids=inputs,
                 attention_mask=attention,
-                position_ids=positions,
                 past_key_values=select_cache_rows(cache, rows),
                 use_cache=True,
+                **extra,
             ).logits.float()
             picked = logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
             sums = (picked * valid).sum(-1).tolist()
