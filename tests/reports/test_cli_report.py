@@ -1,0 +1,285 @@
+"""`muscle-guard report`: every format renders a saved run, files are written whole, bad input is one line."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from muscle_guard.cli import app
+from muscle_guard.flips import InstanceOutcome
+from muscle_guard.report import RunReport
+
+from .conftest import fix_section, mc, realistic_run, run_report, suite_report
+
+Save = Callable[..., Path]
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, ["report", *map(str, args)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def flips(n: int, *, prompt: str = "", start: int = 0) -> list[InstanceOutcome]:
+    return [mc(f"q{i:05d}", 0, 1, prompt=prompt or None) for i in range(start, start + n)]
+
+
+# --- each format ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("terminal", ["sarcasm", "samsum", "33.33%", "0.6667", "FAIL", "worst negative flips"]),
+        ("markdown", ["## muscle-guard: failed", "| sarcasm | 3 | 0.6667 | 0.6667 | +0.0000 | 1 | 33.33%", "❌ fail"]),
+        ("html", ["<!DOCTYPE html>", "<b>sarcasm</b>", "33.33%", "0.6667", "+0.0000", "negative flips"]),
+    ],
+)
+def test_each_format_renders_the_suite_table(save: Save, fmt: str, expected: list[str]) -> None:
+    code, out, err = invoke(save(run_report()), "--format", fmt)
+    assert (code, err) == (0, "")
+    for text in expected:
+        assert text in out
+
+
+def test_output_file_gets_what_stdout_would_show_and_no_temp_file_is_left(save: Save, tmp_path: Path) -> None:
+    path = save(run_report())
+    _, shown, _ = invoke(path, "--format", "markdown")
+    target = tmp_path / "out" / "summary.txt"
+    code, out, err = invoke(path, "--format", "markdown", "-o", target)
+    assert (code, out) == (0, "")
+    assert f"Wrote {target}" in err
+    assert target.read_text(encoding="utf-8") == shown
+    assert sorted(p.name for p in target.parent.iterdir()) == ["summary.txt"]
+
+
+@pytest.mark.parametrize(
+    ("name", "marker"), [("r.html", "<!DOCTYPE html>"), ("r.md", "## muscle-guard"), ("r.txt", "┏")]
+)
+def test_format_follows_the_output_suffix(save: Save, tmp_path: Path, name: str, marker: str) -> None:
+    assert invoke(save(run_report()), "-o", tmp_path / name)[0] == 0
+    assert marker in (tmp_path / name).read_text(encoding="utf-8")
+
+
+def test_terminal_shows_suite_text_as_typed_even_when_it_looks_like_markup(save: Save) -> None:
+    outcome = replace(mc("x[/]", 0, 1), reference="[bold]ref[/] and [/]")
+    report = run_report([suite_report([outcome], name="suite[/]")])
+    code, out, _ = invoke(save(report), "--format", "terminal")
+    assert code == 0
+    assert "suite[/]" in out
+    assert "[bold]ref[/]" in out
+
+
+# --- HTML ---------------------------------------------------------------------------------------------
+
+
+def test_html_is_self_contained(save: Save) -> None:
+    fix = fix_section(realistic_run(60), realistic_run(60, compatible=0.8))
+    _, page, _ = invoke(save(realistic_run(60, kind="fix", fix=fix)), "--format", "html")
+    assert "http://" not in page
+    assert "https://" not in page
+    assert not re.search(r"<(script|img|iframe|link|object|embed)[^>]*\s(src|href|data)=", page, re.I)
+    assert not re.search(r"url\((?!#)", page)
+    assert "@import" not in page
+    assert page.count("<script") == 1  # ours, inline; the CSP pins it by hash
+    assert "Content-Security-Policy" in page
+    assert "default-src 'none'" in page
+
+
+def test_html_shows_suite_text_as_text_never_as_markup(save: Save) -> None:
+    evil = "<script>alert('x')</script>"
+    outcome = replace(mc("id<b>", 0, 1, tags=(evil,), prompt=f"Q {evil} & more"), reference=evil)
+    report = run_report([suite_report([outcome, mc("ok", 0, 0, tags=(evil,))], name=f"suite {evil}")])
+    _, page, _ = invoke(save(report), "--format", "html")
+    assert "alert(" in page  # it is shown...
+    assert "<script>alert" not in page
+    assert "id<b>" not in page
+    assert "id&lt;b&gt;" in page
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in page
+    assert page.count("<script") == 1
+
+
+def test_html_has_the_table_matrix_slices_flips_and_evidence(save: Save) -> None:
+    _, page, _ = invoke(save(run_report()), "--format", "html")
+    header = "".join(f"<th{' class=num' if 0 < i < 11 else ''}>{h}</th>" for i, h in enumerate(
+        ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "McNemar p", "gate", "reasons")
+    ))  # fmt: skip
+    assert header in page
+    assert "<td class=num>0.75</td>" in page  # McNemar p of the binary suite
+    assert "NFR 33.33% (1/3) exceeds max_nfr 0.00%" in page
+    assert "<b>1</b>both right" in page
+    assert "<b>1</b>negative flips" in page
+    assert "<b>0</b>unchanged" in page  # the continuous suite's D < −ε / |D| ≤ ε / D > ε row
+    assert page.count("<svg") == 1  # NFR per slice of sarcasm; samsum has no tags
+    assert "No instance tags in this suite" in page
+    assert "sarcasm::b" in page
+    assert "-0.1000" in page
+    assert 'data-filter="flips"' in page
+
+
+def test_html_caps_the_flip_list_and_says_so(save: Save) -> None:
+    report = run_report([suite_report(flips(700), name="big"), suite_report(flips(10), name="small")])
+    _, page, _ = invoke(save(report), "--format", "html")
+    assert page.count('data-item="flips"') == 500
+    assert "Showing the 500 worst of 710 negative flips" in page
+    assert "small::q00009" in page  # small suites keep their flips when a big one hits the cap
+
+
+def test_html_size_is_bounded_for_a_big_run_with_long_prompts(save: Save) -> None:
+    report = run_report([suite_report(flips(5000, prompt="word " * 1000), name="huge")])
+    _, page, _ = invoke(save(report), "--format", "html")
+    assert len(page.encode()) < 3_000_000
+    assert "more characters]" in page
+
+
+@pytest.mark.parametrize(
+    "fix",
+    [
+        {"before": {"sarcasm": {"acc_new": 0.6, "nfr": 0.3, "nf": 3}}, "after": {"sarcasm": {"acc_new": 0.7, "nfr": 0.1}}},
+        {"suites": [{"suite": "sarcasm", "acc_new": 0.6, "acc_fixed": 0.7, "nfr": 0.3, "nfr_c": 0.1,
+                     "passed_before": False, "passed_after": True}], "passed": True},
+    ],
+    ids=["before-after", "fix-comparisons"],
+)  # fmt: skip
+def test_html_of_a_fix_run_plots_before_and_after(save: Save, fix: dict[str, object]) -> None:
+    _, page, _ = invoke(save(run_report(kind="fix", fix=fix)), "--format", "html")
+    assert "Fix: before and after" in page
+    assert "0.6000 → 0.7000" in page
+    assert "30.00%" in page
+    assert "10.00%" in page
+    assert page.count("<svg") == 2  # the scatter next to the slices of sarcasm
+
+
+def test_html_of_a_fix_section_in_an_unknown_shape_says_so(save: Save) -> None:
+    _, page, _ = invoke(save(run_report(kind="fix", fix={"epochs": 3})), "--format", "html")
+    assert "Fix details not shown" in page
+
+
+# --- Markdown ------------------------------------------------------------------------------------------
+
+
+def test_markdown_stays_short_for_a_5000_instance_run(save: Save) -> None:
+    report = run_report([suite_report(flips(2500, prompt="long " * 500) + [mc(f"r{i}", 0, 0) for i in range(2500)])])
+    _, text, _ = invoke(save(report), "--format", "markdown")
+    assert len(text) < 5_000
+    assert "5 of 2500 negative flips shown" in text
+
+
+def test_markdown_length_is_bounded_by_suite_count_not_by_instances(save: Save) -> None:
+    report = run_report([suite_report(flips(20), name=f"s{i}") for i in range(120)])
+    _, text, _ = invoke(save(report), "--format", "markdown")
+    assert "… and 70 more suites" in text
+    assert len(text) < 60_000
+
+
+def test_markdown_cells_cannot_break_the_table_or_add_html(save: Save) -> None:
+    outcome = replace(mc("a|b", 0, 1), reference="<details>x | y</details>")
+    _, text, _ = invoke(save(run_report([suite_report([outcome])])), "--format", "markdown")
+    assert "&lt;details&gt;x \\| y&lt;/details&gt;" in text
+    assert "`sarcasm::a\\|b`" in text
+
+
+def test_markdown_of_a_fix_run_has_a_before_after_table(save: Save) -> None:
+    fix = {"before": {"sarcasm": {"acc_new": 0.6, "nfr": 0.3}}, "after": {"sarcasm": {"acc_new": 0.7, "nfr": 0.1}}}
+    _, text, _ = invoke(save(run_report(kind="fix", fix=fix)), "--format", "markdown")
+    assert "| sarcasm | 0.6000 → 0.7000 | 30.00% → 10.00% | - |" in text
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "missing.json", "missing.json: no such report file"),
+        (lambda tmp: _write(tmp, "cut.json", '{"schema_version": 1, "suites": ['), "cut.json:1: invalid JSON"),
+        (lambda tmp: _write(tmp, "v9.json", '{"schema_version": 9}'), "report schema version 9 is not supported"),
+        (lambda tmp: _write(tmp, "list.json", "[]"), "not a muscle-guard report"),
+        (lambda tmp: _write(tmp, "half.json", '{"schema_version": 1}'), "malformed report (missing field"),
+        (lambda tmp: tmp, "is a directory"),
+    ],
+    ids=["missing", "truncated", "future-version", "not-an-object", "missing-field", "directory"],
+)
+def test_a_bad_report_file_is_one_line_and_exit_2(tmp_path: Path, make: Callable[[Path], Path], message: str) -> None:
+    for fmt in ("terminal", "markdown", "html"):
+        code, out, err = invoke(make(tmp_path), "--format", fmt)
+        assert (code, out) == (2, "")
+        assert err.count("\n") == 1
+        assert err.startswith("Error: ")
+        assert message in err
+        assert "Traceback" not in err
+
+
+def test_a_bad_second_report_is_reported_too(save: Save, tmp_path: Path) -> None:
+    code, _, err = invoke(save(run_report()), tmp_path / "nope.json")
+    assert code == 2
+    assert err.startswith("Error: ")
+    assert "nope.json" in err
+
+
+def test_three_reports_are_refused_in_one_line(save: Save) -> None:
+    path = save(run_report())
+    code, _, err = invoke(path, path, path)
+    assert (code, err) == (2, "Error: give one report to render or two to compare, got 3\n")
+
+
+def test_an_unwritable_output_is_one_line_and_leaves_nothing(save: Save, tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    code, _, err = invoke(save(run_report()), "-o", tmp_path / "taken")
+    assert code == 2
+    assert err.startswith("Error: ")
+    assert "cannot write" in err
+    assert err.count("\n") == 1
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_bad_format_is_a_usage_error(save: Save) -> None:
+    result = runner.invoke(app, ["report", str(save(run_report())), "--format", "pdf"])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+
+
+# --- light imports ---------------------------------------------------------------------------------
+
+
+def test_cli_import_stays_light_and_only_html_loads_matplotlib(save: Save) -> None:
+    path = save(run_report())
+    code = (
+        "import sys; from typer.testing import CliRunner; from muscle_guard.cli import app; "
+        "heavy = [m for m in ('matplotlib', 'numpy', 'torch', 'scipy') if m in sys.modules]; assert not heavy, heavy; "
+        f"r = CliRunner().invoke(app, ['report', {str(path)!r}, '--format', 'markdown']); assert r.exit_code == 0; "
+        "assert 'matplotlib' not in sys.modules and 'torch' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_report_json_is_not_modified(save: Save) -> None:
+    path = save(run_report())
+    before = path.read_bytes()
+    for fmt in ("terminal", "markdown", "html"):
+        invoke(path, "--format", fmt)
+    assert path.read_bytes() == before
+    assert RunReport.from_json(json.loads(before)) == run_report()
+
+
+def test_slice_names_with_dollar_signs_are_plotted_literally_not_as_math(save: Save) -> None:
+    outcomes = [mc("a", 0, 1, tags=("$x^2$",)), mc("b", 0, 0, tags=("a$b", r"\frac{"))]
+    code, page, _ = invoke(save(run_report([suite_report(outcomes)])), "--format", "html")
+    assert code == 0
+    assert "$x^2$ (n=1)" in page
+    assert "a$b (n=1)" in page
