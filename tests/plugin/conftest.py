@@ -145,10 +145,10 @@ class Project:
         path.write_text(json.dumps({"answers": {**known, **answers}}), encoding="utf-8")
         return f"fake:models/{model}.json"
 
-    def run(self, *args: str, models: bool = True) -> Run:
-        """Run pytest in the project, in-process (xdist workers are subprocesses), with `--muscle-old/new`."""
-        chosen = (f"--muscle-old={OLD}", f"--muscle-new={NEW}") if models else ()
-        return Run(self.pytester.runpytest(*QUIET, *chosen, *args))
+    def run(self, *args: str, old: str | None = OLD, new: str | None = NEW) -> Run:
+        """Run pytest in the project, in-process (xdist workers are subprocesses); None leaves a model unset."""
+        models = [f"--muscle-{side}={ref}" for side, ref in (("old", old), ("new", new)) if ref is not None]
+        return Run(self.pytester.runpytest(*QUIET, *models, *args))
 
 
 @pytest.fixture

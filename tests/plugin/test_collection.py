@@ -31,14 +31,14 @@ def test_without_models_the_plugin_is_dormant(project: Project, xdist_args: list
     project.suite("capitals", **CAPITALS)
     project.pytester.makepyfile(test_plain="def test_plain():\n    assert True\n")
 
-    run = project.run(*xdist_args, models=False)
+    run = project.run(*xdist_args, old=None, new=None)
 
     assert run.outcomes == {"test_plain.py::test_plain": "passed"}
     assert "== muscle-guard ==" not in run.stdout  # no summary section
 
 
 def test_help_lists_every_option_in_the_muscle_guard_group(project: Project) -> None:
-    run = project.run("--help", models=False)
+    run = project.run("--help", old=None, new=None)
 
     group = run.stdout.split("muscle-guard: gate model upgrades on negative flips:")[1]
     for option in (
@@ -66,14 +66,14 @@ def test_help_lists_every_option_in_the_muscle_guard_group(project: Project) -> 
     assert "muscle_old (string)" in group  # every option is an ini key too
 
 
-@pytest.mark.parametrize(("given", "missing"), [("old", "--muscle-new"), ("new", "--muscle-old")])
-def test_only_one_model_is_a_usage_error(project: Project, given: str, missing: str) -> None:
+@pytest.mark.parametrize("unset", ["old", "new"])
+def test_only_one_model_is_a_usage_error(project: Project, unset: str) -> None:
     project.suite("capitals", **CAPITALS)
 
-    run = project.run(f"--muscle-{given}=fake:models/{given}.json", models=False)
+    run = project.run(**{unset: None})
 
     assert run.ret == pytest.ExitCode.USAGE_ERROR
-    assert f"ERROR: muscle-guard needs both models: {missing} is not set" in run.stderr
+    assert f"ERROR: muscle-guard needs both models: --muscle-{unset} is not set" in run.stderr
 
 
 CONFIG_FILES = {
@@ -100,7 +100,7 @@ def test_models_and_budgets_can_come_from_config_files(
     project.write(name, text)
     project.suite("capitals", **CAPITALS)
 
-    run = project.run(*xdist_args, models=False)
+    run = project.run(*xdist_args, old=None, new=None)
 
     # One negative flip in four is within the configured 50% budget: an xfail, and the gate passes.
     assert run.outcomes["suites/capitals.jsonl::paris"] == "xfailed"
