@@ -87,3 +87,10 @@ def test_other_runtime_errors_are_not_swallowed(tiny: Tiny) -> None:
     with pytest.raises(RuntimeError, match="shape mismatch"):
         backend.score_choices(REQUESTS)
     assert backend.sizer.shrinks == 0
+
+
+def test_batch_size_must_be_positive(tiny: Tiny) -> None:
+    from muscle_guard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="batch size must be at least 1"):
+        load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=0))

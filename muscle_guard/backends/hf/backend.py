@@ -30,7 +30,13 @@ PROBE_TEXTS = (
 
 
 class HFBackend:
-    """A Backend over a transformers model (+ LoRA adapter). Results follow the order of requests."""
+    """A Backend over a transformers model (+ LoRA adapter). Results follow the order of requests.
+
+    `options.batch_size` counts sequences per forward pass (for multiple choice: choices, whose prompt
+    is computed once); None sizes batches automatically. Either way an out-of-memory error halves it
+    and retries. `options.extra["hash_cache_dir"]` keeps the weight hashes of the fingerprint between runs.
+    `identity` maps file groups (base, adapter, tokenizer) to content digests, see `model_identity`.
+    """
 
     def __init__(self, ref: ModelRef, options: RunOptions, loaded: LoadedModel, identity: dict[str, str]) -> None:
         self.ref = ref

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from muscle_guard.backends.hf.device import free_memory, is_oom
-from muscle_guard.errors import BackendError
+from muscle_guard.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
     import torch
@@ -31,6 +31,8 @@ class BatchSizer:
     """The current limits of one forward pass: rows (sequences) and padded tokens. Halved on OOM."""
 
     def __init__(self, device: torch.device, batch_size: int | None) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise ConfigError(f"batch size must be at least 1 (or automatic), got {batch_size}")
         self.device = device
         self.automatic = batch_size is None
         self.rows = batch_size if batch_size is not None else AUTO_ROWS.get(device.type, 32)
