@@ -75,7 +75,7 @@ def _suite_section(comparison: RunComparison, diff: SuiteDiff, index: int, budge
             outcome = comparison.outcome("a" if side == "a" else "b", diff.name, instance_id)
             if outcome is None or budget[0] <= 0:
                 break
-            parts.append(flip_card(suite, outcome, group="cmp"))
+            parts.append(flip_card(suite, outcome, group="cmp", fixed=attr == "fixed_flips"))
             budget[0] -= 1
             shown += 1
         if shown < len(ids):

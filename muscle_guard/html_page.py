@@ -40,6 +40,7 @@ svg { max-width: 100%; height: auto; }
   border: 1px solid var(--line); border-radius: 6px; } .filter span { color: var(--muted); margin-left: 10px; }
 details.flip { border: 1px solid var(--line); border-left: 4px solid var(--red); border-radius: 6px;
   margin: 6px 0; padding: 4px 12px; } details.flip > summary { cursor: pointer; padding: 2px 0; }
+details.flip.fixed { border-left-color: var(--green); }
 details.flip .answers { margin-left: 8px; } .old { color: var(--green); } .new { color: var(--red); }
 pre { white-space: pre-wrap; word-break: break-word; background: var(--bg2); padding: 8px 10px; border-radius: 6px;
   margin: 4px 0 8px; max-height: 320px; overflow-y: auto; }

@@ -189,7 +189,9 @@ def flip_list(suites: Sequence[SuiteReport], cap: int = MAX_FLIPS) -> str:
     return filter_box("flips", len(chosen), "Filter by id, suite, prompt, answer, tag…") + note + cards
 
 
-def flip_card(suite: SuiteReport, o: InstanceOutcome, *, open_: bool = False, group: str = "flips") -> str:
+def flip_card(
+    suite: SuiteReport, o: InstanceOutcome, *, open_: bool = False, group: str = "flips", fixed: bool = False
+) -> str:
     """One negative flip: summary line, then prompt, reference, both answers and the evidence."""
     tags = f' <span class="meta">[{esc(", ".join(o.tags))}]</span>' if o.tags else ""
     strength = f"D = {o.delta:+.3f}" if o.delta is not None else _margin(o)
@@ -213,7 +215,8 @@ def flip_card(suite: SuiteReport, o: InstanceOutcome, *, open_: bool = False, gr
         evidence(o, suite.settings.labels),
     ]
     attr = " open" if open_ else ""
-    return f'<details class="flip" data-item="{esc(group)}"{attr}>{summary}{"".join(body)}</details>'
+    cls = "flip fixed" if fixed else "flip"
+    return f'<details class="{cls}" data-item="{esc(group)}"{attr}>{summary}{"".join(body)}</details>'
 
 
 def evidence(o: InstanceOutcome, labels: Sequence[str]) -> str:
