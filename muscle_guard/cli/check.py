@@ -18,8 +18,8 @@ def check(
     paths: Annotated[
         list[Path] | None, typer.Argument(help="Suite files or directories (default: configured suites).")
     ] = None,
-    old: Annotated[str | None, Opt("--old", help="Old model reference (or [tool.muscle-guard] old).")] = None,
-    new: Annotated[str | None, Opt("--new", help="New model reference (or [tool.muscle-guard] new).")] = None,
+    old: Annotated[str | None, Opt("--old", help="Old model reference (default: old in tool.muscle-guard).")] = None,
+    new: Annotated[str | None, Opt("--new", help="New model reference (default: new in tool.muscle-guard).")] = None,
     max_nfr: Annotated[float | None, Opt(help="Negative-flip-rate budget per suite (0..1).")] = None,
     max_negative_flips: Annotated[int | None, Opt(help="Negative-flip count budget per suite.")] = None,
     min_accuracy_delta: Annotated[float | None, Opt(help="Minimum accuracy change per suite.")] = None,
@@ -38,7 +38,11 @@ def check(
     """Compare OLD and NEW on the suites through pytest (extra arguments after -- go to pytest)."""
     import pytest
 
-    args: list[str] = [str(p) for p in paths or []]
+    # Only the suites: with no paths, pytest would also run the project's own tests.
+    args: list[str] = [str(p) for p in paths or _configured_suites()]
+    # The plugin module was imported before pytest.main started, so pytest cannot rewrite its asserts
+    # (it has none to rewrite): without this filter every run ends with a warning about it.
+    args += ["-W", "ignore:Module already imported so cannot be rewritten; muscle_guard"]
     values = {
         "old": old, "new": new, "max-nfr": max_nfr, "max-negative-flips": max_negative_flips,
         "min-accuracy-delta": min_accuracy_delta, "alpha": alpha, "epsilon": epsilon, "waivers": waivers,
@@ -64,3 +68,17 @@ def check(
             child.unlink()
         tmp.rmdir()
     raise typer.Exit(code)
+
+
+def _configured_suites() -> list[Path]:
+    """`suites` of `[tool.muscle-guard]` in ./pyproject.toml, else suites/ (as the plugin resolves them)."""
+    from muscle_guard.cli.common import reported_errors
+    from muscle_guard.config import load_project_config
+
+    pyproject = Path("pyproject.toml")
+    with reported_errors():
+        configured = load_project_config(pyproject if pyproject.is_file() else None).run.get("suites")
+    if configured is None:
+        return [Path("suites")]
+    items = configured if isinstance(configured, list) else str(configured).replace("\n", ",").split(",")
+    return [Path(str(item).strip()) for item in items if str(item).strip()]
