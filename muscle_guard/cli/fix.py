@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.console import Console
 
 from muscle_guard.backends.base import RunOptions
-from muscle_guard.cli.common import reported_errors, stdout
+from muscle_guard.cli.common import reported_errors
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.strategies import STRATEGY_HELP, Strategy
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 Opt = typer.Option
 PAPER = "paper default"
+TABLE_WIDTH = 160
 
 
 def fix(
@@ -114,7 +116,9 @@ def run_request(request: FixRequest, check: bool) -> int:
             print("Interrupted before the first optimizer step; nothing to keep.", file=sys.stderr)
         return 130
     if result.comparisons:
-        stdout.print(comparison_table(result.comparisons))
+        # Logs and pipes get a wide table rather than one wrapped at rich's default 80 columns.
+        wide = Console(highlight=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
+        wide.print(comparison_table(result.comparisons))
         for row in result.comparisons:
             for reason in row.reasons_after:
                 print(f"{row.suite}: {reason}", file=sys.stderr)

@@ -1,0 +1,138 @@
+"""`muscle-guard fix` on a tiny classifier pair: fewer negative flips on held-out data, resume, guards."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.cli.fix import run_request
+from muscle_guard.fix.checkpoint import INTERRUPTED, latest_checkpoint
+from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.run import FixRequest, run_fix
+from tests.fix.conftest import Pair, RunCli, write_jsonl
+
+# Tiny models learn at a much higher rate than the paper's 1e-4 for 7B models.
+TINY = ("--lr", "1e-2", "--batch-size", "16", "--seed", "0")
+ACCURACY_MARGIN = 0.02  # the fixed model may lose at most 2 points of held-out accuracy against the new one
+
+
+def test_fix_reduces_negative_flips_on_held_out_data(classifier_pair: Pair, run_cli: RunCli, tmp_path: Path) -> None:
+    out = tmp_path / "fixed"
+    result = run_cli(
+        "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train),
+        "--out", str(out), "--suite", str(classifier_pair.heldout), "--epochs", "10", *TINY,
+    )  # fmt: skip
+    report = json.loads((out / "fix_report.json").read_text())
+    (row,) = report["suites"]
+    print(f"held-out: NF {row['nf']} -> {row['nf_c']}, acc new {row['acc_new']:.3f} -> fixed {row['acc_fixed']:.3f}")
+    assert row["nf"] >= 10  # the pair really regresses (15 with these seeds)
+    assert row["nf_c"] <= 0.8 * row["nf"]  # at least 20% fewer negative flips (15 -> 11 with these seeds)
+    assert row["acc_fixed"] >= row["acc_new"] - ACCURACY_MARGIN
+    assert row["delta_pct_nfr_c"] < 0
+    # Negative flips remain, so the default gate (max_nfr = 0) still fails: exit 1 and a table on stdout.
+    assert result.exit_code == 1, result.stderr
+    assert "still fails the gates" in result.stderr
+    assert "strategy muscle" in result.stderr
+    assert "Δ%NFR_c" in result.stdout
+
+    record = json.loads((out / "muscle_fix.json").read_text())
+    assert record["strategy"]["used"] == "muscle"
+    assert len(record["epochs"]) == 10
+    assert record["selected_epoch"] == min(record["epochs"], key=lambda e: (e["val_loss"], e["epoch"]))["epoch"]
+    assert record["data"]["train"]["sha256"]
+    assert all("val_nfr" in e for e in record["epochs"])
+    # OUT is a plain PEFT adapter on the new base, and its weights are the selected checkpoint's.
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert Path(config["base_model_name_or_path"]) == classifier_pair.new_base.resolve()
+    selected = out / "checkpoints" / f"epoch-{record['selected_epoch']}" / "adapter_model.safetensors"
+    ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(selected)
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_output_loads_with_plain_peft(classifier_pair: Pair, tmp_path: Path) -> None:
+    from peft import PeftModel
+    from transformers import AutoModelForSequenceClassification
+
+    out = tmp_path / "fixed"
+    run_fix(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16)))
+    base = AutoModelForSequenceClassification.from_pretrained(str(classifier_pair.new_base))
+    model = PeftModel.from_pretrained(base, str(out))
+    assert model(input_ids=torch.tensor([[1, 5, 6]])).logits.shape == (1, 2)
+
+
+def request(pair: Pair, out: Path, config: TrainConfig, **kwargs: object) -> FixRequest:
+    return FixRequest(
+        old=str(pair.old), new=str(pair.new), train=pair.train, out=out, config=config,
+        options=RunOptions(device="cpu", progress=False), pyproject=out.parent / "none.toml", **kwargs,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+def stop_after_first_epoch(epoch: int, metrics: dict[str, object]) -> None:
+    if epoch == 1:
+        raise KeyboardInterrupt
+
+
+def test_interrupted_run_resumes_to_the_same_result(classifier_pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = TrainConfig(epochs=3, lr=1e-2, batch_size=16, grad_accum=3)
+    straight = run_fix(request(classifier_pair, tmp_path / "straight", config))
+
+    out = tmp_path / "resumed"
+    code = run_request(request(classifier_pair, out, config, callbacks=(stop_after_first_epoch,)), check=False)
+    assert code == 130
+    assert "--resume" in capsys.readouterr().err
+    last = latest_checkpoint(out)
+    assert last is not None
+    assert last.name in ("epoch-1", INTERRUPTED)
+    assert (last / "adapter_config.json").is_file()  # the checkpoint is a usable adapter
+    assert not (out / "adapter_model.safetensors").exists()  # nothing half-finished at OUT itself
+
+    resumed = run_fix(request(classifier_pair, out, config, resume=True))
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+        assert a["val_nf"] == b["val_nf"]
+    ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(tmp_path / "straight" / "adapter_model.safetensors")
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
+
+
+def test_resume_refuses_other_settings(classifier_pair: Pair, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    run_fix(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16)))
+    from muscle_guard.errors import FixError
+
+    with pytest.raises(FixError, match="other settings"):
+        run_fix(request(classifier_pair, out, TrainConfig(epochs=2, lr=5e-3, batch_size=16), resume=True))
+    with pytest.raises(FixError, match="previous fix run"):
+        run_fix(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16)))
+
+
+def test_training_on_the_gate_suite_is_refused(classifier_pair: Pair, run_cli: RunCli, tmp_path: Path) -> None:
+    lines = classifier_pair.heldout.read_text().splitlines()
+    train = write_jsonl(
+        tmp_path / "leaky.jsonl",
+        [{"id": "own", "text": "a brand new text good", "label": 1}]
+        + [{**json.loads(line), "id": f"copy{i}", "text": json.loads(line)["text"].upper() + "!"} for i, line in enumerate(lines[:7])],
+    )
+    result = run_cli(
+        "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(train),
+        "--out", str(tmp_path / "out"), "--suite", str(classifier_pair.heldout),
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Error: 7 training instance(s) have the same prompt/text as a --suite instance" in result.stderr
+    assert f"{train}:2 (id copy0) = {classifier_pair.heldout}:1 (id h0)" in result.stderr
+    assert "... and 2 more" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_options_are_one_line_errors(classifier_pair: Pair, run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli(
+        "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train),
+        "--out", str(tmp_path / "o"), "--ce-weight", "2",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "Error: --ce-weight must be between 0 and 1"
