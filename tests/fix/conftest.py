@@ -34,7 +34,9 @@ ADAPTER_STEPS = 80
 NEUTRAL_WORDS = (1, 1)  # neutral words around the sentiment word
 
 
-def sentiment_texts(n: int, seed: int, exclude: Sequence[str] = (), avoid: set[str] | None = None) -> list[tuple[str, int]]:
+def sentiment_texts(
+    n: int, seed: int, exclude: Sequence[str] = (), avoid: set[str] | None = None
+) -> list[tuple[str, int]]:
     """n (text, label) pairs; `exclude` words never appear; texts in `avoid` (normalised) are skipped."""
     rng = random.Random(seed)
     out: list[tuple[str, int]] = []
@@ -86,8 +88,12 @@ def classifier_pair(tmp_path_factory: pytest.TempPathFactory) -> Pair:
         old=old,
         new=new,
         new_base=new_base,
-        train=write_jsonl(root / "train.jsonl", [{"id": f"t{i}", "text": t, "label": y} for i, (t, y) in enumerate(train)]),
-        heldout=write_jsonl(root / "heldout.jsonl", [{"id": f"h{i}", "text": t, "label": y} for i, (t, y) in enumerate(heldout)]),
+        train=write_jsonl(
+            root / "train.jsonl", [{"id": f"t{i}", "text": t, "label": y} for i, (t, y) in enumerate(train)]
+        ),
+        heldout=write_jsonl(
+            root / "heldout.jsonl", [{"id": f"h{i}", "text": t, "label": y} for i, (t, y) in enumerate(heldout)]
+        ),
     )
 
 

@@ -77,7 +77,9 @@ def stop_after_first_epoch(epoch: int, metrics: dict[str, object]) -> None:
         raise KeyboardInterrupt
 
 
-def test_interrupted_run_resumes_to_the_same_result(classifier_pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_interrupted_run_resumes_to_the_same_result(
+    classifier_pair: Pair, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = TrainConfig(epochs=3, lr=1e-2, batch_size=16, grad_accum=3)
     straight = run_fix(request(classifier_pair, tmp_path / "straight", config))
 
@@ -96,7 +98,10 @@ def test_interrupted_run_resumes_to_the_same_result(classifier_pair: Pair, tmp_p
     for a, b in zip(straight.history, resumed.history, strict=True):
         assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
         assert a["val_nf"] == b["val_nf"]
-    ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(tmp_path / "straight" / "adapter_model.safetensors")
+    ours, theirs = (
+        load_file(out / "adapter_model.safetensors"),
+        load_file(tmp_path / "straight" / "adapter_model.safetensors"),
+    )
     assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
 
 
@@ -116,7 +121,10 @@ def test_training_on_the_gate_suite_is_refused(classifier_pair: Pair, run_cli: R
     train = write_jsonl(
         tmp_path / "leaky.jsonl",
         [{"id": "own", "text": "a brand new text good", "label": 1}]
-        + [{**json.loads(line), "id": f"copy{i}", "text": json.loads(line)["text"].upper() + "!"} for i, line in enumerate(lines[:7])],
+        + [
+            {**json.loads(line), "id": f"copy{i}", "text": json.loads(line)["text"].upper() + "!"}
+            for i, line in enumerate(lines[:7])
+        ],
     )
     result = run_cli(
         "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(train),
