@@ -102,6 +102,8 @@ def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None) 
             f"--strategy {requested.value} is token-level and needs the same tokenizer for old and new, but "
             f"{difference}; use --strategy {vocab_free.value} (vocabulary-agnostic) or auto"
         )
-    if classify and requested.token_level:
-        return Resolved(requested, f"{requested.value} over the class logits (per instance)")
-    return Resolved(requested, f"{requested.value} as requested")
+    if classify:
+        return Resolved(requested, "as requested, over the class logits of each instance")
+    if requested.token_level:
+        return Resolved(requested, "as requested, token level (old and new share the tokenizer)")
+    return Resolved(requested, "as requested (vocabulary-agnostic)")

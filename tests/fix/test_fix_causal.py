@@ -1,0 +1,122 @@
+"""`muscle-guard fix` on tiny causal LMs: token-level MUSCLE on multiple choice, the top-k teacher cache,
+tokenizer checks (refusal and auto's fallback) and sequence-level distillation on generation data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from muscle_guard.backends.base import RunOptions
+from muscle_guard.errors import FixError
+from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.run import FixRequest, run_fix
+from muscle_guard.fix.strategies import Strategy
+from muscle_guard.sources import open_source
+from muscle_guard.suite import load_suite
+from tests.fix.conftest import CausalPairs, RunCli, write_jsonl
+
+TINY = ("--lr", "5e-3", "--batch-size", "4")
+
+
+def test_token_level_muscle_on_multiple_choice(causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path) -> None:
+    out = tmp_path / "fixed"
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(causal_pairs.new), "--train", str(causal_pairs.train),
+        "--out", str(out), "--suite", str(causal_pairs.heldout), "--epochs", "2", "--no-check", *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "strategy muscle: as requested, token level (old and new share the tokenizer)" in result.stderr
+    assert "full-vocabulary logits" in result.stderr
+    record = json.loads((out / "muscle_fix.json").read_text())
+    assert [e["epoch"] for e in record["epochs"]] == [1, 2]
+    assert all(e["val_loss"] >= 0 and "val_nfr" in e for e in record["epochs"])
+    report = json.loads((out / "fix_report.json").read_text())
+    assert report["suites"][0]["n"] == len(load_suite(causal_pairs.heldout))
+    # The output is a model reference like any other: the gate's backend loads and scores with it.
+    backend = open_source(str(out), RunOptions(device="cpu", progress=False))
+    from muscle_guard.backends.base import ChoiceRequest
+
+    (scores,) = backend.score_choices([ChoiceRequest("Text: good cat. Sentiment:", (" negative", " positive"))])
+    assert len(scores) == 2
+
+
+def test_topk_teacher_cache_when_full_logits_do_not_fit(
+    causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = TrainConfig(epochs=1, lr=5e-3, batch_size=4, teacher_cache_gb=0.0, teacher_topk=16)
+    result = run_fix(request(causal_pairs, causal_pairs.new, tmp_path / "out", config, Strategy.MUSCLE))
+    assert "top-16 logits + tail mass" in capsys.readouterr().err
+    assert result.history[0]["val_loss"] > 0
+
+
+def request(
+    pairs: CausalPairs, new: Path, out: Path, config: TrainConfig, strategy: Strategy, **kw: object
+) -> FixRequest:
+    return FixRequest(
+        old=str(pairs.old), new=str(new), train=pairs.train, out=out, config=config, strategy=strategy,
+        options=RunOptions(device="cpu", progress=True), pyproject=out.parent / "none.toml", **kw,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal"])
+def test_token_level_strategies_refuse_another_tokenizer(
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, strategy: str
+) -> None:
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(causal_pairs.new_other_tokenizer), "--train",
+        str(causal_pairs.train), "--out", str(tmp_path / "out"), "--strategy", strategy,
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert f"Error: --strategy {strategy} is token-level and needs the same tokenizer" in result.stderr
+    assert "vocabularies differ" in result.stderr
+    assert "use --strategy choice (vocabulary-agnostic) or auto" in result.stderr
+
+
+def test_auto_falls_back_to_choice_level_across_tokenizers(
+    causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = TrainConfig(epochs=1, lr=5e-3, batch_size=4)
+    result = run_fix(request(causal_pairs, causal_pairs.new_other_tokenizer, tmp_path / "out", config, Strategy.AUTO))
+    assert result.strategy.strategy is Strategy.CHOICE
+    assert "strategy choice: tokenizers differ (vocabularies differ" in capsys.readouterr().err
+    assert "val_nfr" in result.history[0]
+    record = json.loads((tmp_path / "out" / "muscle_fix.json").read_text())
+    assert record["strategy"]["requested"] == "auto"
+    assert record["strategy"]["used"] == "choice"
+
+
+def test_sequence_level_distillation_on_generation(
+    causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = [
+        {"id": r["id"], "prompt": r["prompt"], "answer": r["choices"][r["answer"]].strip()}
+        for r in map(json.loads, causal_pairs.train.read_text().splitlines())
+    ]
+    train = write_jsonl(tmp_path / "gen.jsonl", rows)
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.muscle-guard]\nmax_new_tokens = 3\nnormaliser = "lower"\n', encoding="utf-8")
+    config = TrainConfig(epochs=1, lr=5e-3, batch_size=4)
+    fix_request = FixRequest(
+        old=str(causal_pairs.old), new=str(causal_pairs.new_other_tokenizer), train=train, out=tmp_path / "out",
+        config=config, strategy=Strategy.AUTO, options=RunOptions(device="cpu", progress=False), pyproject=pyproject,
+    )  # fmt: skip
+    result = run_fix(fix_request)
+    assert result.strategy.strategy is Strategy.SEQUENCE
+    err = capsys.readouterr().err
+    assert "their outputs are the targets" in err
+    assert "val_nfr" not in result.history[0]  # generation: no NFR unless --select val-nfr asks for it
+
+
+def test_choice_strategy_needs_choices(causal_pairs: CausalPairs, tmp_path: Path) -> None:
+    train = write_jsonl(
+        tmp_path / "gen.jsonl", [{"id": "g", "prompt": "Text: a cat good. Sentiment:", "answer": "yes"}]
+    )
+    fix_request = FixRequest(
+        old=str(causal_pairs.old), new=str(causal_pairs.new), train=train, out=tmp_path / "out",
+        config=TrainConfig(epochs=1), strategy=Strategy.CHOICE, options=RunOptions(device="cpu", progress=False),
+        pyproject=tmp_path / "none.toml",
+    )  # fmt: skip
+    with pytest.raises(FixError, match="use sequence"):
+        run_fix(fix_request)
