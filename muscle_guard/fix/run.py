@@ -100,7 +100,7 @@ def run_fix(request: FixRequest) -> FixResult:
     set_seed(request.config.seed)
     options = replace(
         request.options,
-        device=str(accelerator.device),
+        device=_device_option(accelerator.device),
         progress=request.options.progress and accelerator.is_main_process,
     )
     new_ref, old_ref = models.parse_ref(request.new, "--new"), models.parse_ref(request.old, "--old")
@@ -169,7 +169,7 @@ def run_fix(request: FixRequest) -> FixResult:
             str(request.out),
             suites,
             project,
-            replace(request.options, device=str(accelerator.device)),
+            replace(request.options, device=_device_option(accelerator.device)),
             cache,
         )
         write_report(request.out, comparisons)
@@ -199,6 +199,11 @@ def _check_task(suite: Suite, new: Any, old: Any) -> None:
         n_old, n_new = old.model.config.num_labels, new.model.config.num_labels
         if n_old != n_new:
             raise FixError(f"--old has {n_old} classes and --new has {n_new}; a classifier fix needs the same classes")
+
+
+def _device_option(device: Any) -> str:
+    """accelerate's device as a --device value ("cpu:0" under several CPU processes is plain "cpu")."""
+    return "cpu" if device.type == "cpu" else str(device)
 
 
 def _mixed_precision(options: RunOptions) -> str:

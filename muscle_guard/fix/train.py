@@ -210,7 +210,7 @@ class Trainer:
         return self.state
 
     def _end_epoch(self, epoch: int) -> None:
-        metrics = {"epoch": epoch + 1, "train_loss": self.state.loss_sum / max(self.state.loss_count, 1)}
+        metrics = {"epoch": epoch + 1, "train_loss": self._train_loss()}
         metrics.update(self.validate())
         metrics["lr"] = self.scheduler.get_last_lr()[0]
         metrics["global_step"] = self.state.global_step
@@ -226,6 +226,17 @@ class Trainer:
         self.saved = target
         for callback in self.callbacks:
             callback(epoch + 1, metrics)
+
+    def _train_loss(self) -> float:
+        """Mean micro-batch loss of the epoch over every process."""
+        import torch
+
+        sums = torch.tensor(
+            [self.state.loss_sum, self.state.loss_count], dtype=torch.float64, device=self.accelerator.device
+        )
+        if self.accelerator.num_processes > 1:
+            sums = self.accelerator.reduce(sums, reduction="sum")
+        return float(sums[0] / sums[1].clamp_min(1.0))
 
     def _save(self, target: Path) -> None:
         unwrapped = self.accelerator.unwrap_model(self.model)
