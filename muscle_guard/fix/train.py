@@ -173,41 +173,50 @@ class Trainer:
     saved: Path | None = None  # the last checkpoint written
 
     def fit(self) -> TrainState:
-        acc, config, schedule = self.accelerator, self.config, self.schedule
-        params = [p for p in self.model.parameters() if p.requires_grad]
+        """Train from `state` to the last epoch; Ctrl-C leaves a checkpoint and raises TrainingInterrupted."""
         try:
-            for epoch in range(self.state.epoch, config.epochs):
-                plan = epoch_batches(
-                    len(self.train_items), config.batch_size, config.seed, epoch, acc.process_index, acc.num_processes
-                )
-                self.model.train()
-                label = f"fix epoch {epoch + 1}/{config.epochs}"
-                with progress_bar(label, len(plan), self.progress and acc.is_main_process) as bar:
-                    bar.advance(self.state.batches_done)
-                    for b in range(self.state.batches_done, len(plan)):
-                        # Accumulation windows are aligned from the start of the epoch; the last one may be short.
-                        start = (b // schedule.grad_accum) * schedule.grad_accum
-                        end = min(start + schedule.grad_accum, len(plan))
-                        items = [self.train_items[i] for i in plan[b]]
-                        sync = b + 1 == end
-                        with contextlib.nullcontext() if sync else acc.no_sync(self.model), acc.autocast():
-                            loss = self.objective(self.model, items, acc.device)
-                            acc.backward(loss / (end - start))
-                        self.state.loss_sum += float(loss.detach())
-                        self.state.loss_count += 1
-                        if sync:
-                            acc.clip_grad_norm_(params, MAX_GRAD_NORM)
-                            self.optimizer.step()
-                            self.scheduler.step()
-                            self.optimizer.zero_grad(set_to_none=True)
-                            self.state.global_step += 1
-                            self.state.batches_done = b + 1
-                        bar.advance()
-                        bar.note(f"loss {self.state.loss_sum / self.state.loss_count:.4f}{self._last_val_note()}")
+            for epoch in range(self.state.epoch, self.config.epochs):
+                self._train_epoch(epoch)
                 self._end_epoch(epoch)
         except KeyboardInterrupt:
             raise TrainingInterrupted(self._save_interrupted(), self.state) from None
         return self.state
+
+    def _train_epoch(self, epoch: int) -> None:
+        acc, config, accum = self.accelerator, self.config, self.schedule.grad_accum
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        plan = epoch_batches(
+            len(self.train_items), config.batch_size, config.seed, epoch, acc.process_index, acc.num_processes
+        )
+        window_loss, window_batches = 0.0, 0
+        self.model.train()
+        with progress_bar(
+            f"fix epoch {epoch + 1}/{config.epochs}", len(plan), self.progress and acc.is_main_process
+        ) as bar:
+            bar.advance(self.state.batches_done)
+            for b in range(self.state.batches_done, len(plan)):
+                # Accumulation windows are aligned from the start of the epoch; the last one may be short.
+                start = (b // accum) * accum
+                end = min(start + accum, len(plan))
+                sync = b + 1 == end
+                items = [self.train_items[i] for i in plan[b]]
+                with contextlib.nullcontext() if sync else acc.no_sync(self.model), acc.autocast():
+                    loss = self.objective(self.model, items, acc.device)
+                    acc.backward(loss / (end - start))
+                window_loss, window_batches = window_loss + float(loss.detach()), window_batches + 1
+                if sync:
+                    acc.clip_grad_norm_(params, MAX_GRAD_NORM)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    # The state only ever describes optimizer-step boundaries: that is what a checkpoint holds.
+                    self.state.global_step += 1
+                    self.state.batches_done = b + 1
+                    self.state.loss_sum += window_loss
+                    self.state.loss_count += window_batches
+                    window_loss, window_batches = 0.0, 0
+                    bar.note(f"loss {self.state.loss_sum / self.state.loss_count:.4f}{self._last_val_note()}")
+                bar.advance()
 
     def _end_epoch(self, epoch: int) -> None:
         metrics = {"epoch": epoch + 1, "train_loss": self._train_loss()}

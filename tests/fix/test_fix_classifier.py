@@ -144,3 +144,40 @@ def test_bad_options_are_one_line_errors(classifier_pair: Pair, run_cli: RunCli,
     )  # fmt: skip
     assert result.exit_code == 2
     assert result.stderr.strip() == "Error: --ce-weight must be between 0 and 1"
+
+
+def test_ctrl_c_mid_epoch_keeps_the_last_optimizer_step(
+    classifier_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muscle_guard.fix import train
+
+    # 10 batches per epoch, accumulation 3: optimizer steps after batches 3, 6, 9 and 10 of each epoch. Ctrl-C
+    # arrives in the 17th training batch (7th of epoch 2, inside an accumulation window): the checkpoint keeps
+    # the state after step 6 (4 in epoch 1, 2 in epoch 2) and the partial window is redone on resume.
+    config = TrainConfig(epochs=2, lr=1e-2, batch_size=16, grad_accum=3)
+    straight = run_fix(request(classifier_pair, tmp_path / "straight", config))
+    real_call = train.Objective.__call__
+    calls = {"n": 0}
+
+    def flaky(self: train.Objective, model: object, items: object, device: object) -> object:
+        if getattr(model, "training", False):
+            calls["n"] += 1
+            if calls["n"] == 17:
+                raise KeyboardInterrupt
+        return real_call(self, model, items, device)  # type: ignore[arg-type]
+
+    out = tmp_path / "resumed"
+    with monkeypatch.context() as patch:
+        patch.setattr(train.Objective, "__call__", flaky)
+        with pytest.raises(train.TrainingInterrupted) as info:
+            run_fix(request(classifier_pair, out, config))
+    assert info.value.checkpoint == out / "checkpoints" / INTERRUPTED
+    assert (info.value.state.epoch, info.value.state.batches_done, info.value.state.global_step) == (1, 6, 6)
+
+    resumed = run_fix(request(classifier_pair, out, config, resume=True))
+    for a, b in zip(straight.history, resumed.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_loss"] == pytest.approx(b["val_loss"], rel=1e-5)
+    ours = load_file(out / "adapter_model.safetensors")
+    theirs = load_file(tmp_path / "straight" / "adapter_model.safetensors")
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
