@@ -158,6 +158,10 @@ def _read(config: pytest.Config) -> MuscleOptions:
             overrides[key] = parse_setting(key, raw, option)
     suites_raw = value("muscle_suites")
     suites = _paths(suites_raw, rootpath) if suites_raw else (rootpath / "suites",)
+    missing = [p for p in suites if not p.exists()] if suites_raw else []
+    if missing and value("muscle_old") and value("muscle_new"):
+        # A mistyped suite path would otherwise check nothing, and the gate would pass.
+        raise ConfigError(f"--muscle-suites: {missing[0]} does not exist; pass suite files or directories")
     no_cache = bool(value("muscle_no_cache"))
     cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, rootpath)) or rootpath / DEFAULT_CACHE_DIR
     return MuscleOptions(

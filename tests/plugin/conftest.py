@@ -19,10 +19,6 @@ from typing import Any
 
 import pytest
 
-# Runs happen in this process, and pytester forgets the modules a run imported; numpy (under the McNemar
-# test) cannot be imported twice in one process, so it is imported once, here, for good.
-import scipy.stats  # noqa: F401
-
 OLD = "fake:models/old.json"
 NEW = "fake:models/new.json"
 CHOICES = [" yes", " no"]

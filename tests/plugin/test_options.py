@@ -41,6 +41,15 @@ def test_a_bad_value_in_the_ini_file_names_the_option(project: Project) -> None:
     assert "ERROR: --muscle-max-nfr: max_nfr = 'lots' is invalid; expected a number" in run.stderr
 
 
+def test_a_suite_path_that_does_not_exist_is_a_usage_error(project: Project) -> None:
+    project.suite("capitals", paris="both_right")
+
+    run = project.run("--muscle-suites=suites,evals/")
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"ERROR: --muscle-suites: {project.path / 'evals'} does not exist" in run.stderr
+
+
 def test_a_model_that_does_not_exist_fails_every_test_of_the_suite_with_one_line(
     project: Project, xdist_args: list[str]
 ) -> None:
