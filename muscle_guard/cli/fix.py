@@ -31,7 +31,8 @@ def fix(
     train: Annotated[Path, Opt("--train", help="Training data, suite format (JSONL).")],
     out: Annotated[Path, Opt("--out", help="Output directory: the fixed PEFT adapter, report, checkpoints.")],
     suite: Annotated[
-        list[Path] | None, Opt("--suite", help="Suite to check before/after (repeatable); never trained on.")
+        list[Path] | None,
+        Opt("--suite", metavar="SUITE", help="Suite to check before/after (repeatable); never trained on."),
     ] = None,
     strategy: Annotated[Strategy, Opt(help=STRATEGY_HELP)] = Strategy.MUSCLE,
     epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} 10).")] = 10,

@@ -42,10 +42,12 @@ def test_token_level_muscle_on_multiple_choice(causal_pairs: CausalPairs, run_cl
     assert len(scores) == 2
 
 
-def test_topk_teacher_cache_when_full_logits_do_not_fit(
+def test_topk_teacher_cache_and_gradient_checkpointing(
     causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = TrainConfig(epochs=1, lr=5e-3, batch_size=4, teacher_cache_gb=0.0, teacher_topk=16)
+    config = TrainConfig(
+        epochs=1, lr=5e-3, batch_size=4, teacher_cache_gb=0.0, teacher_topk=16, gradient_checkpointing=True
+    )
     result = run_fix(request(causal_pairs, causal_pairs.new, tmp_path / "out", config, Strategy.MUSCLE))
     assert "top-16 logits + tail mass" in capsys.readouterr().err
     assert result.history[0]["val_loss"] > 0

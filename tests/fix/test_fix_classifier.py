@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -181,3 +182,15 @@ def test_ctrl_c_mid_epoch_keeps_the_last_optimizer_step(
     ours = load_file(out / "adapter_model.safetensors")
     theirs = load_file(tmp_path / "straight" / "adapter_model.safetensors")
     assert all(torch.allclose(ours[k], theirs[k], atol=1e-6) for k in ours)
+
+
+def test_plain_new_model_gets_a_fresh_lora(classifier_pair: Pair, tmp_path: Path) -> None:
+    out = tmp_path / "fresh"
+    fix_request = request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16, lora_r=4, lora_alpha=8))
+    result = run_fix(replace(fix_request, new=str(classifier_pair.new_base)))
+    assert result.history[0]["val_loss"] >= 0
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], config["task_type"]) == (4, 8, "SEQ_CLS")
+    targets = {name.rsplit(".", 1)[-1] for name in config["target_modules"]}
+    assert targets == {"query", "key", "value", "dense"}  # every linear layer but the head
+    assert "classifier" in (config["modules_to_save"] or [])
