@@ -41,8 +41,12 @@ class _Bar:
 
 @contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Ticker]:
-    """A transient bar `description ━━━ 12/500 0:00:03 <0:01:10`; a no-op when disabled or total is 0."""
-    if not enabled or total <= 0:
+    """A transient bar `description ━━━ 12/500 0:00:03 <0:01:10`; a no-op when disabled or total is 0.
+
+    Only on a terminal: elsewhere (CI logs, pytest's capture) a transient bar shows nothing but leaves
+    an empty line behind.
+    """
+    if not enabled or total <= 0 or not _console.is_terminal:
         yield _Bar(None, None)
         return
     progress = Progress(
