@@ -41,10 +41,6 @@ class TopK:
     log_z: Tensor
     temperature: float
 
-    def select(self, rows: Tensor) -> TopK:
-        """The entries at `rows` (an index or boolean mask over the leading dimensions)."""
-        return TopK(self.values[rows], self.indices[rows], self.log_z[rows], self.temperature)
-
 
 if TYPE_CHECKING:
     Teacher = Tensor | TopK  # full logits or their top-k form

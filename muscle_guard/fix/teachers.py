@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.fix import batches as B
-from muscle_guard.fix.data import Example
 from muscle_guard.fix.losses import TopK
 
 if TYPE_CHECKING:
@@ -118,10 +117,6 @@ def score_outputs(model: Any, encoded: Sequence[B.Encoded], task: str, pad_id: i
     return out
 
 
-def shard(items: Sequence[B.Encoded], rank: int, world: int) -> list[B.Encoded]:
-    return list(items[rank::world])
-
-
 def gather(accelerator: Any, part: dict[int, Any]) -> dict[int, Any]:
     """Merge every process's share (a no-op with one process)."""
     if accelerator.num_processes == 1:
@@ -132,30 +127,3 @@ def gather(accelerator: Any, part: dict[int, Any]) -> dict[int, Any]:
     for piece in gather_object([part]):
         merged.update(piece)
     return merged
-
-
-def greedy_outputs(
-    model: Any, tokenizer: Any, examples: Sequence[Example], max_new_tokens: int, stop: Sequence[str], device: Any
-) -> dict[int, str]:
-    """The model's greedy continuation of each example's context, cut before the first stop string
-    (sequence-level distillation's candidate targets)."""
-    import torch
-
-    pad_id = B.pad_id_of(tokenizer)
-    out: dict[int, str] = {}
-    with torch.inference_mode():
-        for start in range(0, len(examples), INFERENCE_BATCH):
-            chunk = examples[start : start + INFERENCE_BATCH]
-            rows = [list(tokenizer(e.context)["input_ids"]) for e in chunk]
-            width = max(len(r) for r in rows)
-            # Left padding, so every row's continuation starts at the same position.
-            ids = torch.tensor([[pad_id] * (width - len(r)) + r for r in rows], device=device)
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
-            generated = model.generate(
-                input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=pad_id
-            )
-            for e, row in zip(chunk, generated[:, width:], strict=True):
-                text = tokenizer.decode(row, skip_special_tokens=True)
-                cuts = [text.index(s) for s in stop if s and s in text]
-                out[e.index] = text[: min(cuts)] if cuts else text
-    return out

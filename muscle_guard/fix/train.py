@@ -93,30 +93,26 @@ class Objective:
             return losses.sequence_loss(B.token_logits(model, batch), batch.targets, batch.mask)
         if self.mode == "choice":
             scores, choice_mask = B.choice_scores(model, items, self.pad_id, device)
-            width = scores.shape[1]
-            old = move(self.teachers.batch("old", items, width), device)
-            new = move(self.teachers.batch("new", items, width), device)
+            old, new = self._teachers(items, scores.shape[1], device)
             answers = torch.tensor([e.label for e in items], device=device)
             assert isinstance(old, torch.Tensor)
             assert isinstance(new, torch.Tensor)
             return losses.choice_muscle_loss(scores, old, new, answers, choice_mask, config.temperature, config.lam)
-        if self.mode == "classify":
+        if self.mode == "classify":  # one "token" per instance: its class logits
             logits = B.class_logits(model, items, self.pad_id, device)
             targets = torch.tensor([e.label for e in items], device=device)
             mask = torch.ones_like(targets, dtype=torch.bool)
-        else:
+        else:  # every context and target position, padding excluded
             batch = B.token_batch(items, self.pad_id, device, target_only=False)
             logits, targets, mask = B.token_logits(model, batch), batch.targets, batch.mask
-        width = logits.shape[1] if self.mode == "tokens" else 0
-        old = move(self.teachers.batch("old", items, width) if width else self._scores("old", items), device)
-        new = move(self.teachers.batch("new", items, width) if width else self._scores("new", items), device)
+        old, new = self._teachers(items, logits.shape[1], device)
         return strategy_loss(self.strategy, logits, old, new, targets, mask, config)
 
-    def _scores(self, which: str, items: Sequence[B.Encoded]) -> Tensor:
-        import torch
-
-        store = self.teachers.old if which == "old" else self.teachers.new
-        return torch.stack([store[e.index] for e in items]).float()
+    def _teachers(self, items: Sequence[B.Encoded], width: int, device: Any) -> tuple[losses.Teacher, losses.Teacher]:
+        """Both teachers' cached outputs for `items`, padded to `width` positions (or classes, or choices)."""
+        return move(self.teachers.batch("old", items, width), device), move(
+            self.teachers.batch("new", items, width), device
+        )
 
 
 def strategy_loss(
