@@ -86,6 +86,7 @@ def run_fix(request: FixRequest) -> FixResult:
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    # 1. Data, guards and the validation split: everything that can fail fast, before a model loads.
     project = load_project_config(request.pyproject)
     train_suite = load_suite(request.train)
     suites = [load_suite(p) for p in request.suites]
@@ -96,6 +97,7 @@ def run_fix(request: FixRequest) -> FixResult:
     examples = build_examples(train_suite, settings)
     train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
 
+    # 2. Models: student (new + a trainable copy of its adapter), old teacher; the strategy they allow.
     accelerator = Accelerator(mixed_precision=_mixed_precision(request.options), cpu=request.options.device == "cpu")
     set_seed(request.config.seed)
     options = replace(
@@ -114,6 +116,7 @@ def run_fix(request: FixRequest) -> FixResult:
     say(f"fix: strategy {resolved.strategy.value}: {resolved.reason}")
     say(f"fix: {len(train_ex)} training and {len(val_ex)} validation instances from {request.train}")
 
+    # 3. Teachers' outputs, once, while the student still equals the new model (hence before any resume).
     student = models.make_student(student_loaded, config)
     if config.gradient_checkpointing:
         student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -126,6 +129,7 @@ def run_fix(request: FixRequest) -> FixResult:
     del old_loaded, old_backend
     _free_memory()
 
+    # 4. Train (resuming from the last checkpoint if asked), then ship the epoch the validation picks.
     student_backend = partial(models.live_backend, new_ref, options, student_loaded)
     items = [prep.encoded[e.index] for e in train_ex]
     val_items = [prep.encoded[e.index] for e in val_ex]
@@ -140,11 +144,13 @@ def run_fix(request: FixRequest) -> FixResult:
     if request.resume:
         state = _resume(request.out, accelerator.unwrap_model(model), optimizer, scheduler, fingerprint, say)
     say(
-        f"fix: {config.epochs} epochs × {schedule.steps_per_epoch} optimizer steps (batch {config.batch_size} × {world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
+        f"fix: {config.epochs} epochs × {schedule.steps_per_epoch} optimizer steps (batch {config.batch_size} × "
+        f"{world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
     )
+    objective = Objective(config, student_loaded.task, prep.cache, B.pad_id_of(student_loaded.tokenizer))
 
     trainer = Trainer(
-        accelerator, model, optimizer, scheduler, schedule, config, Objective(config, student_loaded.task, prep.cache, B.pad_id_of(student_loaded.tokenizer)),
+        accelerator, model, optimizer, scheduler, schedule, config, objective,
         items, validation, request.out, state, request.callbacks, options.progress,
     )  # fmt: skip
     state = trainer.fit()
@@ -157,9 +163,10 @@ def run_fix(request: FixRequest) -> FixResult:
         )
         say(f"fix: selected epoch {selected} by {config.select}; adapter written to {request.out}")
     accelerator.wait_for_everyone()
-    del model, student, student_loaded, trainer, prep, validation, student_backend
+    del model, student, student_loaded, trainer, prep, validation, student_backend, objective
     _free_memory()
 
+    # 5. Before/after on every --suite (old→new against old→fixed), on the main process.
     comparisons: list[SuiteComparison] = []
     if suites and accelerator.is_main_process:
         cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
