@@ -26,6 +26,7 @@ from muscle_guard.fix import models
 from muscle_guard.fix.compare import SuiteComparison, compare_suites
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
+    Example,
     build_examples,
     find_overlaps,
     refuse_overlaps,
@@ -109,6 +110,7 @@ def run_fix(request: FixRequest) -> FixResult:
     student_loaded = models.load(new_ref, options, trainable=True)
     old_loaded = models.load(old_ref, options, trainable=False)
     _check_task(train_suite, student_loaded, old_loaded)
+    _check_labels(examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
     resolved = resolve_strategy(request.strategy, train_suite.shape, difference)
     config = replace(request.config, strategy=resolved.strategy)
@@ -206,6 +208,15 @@ def _check_task(suite: Suite, new: Any, old: Any) -> None:
         n_old, n_new = old.model.config.num_labels, new.model.config.num_labels
         if n_old != n_new:
             raise FixError(f"--old has {n_old} classes and --new has {n_new}; a classifier fix needs the same classes")
+
+
+def _check_labels(examples: Sequence[Example], loaded: Any) -> None:
+    if loaded.task != "classify":
+        return
+    classes = int(loaded.model.config.num_labels)
+    for example in examples:
+        if example.label is not None and not 0 <= example.label < classes:
+            raise FixError(f"{example.where}: label {example.label} is out of range for a {classes}-class model")
 
 
 def _device_option(device: Any) -> str:

@@ -194,3 +194,13 @@ def test_plain_new_model_gets_a_fresh_lora(classifier_pair: Pair, tmp_path: Path
     targets = {name.rsplit(".", 1)[-1] for name in config["target_modules"]}
     assert targets == {"query", "key", "value", "dense"}  # every linear layer but the head
     assert "classifier" in (config["modules_to_save"] or [])
+
+
+def test_labels_outside_the_model_classes_are_refused(classifier_pair: Pair, tmp_path: Path) -> None:
+    from muscle_guard.errors import FixError
+
+    train = write_jsonl(
+        tmp_path / "t.jsonl", [{"id": "a", "text": "cat good", "label": 1}, {"id": "b", "text": "x", "label": 3}]
+    )
+    with pytest.raises(FixError, match=r"t\.jsonl:2: label 3 is out of range for a 2-class model"):
+        run_fix(replace(request(classifier_pair, tmp_path / "out", TrainConfig(epochs=1)), train=train))
