@@ -22,6 +22,7 @@ lint: install
 
 typecheck: install
 	$(BIN)/mypy
+	cd plugins/muscle-guard-llamacpp && $(abspath $(BIN))/mypy
 
 pytest: install
 	$(BIN)/python -m pytest -n 2 -q

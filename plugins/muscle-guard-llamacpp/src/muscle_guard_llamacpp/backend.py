@@ -1,0 +1,115 @@
+"""LlamaCppBackend: muscle-guard's Backend protocol over a GGUF model run by llama.cpp.
+
+Settings come from RunOptions (device: cpu, or auto/cuda to offload every layer when llama.cpp was built
+with a GPU; batch_size: at most this many requests per decode call), `options.extra` (n_ctx, n_threads,
+pack_tokens) or the environment (MUSCLE_GUARD_LLAMACPP_N_CTX, _THREADS, _PACK_TOKENS, _VERBOSE).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
+from muscle_guard.errors import BackendError, ModelRefError
+from muscle_guard.modelref import ModelRef
+from muscle_guard_llamacpp import __version__
+from muscle_guard_llamacpp.engine import DEFAULT_N_CTX, EngineSettings, LlamaEngine
+from muscle_guard_llamacpp.files import file_sha256, fingerprint
+from muscle_guard_llamacpp.generation import Generator
+from muscle_guard_llamacpp.scoring import DEFAULT_PACK_TOKENS, ChoiceScorer
+
+ENV_PREFIX = "MUSCLE_GUARD_LLAMACPP_"
+# Bump when scoring or generation changes what they return: cached predictions of older runs are then unused.
+METHOD_REVISION = 1
+
+
+def _setting(options: RunOptions, key: str, default: int) -> int:
+    value: Any = options.extra.get(key, os.environ.get(ENV_PREFIX + key.upper(), default))
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = -1
+    if number < 0 or (number == 0 and key != "n_threads"):
+        source = f"{ENV_PREFIX}{key.upper()}" if key not in options.extra else f"option {key}"
+        raise ModelRefError(f"gguf: {source} must be a positive whole number, got {value!r}")
+    return number
+
+
+def engine_settings(options: RunOptions) -> EngineSettings:
+    device = options.device.lower()
+    if device not in ("auto", "cpu", "mps") and not device.startswith("cuda"):
+        raise ModelRefError(f"gguf: device {options.device!r} is not supported; use cpu, cuda, mps or auto")
+    if device == "auto":
+        from muscle_guard_llamacpp.engine import _llama
+
+        offload = bool(_llama().llama_supports_gpu_offload())
+    else:
+        offload = device != "cpu"  # llama.cpp offloads to the one GPU backend it was built with
+    verbose = os.environ.get(ENV_PREFIX + "VERBOSE", "") not in ("", "0")
+    return EngineSettings(
+        n_ctx=_setting(options, "n_ctx", DEFAULT_N_CTX),
+        n_threads=_setting(options, "n_threads", 0),
+        offload=offload,
+        verbose=verbose,
+    )
+
+
+class LlamaCppBackend:
+    """A loaded GGUF model: multiple choice by log-likelihood and greedy generation, batched."""
+
+    def __init__(self, engine: LlamaEngine, info: ModelInfo, pack_tokens: int, max_requests: int | None) -> None:
+        self.engine = engine
+        self._info = info
+        self.scorer = ChoiceScorer(engine, pack_tokens, max_requests)
+        self.generator = Generator(engine, max_requests)
+
+    @classmethod
+    def load(cls, ref: ModelRef, path: Path, options: RunOptions) -> LlamaCppBackend:
+        settings = engine_settings(options)
+        pack_tokens = _setting(options, "pack_tokens", DEFAULT_PACK_TOKENS)
+        engine = LlamaEngine(path, settings, ref.raw)
+        try:
+            import llama_cpp
+
+            sha = file_sha256(path, options.extra.get("hash_cache_dir"))
+            parts = {
+                "gguf_sha256": sha,
+                "llama_cpp_python": llama_cpp.__version__,
+                "method": f"muscle-guard-llamacpp/{METHOD_REVISION}",
+                **settings.output_key(),
+            }
+            details: dict[str, object] = {
+                "path": str(path),
+                "gguf_sha256": sha,
+                "llama_cpp_python": llama_cpp.__version__,
+                "plugin": f"muscle-guard-llamacpp {__version__}",
+                **settings.output_key(),
+                **engine.describe(),
+            }
+        except BaseException:
+            engine.close()
+            raise
+        info = ModelInfo(ref=ref.raw, kind="gguf", fingerprint=fingerprint(parts), details=details)
+        return cls(engine, info, pack_tokens, options.batch_size)
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[tuple[float, ...]]:
+        return self.scorer.score(requests)
+
+    def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
+        return self.generator.generate(requests)
+
+    def classify(self, texts: Sequence[str]) -> list[tuple[float, ...]]:
+        raise BackendError(
+            f"{self._info.ref}: GGUF models are causal LMs and cannot run classification suites (text + label); "
+            "phrase the suite as multiple choice (prompt + choices) or use a transformers classifier"
+        )
+
+    def close(self) -> None:
+        self.engine.close()
