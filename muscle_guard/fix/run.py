@@ -110,6 +110,11 @@ def run_fix(request: FixRequest) -> FixResult:
     student_loaded = models.load(new_ref, options, trainable=True)
     old_loaded = models.load(old_ref, options, trainable=False)
     _check_task(train_suite, student_loaded, old_loaded)
+    for suite in suites:
+        if (suite.shape is Shape.CLASSIFY) != (train_suite.shape is Shape.CLASSIFY):
+            raise FixError(
+                f"--suite {suite.path} is {suite.shape.value} but the training data is {train_suite.shape.value}"
+            )
     _check_labels(examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
     resolved = resolve_strategy(request.strategy, train_suite.shape, difference)
