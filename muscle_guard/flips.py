@@ -20,8 +20,6 @@ from muscle_guard.suite import Instance, Shape
 # Continuous scores are F-measures in [0, 1]; differences this small are floating-point noise from
 # computing D, not model behaviour. The slack keeps "D exactly −ε is not a flip" true after rounding.
 _SLACK = 1e-12
-# Up to this many discordant pairs the McNemar p-value is summed exactly (well under 0.1 s); beyond, scipy.
-_EXACT_MCNEMAR_MAX = 20_000
 
 
 class Outcome(str, Enum):
@@ -204,14 +202,6 @@ def mcnemar_exact(b: int, c: int) -> float:
     if b == 0:
         return 1.0
     n = b + c
-    if n <= _EXACT_MCNEMAR_MAX:
-        # Exact integers: sum of C(n, k) for k >= b over 2^n, rounded once. This also spares every pytest
-        # process (each xdist worker) the second it takes to import scipy.stats.
-        total, term = 0, math.comb(n, b)
-        for k in range(b, n + 1):
-            total += term
-            term = term * (n - k) // (k + 1)
-        return min(1.0, total / (1 << n))
     from scipy.stats import binom  # imported on first use: keeps `import muscle_guard` light
 
     # sf(k) = P(X > k), so sf(b − 1) = P(X >= b); the clamp guards against ulp-level overshoot.

@@ -50,12 +50,12 @@ def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator
         yield _Bar(None, None)
         return
     progress = Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         console=_console,
         transient=True,
     )

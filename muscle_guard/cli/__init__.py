@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from muscle_guard.cli import check, predict, report, validate
+from muscle_guard.cli import check, fix, predict, report, validate
 
 app = typer.Typer(
     name="muscle-guard",
@@ -16,6 +16,7 @@ app = typer.Typer(
 app.command("validate")(validate.validate)
 app.command("predict")(predict.predict)
 app.command("report")(report.report)
+app.command("fix")(fix.fix)
 app.command("check", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(check.check)
 
 

@@ -16,7 +16,6 @@ from muscle_guard.config import ProjectConfig
 from muscle_guard.evaluate import evaluate_suite
 from muscle_guard.gates import percent, points
 from muscle_guard.pipeline import predict_suite
-from muscle_guard.progress import message
 from muscle_guard.sources import close_source, open_source
 from muscle_guard.suite import Suite
 
@@ -63,13 +62,16 @@ def compare_suites(
     predictions: dict[str, list[Any]] = {}
     for label, raw in (("old", old), ("new", new), ("fixed", fixed)):
         source = open_source(raw, options, f"--{label}" if label != "fixed" else "--out")
-        if options.progress:
-            message(f"fix: predicting {len(suites)} suite(s) with the {label} model ({raw})")
         try:
-            # TODO(lead): progress=False until progress_bar escapes rich markup: a model path in the bar's
-            # description ("[/tmp/x]") raises rich.errors.MarkupError.
             predictions[label] = [
-                predict_suite(source, s, project.settings_for(s.name), cache=cache, progress=False).predictions
+                predict_suite(
+                    source,
+                    s,
+                    project.settings_for(s.name),
+                    cache=cache,
+                    progress=options.progress,
+                    label=f"{s.name} ({label})",
+                ).predictions
                 for s in suites
             ]
         finally:
