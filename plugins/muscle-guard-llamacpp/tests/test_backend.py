@@ -87,7 +87,22 @@ def test_log_likelihoods_match_transformers(backend: LlamaCppBackend, hf_referen
     got = backend.score_choices(CHOICE_REQUESTS)
 
     for request, scores in zip(CHOICE_REQUESTS, got, strict=True):
+        # llama.cpp caches keys and values in f16 by default: close, not exact
         assert scores == pytest.approx(reference_logliks(hf_reference, request), abs=2e-3), request.context
+
+
+def test_with_an_f32_kv_cache_log_likelihoods_are_exact(
+    backend: LlamaCppBackend, tiny_gguf: Path, hf_reference: HFReference
+) -> None:
+    exact = open_backend(tiny_gguf, kv_type="f32")
+    try:
+        got = exact.score_choices(CHOICE_REQUESTS)
+        assert exact.info.fingerprint != backend.info.fingerprint  # it changes the numbers: another cache key
+    finally:
+        exact.close()
+
+    for request, scores in zip(CHOICE_REQUESTS, got, strict=True):
+        assert scores == pytest.approx(reference_logliks(hf_reference, request), abs=1e-4), request.context
 
 
 @pytest.mark.parametrize(
@@ -196,6 +211,8 @@ def test_bad_settings_and_unloadable_files_are_model_ref_errors(tiny_gguf: Path,
 
     with pytest.raises(ModelRefError, match=r"option n_ctx must be a positive whole number, got 'lots'"):
         open_backend(tiny_gguf, n_ctx="lots")
+    with pytest.raises(ModelRefError, match=r"kv_type must be one of f16, f32, got 'q4'"):
+        open_backend(tiny_gguf, kv_type="q4")
     with pytest.raises(ModelRefError, match=r"llama\.cpp could not load .*truncated\.gguf"):
         open_backend(broken)
 

@@ -2,7 +2,8 @@
 
 Settings come from RunOptions (device: cpu, or auto/cuda to offload every layer when llama.cpp was built
 with a GPU; batch_size: at most this many requests per decode call), `options.extra` (n_ctx, n_threads,
-pack_tokens) or the environment (MUSCLE_GUARD_LLAMACPP_N_CTX, _THREADS, _PACK_TOKENS, _VERBOSE).
+pack_tokens, kv_type) or the environment (MUSCLE_GUARD_LLAMACPP_N_CTX, _N_THREADS, _PACK_TOKENS, _KV_TYPE,
+_VERBOSE).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from muscle_guard_llamacpp.scoring import DEFAULT_PACK_TOKENS, ChoiceScorer
 ENV_PREFIX = "MUSCLE_GUARD_LLAMACPP_"
 # Bump when scoring or generation changes what they return: cached predictions of older runs are then unused.
 METHOD_REVISION = 1
+KV_TYPES = ("f16", "f32")
 
 
 def _setting(options: RunOptions, key: str, default: int) -> int:
@@ -49,10 +51,14 @@ def engine_settings(options: RunOptions) -> EngineSettings:
     else:
         offload = device != "cpu"  # llama.cpp offloads to the one GPU backend it was built with
     verbose = os.environ.get(ENV_PREFIX + "VERBOSE", "") not in ("", "0")
+    kv_type = str(options.extra.get("kv_type", os.environ.get(ENV_PREFIX + "KV_TYPE", "f16"))).lower()
+    if kv_type not in KV_TYPES:
+        raise ModelRefError(f"gguf: kv_type must be one of {', '.join(KV_TYPES)}, got {kv_type!r}")
     return EngineSettings(
         n_ctx=_setting(options, "n_ctx", DEFAULT_N_CTX),
         n_threads=_setting(options, "n_threads", 0),
         offload=offload,
+        kv_type=kv_type,
         verbose=verbose,
     )
 

@@ -45,10 +45,11 @@ class EngineSettings:
     n_threads: int = 0  # 0: every core this process may use
     offload: bool = False  # all layers on the GPU (needs a GPU build of llama.cpp)
     flash_attn: bool = False
+    kv_type: str = "f16"  # llama.cpp's default; f32 removes the rounding of cached keys and values
     verbose: bool = False
 
     def output_key(self) -> dict[str, object]:
-        return {"offload": self.offload, "flash_attn": self.flash_attn, "kv_type": "f16"}
+        return {"offload": self.offload, "flash_attn": self.flash_attn, "kv_type": self.kv_type}
 
 
 def _llama() -> Any:
@@ -125,6 +126,7 @@ class LlamaEngine:
         params.flash_attn_type = (
             lib.LLAMA_FLASH_ATTN_TYPE_ENABLED if settings.flash_attn else lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         )
+        params.type_k = params.type_v = lib.GGML_TYPE_F32 if settings.kv_type == "f32" else lib.GGML_TYPE_F16
         params.no_perf = True
         self._ctx = lib.llama_init_from_model(self._model, params)
         if not self._ctx:
