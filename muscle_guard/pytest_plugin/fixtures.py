@@ -30,9 +30,12 @@ class ModelHandle:
     session: MuscleSession
     side: str
 
+    def settings(self, suite: str = "") -> SuiteSettings:
+        """The project's settings for `suite` ([tool.muscle-guard] defaults when empty), with overrides."""
+        return self.session.options.project.settings_for(suite, self.session.options.overrides)
+
     def predict(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Prediction:
         from muscle_guard.baseline import BaselineFile
-        from muscle_guard.config import SuiteSettings
         from muscle_guard.pipeline import run_instances
         from muscle_guard.suite import parse_instance
 
@@ -40,15 +43,15 @@ class ModelHandle:
         source = self.session.source(self.side)
         if isinstance(source, BaselineFile):
             pytest.fail(f"--muscle-{self.side} is a baseline file: custom instances need a live model", pytrace=False)
-        return run_instances(source, item.shape, [item], settings or SuiteSettings())[0]
+        return run_instances(source, item.shape, [item], settings or self.settings())[0]
 
     def judge(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Judgement:
-        from muscle_guard.config import SuiteSettings
         from muscle_guard.scoring import judge
         from muscle_guard.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
-        return judge(item, self.predict(item, settings), settings or SuiteSettings())
+        resolved = settings or self.settings()
+        return judge(item, self.predict(item, resolved), resolved)
 
 
 def _session(request: pytest.FixtureRequest) -> MuscleSession:
@@ -74,15 +77,17 @@ def muscle_new(request: pytest.FixtureRequest) -> ModelHandle:
 def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable[..., InstanceOutcome]:
     """Assert that a custom instance does not flip negatively; returns the comparison."""
 
-    def check(instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> InstanceOutcome:
-        from muscle_guard.config import SuiteSettings
+    def check(
+        instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
+    ) -> InstanceOutcome:
+        """`suite` names a suite whose [tool.muscle-guard] settings apply (template, normaliser, labels)."""
         from muscle_guard.flips import Outcome, compare_with_settings
         from muscle_guard.pytest_plugin.diff import trim
         from muscle_guard.scoring import judge
         from muscle_guard.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
-        resolved = settings or SuiteSettings()
+        resolved = settings or muscle_old.settings(suite)
         old_pred, new_pred = muscle_old.predict(item, resolved), muscle_new.predict(item, resolved)
         outcome = compare_with_settings(
             item,

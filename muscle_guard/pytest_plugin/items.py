@@ -85,6 +85,8 @@ class InstanceItem(_MuscleItem):
         if evaluation.verdict.flip_budget_exceeded:
             raise MuscleFailure(flip_diff(outcome, evaluation))
         m = evaluation.metrics
+        if evaluation.verdict.notes:  # over the budget, but alpha says the flips are not significant
+            pytest.xfail(f"negative flip tolerated: {evaluation.verdict.notes[0]}")
         pytest.xfail(
             f"negative flip within budget ({evaluation.verdict.budget}; suite NFR {percent(m.nfr)} = {m.nf}/{m.n})"
         )

@@ -140,6 +140,19 @@ def _read(config: pytest.Config) -> MuscleOptions:
             return ini
         return run.get(dest.removeprefix("muscle_"))
 
+    invocation = config.invocation_params.dir
+
+    def base(dest: str) -> Path:
+        """Paths typed on the command line are relative to where pytest runs; configured ones to the root."""
+        return invocation if config.getoption(dest, default=None) is not None else rootpath
+
+    def model(dest: str) -> str | None:
+        raw = value(dest)
+        if raw is None or config.getoption(dest, default=None) is not None:
+            return None if raw is None else str(raw)
+        configured = rootpath / str(raw)
+        return str(configured) if configured.exists() else str(raw)
+
     def parsed(dest: str, parse: Callable[[Any], Any]) -> Any:
         raw = value(dest)
         if raw is None:
@@ -157,26 +170,26 @@ def _read(config: pytest.Config) -> MuscleOptions:
             option = "--" + dest.replace("_", "-")
             overrides[key] = parse_setting(key, raw, option)
     suites_raw = value("muscle_suites")
-    suites = _paths(suites_raw, rootpath) if suites_raw else (rootpath / "suites",)
+    suites = _paths(suites_raw, base("muscle_suites")) if suites_raw else (rootpath / "suites",)
     missing = [p for p in suites if not p.exists()] if suites_raw else []
     if missing and value("muscle_old") and value("muscle_new"):
         # A mistyped suite path would otherwise check nothing, and the gate would pass.
         raise ConfigError(f"--muscle-suites: {missing[0]} does not exist; pass suite files or directories")
     no_cache = bool(value("muscle_no_cache"))
-    cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, rootpath)) or rootpath / DEFAULT_CACHE_DIR
+    cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, base("muscle_cache_dir"))) or rootpath / DEFAULT_CACHE_DIR
     return MuscleOptions(
-        old=value("muscle_old"),
-        new=value("muscle_new"),
+        old=model("muscle_old"),
+        new=model("muscle_new"),
         suites=suites,
         overrides=overrides,
-        waivers=parsed("muscle_waivers", lambda v: _path(v, rootpath)),
+        waivers=parsed("muscle_waivers", lambda v: _path(v, base("muscle_waivers"))),
         cache_dir=None if no_cache else cache_dir,
         batch_size=parsed("muscle_batch_size", _batch_size),
         device=parsed("muscle_device", _device) or "auto",
         dtype=parsed("muscle_dtype", _dtype) or "auto",
-        report=parsed("muscle_report", Path),
-        markdown=parsed("muscle_markdown", Path),
-        update_baseline=parsed("muscle_update_baseline", Path),
+        report=parsed("muscle_report", lambda v: _path(v, base("muscle_report"))),
+        markdown=parsed("muscle_markdown", lambda v: _path(v, base("muscle_markdown"))),
+        update_baseline=parsed("muscle_update_baseline", lambda v: _path(v, base("muscle_update_baseline"))),
         trust_remote_code=bool(value("muscle_trust_remote_code")),
         allow_pickle=bool(value("muscle_allow_pickle")),
         project=project,
