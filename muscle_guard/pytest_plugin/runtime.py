@@ -90,7 +90,7 @@ class MusclePlugin:
                 f"expired waiver no longer applies: {waiver.suite}::{waiver.id} ({waiver.reason})"
             )
         for path in self._outputs():
-            terminalreporter.write_line(f"muscle-guard wrote {path}")
+            terminalreporter.write_line(f"muscle-guard wrote {_shown(path, self.config.invocation_params.dir)}")
 
     def _outputs(self) -> list[Path]:
         return [p for p in (self.options.report, self.options.markdown, self.options.update_baseline) if p]
@@ -119,3 +119,11 @@ class MusclePlugin:
             paths = sorted(set(discover_suites(list(self.options.suites))) | {p for p in self.explicit if p.exists()})
             suites = [load_suite(p) for p in paths]
             self.session.write_baseline(self.options.update_baseline, suites)
+
+
+def _shown(path: Path, base: Path) -> str:
+    """`path` relative to `base` when inside it (as the user typed it), else absolute."""
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import scipy.stats  # noqa: F401  # loaded before pytester snapshots sys.modules: numpy cannot be imported twice
 
 OLD = "fake:models/old.json"
 NEW = "fake:models/new.json"
