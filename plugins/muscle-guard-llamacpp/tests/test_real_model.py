@@ -47,3 +47,35 @@ def test_describes_the_quantized_model(smollm2: LlamaCppBackend) -> None:
     assert details["model"] == "llama 256M Q4_1"  # llama.cpp's own description of the file
     assert details["n_ctx"] == 4096
     assert len(str(details["gguf_sha256"])) == 64
+
+
+def test_an_answer_does_not_depend_on_the_other_instances(smollm2: LlamaCppBackend) -> None:
+    # Quantized weights make llama.cpp's numbers depend on what shares a decode call: by default nothing does.
+    target = ChoiceRequest(
+        "Question: If the particles move apart, the amplitude of the wave should\nAnswer:", (" increase", " decrease")
+    )
+    others = [ChoiceRequest(f"Question {i}: which is heavier?\nAnswer:", (" a feather", " a brick")) for i in range(5)]
+
+    [alone] = smollm2.score_choices([target])
+    among = smollm2.score_choices([*others[:3], target, *others[3:]])[3]
+
+    assert among == alone
+
+
+def test_generation_equals_llama_cpp_greedy_completion(smollm2: LlamaCppBackend) -> None:
+    from llama_cpp import Llama
+
+    prompts = ["Question: What is 12 + 7?\nAnswer:", "The three primary colours are"]
+    llm = Llama(
+        str(smollm2.info.details["path"]),
+        n_ctx=512,
+        n_threads=smollm2.engine.n_threads,
+        n_threads_batch=smollm2.engine.n_threads,
+        verbose=False,
+    )
+    try:
+        expected = [llm(p, max_tokens=12, temperature=0.0)["choices"][0]["text"] for p in prompts]
+    finally:
+        llm.close()
+
+    assert smollm2.generate([GenerateRequest(p, 12) for p in prompts]) == expected

@@ -1,9 +1,14 @@
 """LlamaCppBackend: muscle-guard's Backend protocol over a GGUF model run by llama.cpp.
 
 Settings come from RunOptions (device: cpu, or auto/cuda to offload every layer when llama.cpp was built
-with a GPU; batch_size: at most this many requests per decode call), `options.extra` (n_ctx, n_threads,
-pack_tokens, kv_type) or the environment (MUSCLE_GUARD_LLAMACPP_N_CTX, _N_THREADS, _PACK_TOKENS, _KV_TYPE,
-_VERBOSE).
+with a GPU; batch_size: requests per decode call), `options.extra` (n_ctx, n_threads, pack_tokens,
+kv_type) or the environment (MUSCLE_GUARD_LLAMACPP_N_CTX, _N_THREADS, _PACK_TOKENS, _KV_TYPE, _VERBOSE).
+
+By default each request gets its own decode call (all choices of a prompt still share it). On quantized
+weights llama.cpp's numbers depend on what else is in the call (activations are quantized, so summation
+order differences grow to ~0.1 nats), so batching across requests would make an instance's answer depend
+on its neighbours in the suite; one call per request gives what llama.cpp computes for that prompt alone,
+as a deployment serving it would. A batch_size opts into cross-request batching (faster on GPUs).
 """
 
 from __future__ import annotations
@@ -66,11 +71,11 @@ def engine_settings(options: RunOptions) -> EngineSettings:
 class LlamaCppBackend:
     """A loaded GGUF model: multiple choice by log-likelihood and greedy generation, batched."""
 
-    def __init__(self, engine: LlamaEngine, info: ModelInfo, pack_tokens: int, max_requests: int | None) -> None:
+    def __init__(self, engine: LlamaEngine, info: ModelInfo, pack_tokens: int, requests_per_call: int) -> None:
         self.engine = engine
         self._info = info
-        self.scorer = ChoiceScorer(engine, pack_tokens, max_requests)
-        self.generator = Generator(engine, max_requests)
+        self.scorer = ChoiceScorer(engine, pack_tokens, requests_per_call)
+        self.generator = Generator(engine, requests_per_call)
 
     @classmethod
     def load(cls, ref: ModelRef, path: Path, options: RunOptions) -> LlamaCppBackend:
@@ -99,7 +104,7 @@ class LlamaCppBackend:
             engine.close()
             raise
         info = ModelInfo(ref=ref.raw, kind="gguf", fingerprint=fingerprint(parts), details=details)
-        return cls(engine, info, pack_tokens, options.batch_size)
+        return cls(engine, info, pack_tokens, options.batch_size or 1)
 
     @property
     def info(self) -> ModelInfo:

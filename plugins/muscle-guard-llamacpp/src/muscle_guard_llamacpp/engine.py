@@ -42,7 +42,7 @@ class EngineSettings:
     """How the context is built. `offload`, `flash_attn` and the KV types change outputs: they are fingerprinted."""
 
     n_ctx: int = DEFAULT_N_CTX
-    n_threads: int = 0  # 0: every core this process may use
+    n_threads: int = 0  # 0: half the cores this process may use (see default_threads)
     offload: bool = False  # all layers on the GPU (needs a GPU build of llama.cpp)
     flash_attn: bool = False
     kv_type: str = "f16"  # llama.cpp's default; f32 removes the rounding of cached keys and values
@@ -69,11 +69,15 @@ def _llama() -> Any:
     return llama_cpp
 
 
-def available_threads() -> int:
+def default_threads() -> int:
+    """Half the usable cores, as llama-cpp-python does: llama.cpp's threads spin at every barrier, so one
+    thread too many (another process busy, pytest-xdist workers) makes a call many times slower, while
+    one thread too few costs at most a factor of two. Results do not depend on the thread count."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return max(1, cores // 2)
 
 
 class LlamaEngine:
@@ -114,7 +118,7 @@ class LlamaEngine:
         self.n_vocab = int(lib.llama_vocab_n_tokens(self.vocab))
         self.n_ctx_train = int(lib.llama_model_n_ctx_train(self._model))
         self.n_seq_max = int(lib.llama_max_parallel_sequences())
-        self.n_threads = settings.n_threads or available_threads()
+        self.n_threads = settings.n_threads or default_threads()
         params = lib.llama_context_default_params()
         params.n_ctx = min(settings.n_ctx, self.n_ctx_train) if self.n_ctx_train > 0 else settings.n_ctx
         params.n_batch = params.n_ctx  # one decode call may fill the whole cache

@@ -1,9 +1,10 @@
-"""Greedy generation for many prompts at once, with stop strings and a token budget per request.
+"""Greedy generation with stop strings and a token budget per request, one or many sequences at a time.
 
-Continuous batching: every `llama_decode` call carries the next token of each running sequence plus the
-prompts of waiting requests while cache cells and sequences are free; a finished sequence hands its
-cells to the next request at once. Each sequence reserves `prompt + max_new_tokens` cells when it
-starts, so a call never runs out of room half-way.
+With `max_sequences` 1 (the backend's default) this is exactly `llama_cpp.Llama`'s greedy completion of
+each prompt alone. Above 1 it is continuous batching: every `llama_decode` call carries the next token of
+each running sequence plus the prompts of waiting requests while cache cells and sequences are free; a
+finished sequence hands its cells to the next request at once. Each sequence reserves
+`prompt + max_new_tokens` cells when it starts, so a call never runs out of room half-way.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ class _Running:
 class Generator:
     """Greedy continuations of GenerateRequests on one LlamaEngine."""
 
-    def __init__(self, engine: LlamaEngine, max_sequences: int | None = None) -> None:
+    def __init__(self, engine: LlamaEngine, max_sequences: int = 1) -> None:
         self.engine = engine
-        self.max_sequences = min(max_sequences or engine.n_seq_max, engine.n_seq_max)
+        self.max_sequences = max(1, min(max_sequences, engine.n_seq_max))
 
     def generate(self, requests: Sequence[GenerateRequest]) -> list[str]:
         engine = self.engine

@@ -4,10 +4,10 @@ Tokenization follows lm-eval's `_encode_pair`: trailing spaces of the context mo
 `context + continuation` is encoded whole and the continuation is what follows the context's tokens; the
 model's BOS (when its GGUF says to add one) starts every context.
 
-Requests are packed into one `llama_decode` call each, as a tree: the context's tokens belong to the
-sequences of all of its choices (computed once), each choice's tokens to its own sequence. Logits are
-kept only at the last context token (it scores every choice's first token) and at the choice tokens
-that predict a next choice token.
+A request is one `llama_decode` call, as a tree: the context's tokens belong to the sequences of all of
+its choices (computed once), each choice's tokens to its own sequence. Logits are kept only at the last
+context token (it scores every choice's first token) and at the choice tokens that predict a next
+choice token. With `max_units > 1` several requests share a call (at most `pack_tokens` tokens).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from muscle_guard.errors import BackendError
 if TYPE_CHECKING:
     from muscle_guard_llamacpp.engine import LlamaEngine, Token
 
-DEFAULT_PACK_TOKENS = 512  # tokens per decode call: bigger packs waste attention on masked-out cells
+DEFAULT_PACK_TOKENS = 512  # tokens per shared decode call: bigger packs waste attention on masked-out cells
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,7 @@ def log_probs(logits: object, targets: Sequence[int]) -> list[float]:
 class ChoiceScorer:
     """Scores ChoiceRequests against one LlamaEngine."""
 
-    def __init__(
-        self, engine: LlamaEngine, pack_tokens: int = DEFAULT_PACK_TOKENS, max_units: int | None = None
-    ) -> None:
+    def __init__(self, engine: LlamaEngine, pack_tokens: int = DEFAULT_PACK_TOKENS, max_units: int | None = 1) -> None:
         self.engine = engine
         self.pack_tokens = max(1, min(pack_tokens, engine.n_ctx))
         self.max_units = max_units
