@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: install test lint typecheck pytest demo demo-causal clean
+.PHONY: install test lint typecheck pytest browser demo demo-causal clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,6 +16,16 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
+DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+$(DEMO_STAMP): $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,demo]'
+	touch $@
+
+# The README's demo command: a real model update (paraphrase-MiniLM-L3-v2 -> all-MiniLM-L6-v2 with LoRA
+# classifier adapters on Rotten Tomatoes), gated by pytest, fixed by `muscle-guard fix`, gated again.
+demo: $(DEMO_STAMP)
+	$(BIN)/python -m muscle_guard.demo.run
+
 lint: install
 	$(BIN)/ruff check muscle_guard tests bench plugins
 	$(BIN)/ruff format --check muscle_guard tests bench plugins
@@ -24,7 +34,14 @@ typecheck: install
 	$(BIN)/mypy
 	cd plugins/muscle-guard-llamacpp && $(abspath $(BIN))/mypy
 
-pytest: install
+# Headless Chromium (Debian's package) for the HTML report's browser tests; where it cannot be installed
+# (not root, no apt) those tests are skipped with the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the browser tests will be skipped"
+
+pytest: install browser
 	$(BIN)/python -m pytest -n 2 -q
 
 # The README's test command: set up, lint, type-check, test.

@@ -28,7 +28,9 @@ def check(
     waivers: Annotated[Path | None, Opt(help="TOML file of waived negative flips.")] = None,
     cache_dir: Annotated[Path | None, Opt(help="Prediction cache directory.")] = None,
     batch_size: Annotated[str | None, Opt(help="Model batch size or 'auto'.")] = None,
-    device: Annotated[str | None, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = None,
+    device: Annotated[
+        str | None, Opt(help="auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps.")
+    ] = None,
     dtype: Annotated[str | None, Opt(help="auto, float32, bfloat16 or float16.")] = None,
     report: Annotated[Path | None, Opt(help="Write the JSON run report here.")] = None,
     markdown: Annotated[Path | None, Opt(help="Write a Markdown summary here.")] = None,

@@ -41,8 +41,10 @@ def predict(
     suites: Annotated[list[Path], typer.Argument(help="Suite files or directories.")],
     output: Annotated[Path, Opt("--output", "-o", help="Baseline file to write (JSONL).")],
     cache_dir: Annotated[Path, Opt(help="Prediction cache (shared by all processes).")] = DEFAULT_CACHE_DIR,
-    batch_size: Annotated[int | None, Opt(help="Model batch size (default: automatic).")] = None,
-    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    batch_size: Annotated[int | None, Opt(min=1, help="Model batch size (default: automatic).")] = None,
+    device: Annotated[
+        str, Opt(help="auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps.")
+    ] = "auto",
     dtype: Annotated[str, Opt(help="auto, float32, bfloat16 or float16.")] = "auto",
     num_processes: Annotated[int | None, Opt(help="Shard the work over N processes (runs accelerate launch).")] = None,
     pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),

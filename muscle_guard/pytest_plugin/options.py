@@ -50,7 +50,12 @@ _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         "N",
         "model batch size (default: automatic, backing off on out-of-memory)",
     ),
-    ("--muscle-device", "muscle_device", "DEVICE", "auto, cpu, cuda, cuda:N or mps (default auto)"),
+    (
+        "--muscle-device",
+        "muscle_device",
+        "DEVICE",
+        "auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps (default auto)",
+    ),
     (
         "--muscle-dtype",
         "muscle_dtype",
@@ -78,7 +83,7 @@ _GATE_OPTIONS = {
     "muscle_alpha": "alpha",
     "muscle_epsilon": "epsilon",
 }
-DEVICES = ("auto", "cpu", "cuda", "mps")
+DEVICES = ("auto", "map", "cpu", "cuda", "mps")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 

@@ -245,3 +245,11 @@ def test_adapter_on_a_hub_base_offline_says_how_to_pass_the_base(
     ):
         hf(str(adapter))
     assert hf(f"base={tiny.lm},adapter={adapter}").info.details["base"] == str(tiny.lm.resolve())
+
+
+def test_device_map_spreads_the_model_and_scores_the_same(tiny: Tiny) -> None:
+    # `--device map` is accelerate's device_map="auto": here (no GPU) every layer lands on the CPU.
+    spread = hf(str(tiny.lm_adapter), RunOptions(device="map", progress=False))
+    (scores,) = spread.score_choices(PROBE)
+    ((expected),) = hf(str(tiny.lm_adapter)).score_choices(PROBE)
+    assert scores == pytest.approx(expected, abs=1e-5)

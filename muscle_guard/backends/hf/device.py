@@ -11,17 +11,21 @@ if TYPE_CHECKING:
     import torch
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+_DEVICE = re.compile(r"^(auto|map|cpu|mps|cuda(:\d+)?)$")
 
 
 def select_device(requested: str) -> torch.device:
-    """The torch device for `requested` (auto | cpu | cuda | cuda:N | mps); a clear error if absent."""
+    """The torch device for `requested` (auto | map | cpu | cuda | cuda:N | mps); a clear error if absent.
+
+    `map` spreads a model too big for one device over every visible GPU (and CPU memory) with
+    accelerate's `device_map="auto"`; inputs then go to the first GPU, or the CPU where there is none.
+    """
     import torch
 
     name = requested.strip().lower()
     if not _DEVICE.match(name):
-        raise ConfigError(f"device {requested!r} is invalid; expected auto, cpu, cuda, cuda:N or mps")
-    if name == "auto":
+        raise ConfigError(f"device {requested!r} is invalid; expected auto, map, cpu, cuda, cuda:N or mps")
+    if name in ("auto", "map"):
         if torch.cuda.is_available():
             return torch.device("cuda")
         return torch.device("cpu")

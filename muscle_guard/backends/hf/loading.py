@@ -147,14 +147,18 @@ def _load_base(files: ModelFiles, options: RunOptions, device: torch.device, dty
     }
     if files.num_labels is not None:
         kwargs["num_labels"] = files.num_labels
-    if device.type == "cuda":
+    spread = options.device.strip().lower() == "map"
+    if spread:
+        # Too big for one device: accelerate places layers over the GPUs, then CPU memory.
+        kwargs["device_map"] = "auto"
+    elif device.type == "cuda":
         # Load straight onto the GPU (accelerate), without a full copy in CPU memory first.
         kwargs["device_map"] = {"": device}
     try:
         model = auto.from_pretrained(str(files.base_dir), **kwargs)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise ModelRefError(f"{files.base_dir}: cannot load the model ({_first_line(exc)})") from None
-    if device.type != "cuda":
+    if device.type != "cuda" and not spread:
         model.to(device)
     if files.task == "classify" and getattr(model.config, "pad_token_id", None) is None:
         # Decoder classifiers find each text's last token by the pad id.
