@@ -165,7 +165,8 @@ def load_suite(path: str | Path) -> Suite:
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            problems.append(f"{where}: invalid JSON ({exc.msg} at column {exc.colno})")
+            # json says "Unterminated string starting at" for a string cut short: no second "at".
+            problems.append(f"{where}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
             continue
         try:
             instance = parse_instance(obj, number)

@@ -33,12 +33,21 @@ class SuiteFile(pytest.File):
         except MuscleGuardError as exc:
             muscle_session(self.config).broken_suites += 1
             problems = exc.problems if isinstance(exc, SuiteError) else (str(exc),)
-            raise self.CollectError("\n".join(problems)) from None
+            raise self.CollectError("\n".join(self._relative(p) for p in problems)) from None
         for instance in self.suite.instances:
             yield InstanceItem.from_parent(self, name=instance.id, instance=instance)
         # Built from its string id: pytest 9 reads a stored id `x.jsonl::[gate]` (--lf, --sw) as an empty name
         # with parameters "gate", and matches only items whose id was made the same way.
         yield GateItem.from_parent(self, name=GATE_NAME, nodeid=f"{self.nodeid}::{GATE_NAME}")
+
+    def _relative(self, problem: str) -> str:
+        """`problem` with the suite's path as the user would type it (relative to where pytest runs)."""
+        absolute = str(self.path)
+        try:
+            shown = self.path.relative_to(self.config.invocation_params.dir).as_posix()
+        except ValueError:
+            return problem
+        return shown + problem[len(absolute) :] if problem.startswith(absolute) else problem
 
 
 class _MuscleItem(pytest.Item):
