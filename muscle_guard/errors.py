@@ -31,6 +31,15 @@ class BackendError(MuscleGuardError):
     """A model backend failed in a way the user can act on (out of memory, context too long, ...)."""
 
 
+class InputTooLong(BackendError):
+    """One request of a batch does not fit the model's context. `index` is its position in the batch, so the
+    caller can name the suite line it came from."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message)
+        self.index = index
+
+
 class BaselineError(MuscleGuardError):
     """A baseline predictions file is unreadable or was made for other suites or settings."""
 

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from muscle_guard.backends.base import Backend, ChoiceRequest, GenerateRequest, ModelInfo
 from muscle_guard.cache import PredictionCache
 from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import BackendError
+from muscle_guard.errors import BackendError, InputTooLong
 from muscle_guard.predictions import Prediction
 from muscle_guard.progress import message, progress_bar
 from muscle_guard.suite import Instance, Shape, Suite
@@ -110,9 +110,7 @@ def predict_suite(
     if not isinstance(model, Backend):
         return SuitePredictions(model.info, key, model.predictions_for(suite, settings))
     if cache is None:
-        preds = _compute(
-            model, suite.shape, list(suite.instances), settings, None, chunk_size, progress, label or suite.name
-        )
+        preds = _compute(model, suite, list(suite.instances), settings, None, chunk_size, progress, label)
         return SuitePredictions(model.info, key, {p.id: p for p in preds}, computed=len(preds))
 
     path = cache.path_for(model.info.fingerprint, suite.name, key)
@@ -130,7 +128,7 @@ def predict_suite(
         # ranks read the cache at different times, and must still split the work without gaps.
         mine = suite.instances if shard is None else suite.instances[shard[0] :: shard[1]]
         missing = [i for i in mine if hashes[i.id] not in read.entries]
-        fresh = _compute(model, suite.shape, missing, settings, append, chunk_size, progress, label or suite.name)
+        fresh = _compute(model, suite, missing, settings, append, chunk_size, progress, label)
         if shard is not None:
             return SuitePredictions(model.info, key, {}, computed=len(fresh))
         entries = dict(read.entries)
@@ -158,7 +156,7 @@ def _renamed(prediction: Prediction, id_: str) -> Prediction:
 
 def _compute(
     backend: Backend,
-    shape: Shape,
+    suite: Suite,
     instances: list[Instance],
     settings: SuiteSettings,
     append: Appender | None,
@@ -170,10 +168,14 @@ def _compute(
     out: list[Prediction] = []
     if not instances:
         return out
-    with progress_bar(f"predict {label} [{backend.info.ref}]", len(instances), progress) as bar:
+    with progress_bar(f"predict {label or suite.name} [{backend.info.ref}]", len(instances), progress) as bar:
         for start in range(0, len(instances), chunk_size):
             chunk = instances[start : start + chunk_size]
-            preds = run_instances(backend, shape, chunk, settings)
+            try:
+                preds = run_instances(backend, suite.shape, chunk, settings)
+            except InputTooLong as exc:  # the backend knows the request; the user needs the suite line
+                instance = chunk[exc.index]
+                raise BackendError(f"{suite.path}:{instance.line} (id {instance.id!r}): {exc}") from None
             if append is not None:
                 append([(i.content_hash(), p) for i, p in zip(chunk, preds, strict=True)])
             out.extend(preds)

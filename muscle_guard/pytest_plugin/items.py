@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,21 +34,25 @@ class SuiteFile(pytest.File):
         except MuscleGuardError as exc:
             muscle_session(self.config).broken_suites += 1
             problems = exc.problems if isinstance(exc, SuiteError) else (str(exc),)
-            raise self.CollectError("\n".join(self._relative(p) for p in problems)) from None
+            raise self.CollectError("\n".join(_relative(p, self.path, self.config) for p in problems)) from None
         for instance in self.suite.instances:
             yield InstanceItem.from_parent(self, name=instance.id, instance=instance)
         # Built from its string id: pytest 9 reads a stored id `x.jsonl::[gate]` (--lf, --sw) as an empty name
         # with parameters "gate", and matches only items whose id was made the same way.
         yield GateItem.from_parent(self, name=GATE_NAME, nodeid=f"{self.nodeid}::{GATE_NAME}")
 
-    def _relative(self, problem: str) -> str:
-        """`problem` with the suite's path as the user would type it (relative to where pytest runs)."""
-        absolute = str(self.path)
-        try:
-            shown = self.path.relative_to(self.config.invocation_params.dir).as_posix()
-        except ValueError:
-            return problem
-        return shown + problem[len(absolute) :] if problem.startswith(absolute) else problem
+
+def _relative(problem: str, path: Path, config: pytest.Config) -> str:
+    """`problem` with the suite's path (where it starts with it) as the user would type it: relative to where
+    pytest runs."""
+    absolute = str(path)
+    if not problem.startswith(absolute):
+        return problem
+    try:
+        shown = path.relative_to(config.invocation_params.dir).as_posix()
+    except ValueError:
+        return problem
+    return shown + problem[len(absolute) :]
 
 
 class _MuscleItem(pytest.Item):
@@ -58,8 +63,10 @@ class _MuscleItem(pytest.Item):
         return self.parent.suite
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, MuscleFailure | MuscleGuardError):
+        if isinstance(excinfo.value, MuscleFailure):
             return str(excinfo.value)
+        if isinstance(excinfo.value, MuscleGuardError):
+            return _relative(str(excinfo.value), self.path, self.config)
         return str(super().repr_failure(excinfo, style=style))
 
 

@@ -12,7 +12,7 @@ from muscle_guard.backends.hf.fingerprint import FileHasher, combine
 from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
 from muscle_guard.backends.hf.loading import LoadedModel, load_model, model_identity
 from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
-from muscle_guard.errors import BackendError
+from muscle_guard.errors import BackendError, InputTooLong
 from muscle_guard.modelref import ModelRef
 
 if TYPE_CHECKING:
@@ -121,10 +121,10 @@ class HFBackend:
         loaded = self._model("classify", "classify texts (use a multiple-choice or generation suite)")
         encoded = loaded.tokenizer(list(texts))["input_ids"] if texts else []
         items = list(enumerate(tuple(ids) for ids in encoded))
-        for _, ids in items:
+        for index, ids in items:
             if len(ids) > loaded.max_length:
-                raise BackendError(
-                    f"a text is {len(ids)} tokens, more than the model's {loaded.max_length}; shorten it"
+                raise InputTooLong(
+                    f"a text is {len(ids)} tokens, more than the model's {loaded.max_length}; shorten it", index
                 )
 
         def run(batch: Sequence[tuple[int, tuple[int, ...]]]) -> list[tuple[float, ...]]:

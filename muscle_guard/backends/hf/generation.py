@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from muscle_guard.backends.base import GenerateRequest
 from muscle_guard.backends.hf.scoring import special_prefix
-from muscle_guard.errors import BackendError
+from muscle_guard.errors import BackendError, InputTooLong
 
 if TYPE_CHECKING:
     import torch
@@ -41,9 +41,10 @@ def encode_prompts(tokenizer: Any, requests: Sequence[GenerateRequest], max_leng
             raise BackendError(f"max_new_tokens must be at least 1, got {request.max_new_tokens}")
         prompt = tuple(prefix + list(body)) or (fallback,)
         if len(prompt) + request.max_new_tokens > max_length:
-            raise BackendError(
+            raise InputTooLong(
                 f"prompt {request.context[:57]!r} is {len(prompt)} tokens; with max_new_tokens="
-                f"{request.max_new_tokens} that exceeds the model's {max_length}; shorten it or lower max_new_tokens"
+                f"{request.max_new_tokens} that exceeds the model's {max_length}; shorten it or lower max_new_tokens",
+                index,
             )
         encoded.append(EncodedPrompt(index, prompt, request.max_new_tokens, tuple(request.stop)))
     return encoded

@@ -6,6 +6,7 @@ Used by the hf backend for predictions and by `muscle-guard fix` for teachers an
 from __future__ import annotations
 
 import contextlib
+import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -52,17 +53,19 @@ class LoadedModel:
 
 @contextlib.contextmanager
 def _quiet_loading(progress: bool) -> Iterator[None]:
-    # transformers draws its own "Loading weights" bar; keep stderr clean unless progress is wanted.
+    # transformers draws its own "Loading weights" bar; keep stderr clean unless progress is wanted, and, as
+    # our own bars, only on a terminal (in CI logs and pipes a bar is just noise around the one error line).
     from transformers.utils import logging
 
     hf_logging: Any = logging  # untyped module functions
     was_enabled = hf_logging.is_progress_bar_enabled()
-    if not progress and was_enabled:
+    quiet = not (progress and sys.stderr.isatty())
+    if quiet and was_enabled:
         hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        if not progress and was_enabled:
+        if quiet and was_enabled:
             hf_logging.enable_progress_bar()
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from muscle_guard.backends.base import ChoiceRequest
 from muscle_guard.backends.hf.batching import BatchSizer
-from muscle_guard.errors import BackendError
+from muscle_guard.errors import BackendError, InputTooLong
 
 if TYPE_CHECKING:
     import torch
@@ -77,9 +77,10 @@ def encode_requests(tokenizer: Any, requests: Sequence[ChoiceRequest], max_lengt
             if not cont:
                 raise BackendError(f"choice {choice!r} of prompt {_short(request.context)} encodes to no tokens")
             if len(head) + len(cont) > max_length:
-                raise BackendError(
+                raise InputTooLong(
                     f"prompt {_short(request.context)} with choice {_short(choice)} is {len(head) + len(cont)} "
-                    f"tokens, more than the model's {max_length}; shorten the prompt or the prompt template"
+                    f"tokens, more than the model's {max_length}; shorten the prompt or the prompt template",
+                    index,
                 )
             conts.append(cont)
         offset += len(request.continuations)
