@@ -11,19 +11,14 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum |
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[dev]'
+	$(PIP) install --quiet -c constraints.txt -e '.[dev,demo]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
 
-DEMO_STAMP := $(VENV)/.demo-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
-$(DEMO_STAMP): $(STAMP)
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,demo]'
-	touch $@
-
 # The README's demo command: a real model update (paraphrase-MiniLM-L3-v2 -> all-MiniLM-L6-v2 with LoRA
 # classifier adapters on Rotten Tomatoes), gated by pytest, fixed by `muscle-guard fix`, gated again.
-demo: $(DEMO_STAMP)
+demo: install
 	$(BIN)/python -m muscle_guard.demo.run
 
 lint: install
