@@ -22,7 +22,7 @@ from muscle_guard.gates import GateVerdict, evaluate_gates
 from muscle_guard.predictions import Prediction
 from muscle_guard.report import SuiteReport
 from muscle_guard.scoring import judge
-from muscle_guard.suite import Suite
+from muscle_guard.suite import Instance, Suite
 from muscle_guard.waivers import Waiver, Waivers
 
 
@@ -40,6 +40,20 @@ class SuiteEvaluation:
     by_id: Mapping[str, InstanceOutcome]
 
 
+def compare_predictions(
+    instance: Instance, settings: SuiteSettings, old: Prediction, new: Prediction
+) -> InstanceOutcome:
+    """Judge both models' raw predictions of one instance and compare them (evidence kept)."""
+    return compare_with_settings(
+        instance,
+        judge(instance, old, settings),
+        judge(instance, new, settings),
+        settings,
+        old_evidence=old,
+        new_evidence=new,
+    )
+
+
 def evaluate_suite(
     suite: Suite,
     settings: SuiteSettings,
@@ -51,19 +65,7 @@ def evaluate_suite(
 
     Waived negative flips stay in the reported metrics but do not count against the flip budget.
     """
-    outcomes = []
-    for instance in suite.instances:
-        old_pred, new_pred = old[instance.id], new[instance.id]
-        outcomes.append(
-            compare_with_settings(
-                instance,
-                judge(instance, old_pred, settings),
-                judge(instance, new_pred, settings),
-                settings,
-                old_evidence=old_pred,
-                new_evidence=new_pred,
-            )
-        )
+    outcomes = [compare_predictions(i, settings, old[i.id], new[i.id]) for i in suite.instances]
     continuous = suite.shape.is_continuous
     metrics = compute_metrics(outcomes, continuous=continuous, epsilon=settings.epsilon)
     slices = _slices(outcomes, continuous, settings.epsilon)

@@ -81,21 +81,15 @@ def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable
         instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
     ) -> InstanceOutcome:
         """`suite` names a suite whose [tool.muscle-guard] settings apply (template, normaliser, labels)."""
-        from muscle_guard.flips import Outcome, compare_with_settings
+        from muscle_guard.evaluate import compare_predictions
+        from muscle_guard.flips import Outcome
         from muscle_guard.pytest_plugin.diff import trim
-        from muscle_guard.scoring import judge
         from muscle_guard.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
         resolved = settings or muscle_old.settings(suite)
-        old_pred, new_pred = muscle_old.predict(item, resolved), muscle_new.predict(item, resolved)
-        outcome = compare_with_settings(
-            item,
-            judge(item, old_pred, resolved),
-            judge(item, new_pred, resolved),
-            resolved,
-            old_evidence=old_pred,
-            new_evidence=new_pred,
+        outcome = compare_predictions(
+            item, resolved, muscle_old.predict(item, resolved), muscle_new.predict(item, resolved)
         )
         if outcome.outcome is Outcome.NEGATIVE_FLIP:
             pytest.fail(
