@@ -135,6 +135,11 @@ def _write_error(path: Path, exc: OSError) -> CacheError:
         return CacheError(
             f"{path}: disk full while writing the cache; free space or pass another cache dir (--muscle-cache-dir)"
         )
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return CacheError(
+            f"{path}: a file is in the way of the cache directory; remove it or pass another cache dir "
+            "(--muscle-cache-dir)"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return CacheError(
             f"{path}: cache directory is not writable; fix its permissions or pass another one (--muscle-cache-dir)"
