@@ -82,7 +82,8 @@ def fix(
     """
     from muscle_guard.fix.run import FixRequest
 
-    with reported_errors():
+    # Every refusal is "bad input" (2), a broken --train suite too: 1 means a suite still fails its gates.
+    with reported_errors(exit_code=2):
         config = TrainConfig(
             strategy=Strategy.MUSCLE if strategy is Strategy.AUTO else strategy,
             epochs=epochs, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
