@@ -71,6 +71,8 @@ class TrainConfig:
                 raise FixError(message)
         if self.strategy is Strategy.FOCAL and self.ce_weight not in (0.0,):
             raise FixError("--ce-weight does not apply to --strategy focal (its cross-entropy term is built in)")
+        if self.strategy is Strategy.CE and self.ce_weight not in (0.0, 1.0):
+            raise FixError("--ce-weight does not apply to --strategy ce (it is cross-entropy only)")
         if self.val_fraction == 0.0 and self.select == "val-nfr":
             raise FixError("--select val-nfr needs a validation split; set --val-fraction > 0")
 

@@ -2,8 +2,9 @@
 gets right on the validation split and, for sequence-level distillation, the old model's outputs as targets.
 
 The new teacher is the student before its first step (an exact copy of the new adapter, or a fresh LoRA whose
-B = 0), so the new model is never loaded twice. Under several processes each computes its share of every
-pass and the shares are gathered, so every process ends with all of it.
+B = 0), so the new model is never loaded twice; `--strategy ce` computes no teacher outputs at all. Under
+several processes each computes its share of every pass and the shares are gathered, so every process ends
+with all of it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from muscle_guard.fix import batches as B
 from muscle_guard.fix import teachers
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.data import Example, sequence_target
+from muscle_guard.fix.strategies import Strategy
 from muscle_guard.fix.train import correct_on, mode_of
 from muscle_guard.pipeline import run_instances
 from muscle_guard.predictions import Prediction
@@ -67,9 +69,12 @@ def prepare(
         say(f"fix: the old model is right on {kept}/{len(examples)} training instances; their outputs are the targets")
 
     encoded = B.encode(examples, student_loaded.tokenizer, task, max_length, targets)
-    old_encoded = encoded if same_tokenizer else B.encode(examples, old_loaded.tokenizer, task, max_length)
-    new_pad, old_pad = B.pad_id_of(student_loaded.tokenizer), B.pad_id_of(old_loaded.tokenizer)
     cache = teachers.TeacherCache(form="none", temperature=config.temperature)
+    if config.strategy is Strategy.CE:  # no teachers: the old model only judges the validation split
+        mode = "none"
+    reuse = same_tokenizer or mode == "none"
+    old_encoded = encoded if reuse else B.encode(examples, old_loaded.tokenizer, task, max_length)
+    new_pad, old_pad = B.pad_id_of(student_loaded.tokenizer), B.pad_id_of(old_loaded.tokenizer)
     if mode == "tokens":
         cache.form = teachers.token_form(encoded, int(student_loaded.model.config.vocab_size), config.teacher_cache_gb)
         kept_as = "full-vocabulary logits" if cache.form == "full" else f"top-{config.teacher_topk} logits + tail mass"

@@ -2,8 +2,9 @@
 
 Token-level strategies (muscle, kd-old, old-correct, focal) compare the two teachers' next-token distributions
 with the student's, so old and new must share the tokenizer. Choice-level and sequence-level distillation are
-vocabulary-agnostic. For a classifier the "tokens" are the class logits: every strategy works on them per
-instance, whatever the tokenizers (they only need the same classes).
+vocabulary-agnostic, and so is `ce`: plain fine-tuning without teachers, the baseline to compare with. For a
+classifier the "tokens" are the class logits: every strategy works on them per instance, whatever the
+tokenizers (they only need the same classes).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ class Strategy(str, Enum):
     FOCAL = "focal"  # positive-congruent focal distillation: CE + λ·mean((α + β·1[old right])·KD)
     CHOICE = "choice"  # MUSCLE over choices' log-likelihoods / class logits, per instance
     SEQUENCE = "sequence"  # CE on the old model's right outputs, the reference elsewhere
+    CE = "ce"  # plain fine-tuning, no teachers: the baseline the others are compared with
     AUTO = "auto"
 
     @property
@@ -33,8 +35,9 @@ class Strategy(str, Enum):
 TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL})
 STRATEGY_HELP = (
     "muscle (default, the paper's loss) | kd-old | old-correct | focal | choice (vocabulary-agnostic, multiple "
-    "choice and classification) | sequence (vocabulary-agnostic, generation) | auto (muscle when old and new share "
-    "the tokenizer, else choice or sequence)"
+    "choice and classification) | sequence (vocabulary-agnostic, generation) | ce (plain fine-tuning on the "
+    "ground truth, no teachers: a baseline) | auto (muscle when old and new share the tokenizer, else choice or "
+    "sequence)"
 )
 
 
@@ -91,6 +94,8 @@ def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None) 
         if classify:
             how = "per-instance distributions over the class logits"
         return Resolved(vocab_free, f"tokenizers differ ({difference}): {vocab_free.value}-level distillation on {how}")
+    if requested is Strategy.CE:
+        return Resolved(requested, "plain fine-tuning: cross-entropy on the ground truth, no teachers (a baseline)")
     if requested is Strategy.CHOICE and generative:
         raise FixError(
             f"--strategy choice needs multiple-choice or classification data; this is {shape.value}: use sequence"

@@ -4,6 +4,7 @@ tokenizer checks (refusal and auto's fallback) and sequence-level distillation o
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -109,6 +110,39 @@ def test_sequence_level_distillation_on_generation(
     err = capsys.readouterr().err
     assert "their outputs are the targets" in err
     assert "val_nfr" not in result.history[0]  # generation: no NFR unless --select val-nfr asks for it
+
+
+def test_ce_trains_like_ce_weight_one_without_computing_teachers(
+    causal_pairs: CausalPairs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--strategy ce` (plain fine-tuning, the baseline) is `--ce-weight 1` minus the teachers: same adapter."""
+    import torch
+    from safetensors.torch import load_file
+
+    from muscle_guard.fix import teachers
+
+    config = TrainConfig(epochs=1, lr=5e-3, batch_size=4)
+    with_teachers = run_fix(
+        request(causal_pairs, causal_pairs.new, tmp_path / "kd", replace(config, ce_weight=1.0), Strategy.MUSCLE)
+    )
+
+    def no_teachers(*args: object, **kwargs: object) -> None:
+        raise AssertionError("--strategy ce computed teacher outputs")
+
+    monkeypatch.setattr(teachers, "token_outputs", no_teachers)
+    monkeypatch.setattr(teachers, "score_outputs", no_teachers)
+    plain = run_fix(request(causal_pairs, causal_pairs.new, tmp_path / "ce", config, Strategy.CE))
+    assert plain.strategy.strategy is Strategy.CE
+    assert plain.history[0]["val_loss"] == pytest.approx(with_teachers.history[0]["val_loss"], rel=1e-6)
+    assert plain.history[0]["val_nf"] == with_teachers.history[0]["val_nf"]  # NFR against old still reported
+    ours, theirs = (load_file(tmp_path / d / "adapter_model.safetensors") for d in ("ce", "kd"))
+    assert ours.keys() == theirs.keys()
+    assert all(torch.allclose(ours[k], theirs[k], atol=1e-7) for k in ours)
+    record = json.loads((tmp_path / "ce" / "muscle_fix.json").read_text())
+    assert record["strategy"]["used"] == "ce"
+    # No teachers, so no shared tokenizer needed either.
+    other = run_fix(request(causal_pairs, causal_pairs.new_other_tokenizer, tmp_path / "other", config, Strategy.CE))
+    assert other.strategy.strategy is Strategy.CE
 
 
 def test_choice_strategy_needs_choices(causal_pairs: CausalPairs, tmp_path: Path) -> None:

@@ -74,6 +74,14 @@ def test_vocabulary_free_strategies_need_the_right_shape() -> None:
         resolve_strategy(Strategy.SEQUENCE, Shape.CLASSIFY, None)
 
 
+@pytest.mark.parametrize("shape", list(Shape))
+@pytest.mark.parametrize("difference", [None, "vocabularies differ (x)"])
+def test_ce_needs_no_teachers_so_any_shape_and_tokenizer_will_do(shape: Shape, difference: str | None) -> None:
+    resolved = resolve_strategy(Strategy.CE, shape, difference)
+    assert resolved.strategy is Strategy.CE
+    assert "no teachers" in resolved.reason
+
+
 @pytest.mark.parametrize(
     ("batches", "epochs", "accum", "warmup"),
     [
@@ -102,6 +110,7 @@ def test_explicit_schedule_values_win() -> None:
         ({"val_fraction": 1.0}, "--val-fraction"),
         ({"select": "acc"}, "--select"),
         ({"strategy": Strategy.FOCAL, "ce_weight": 0.5}, "focal"),
+        ({"strategy": Strategy.CE, "ce_weight": 0.5}, "--strategy ce"),
         ({"val_fraction": 0.0, "select": "val-nfr"}, "validation split"),
     ],
 )
