@@ -168,6 +168,9 @@ def load_suite(path: str | Path) -> Suite:
             # json says "Unterminated string starting at" for a string cut short: no second "at".
             problems.append(f"{where}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
             continue
+        except RecursionError:  # json recurses per nesting level: `[[[[...` thousands deep
+            problems.append(f"{where}: invalid JSON (nested too deeply); an instance is one flat JSON object")
+            continue
         try:
             instance = parse_instance(obj, number)
         except ValueError as exc:

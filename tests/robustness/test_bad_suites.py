@@ -116,6 +116,10 @@ CASES: dict[str, Case] = {
         line(GOOD) + b'{"id": "b", "prompt": "' + b"x" * TEN_MB + b"\n",
         (f"{BROKEN}:2: invalid JSON (Unterminated string starting at column 23)",),
     ),
+    "a line nested 100,000 deep": Case(
+        line(GOOD) + b"[" * 100_000 + b"\n",
+        (f"{BROKEN}:2: invalid JSON (nested too deeply); an instance is one flat JSON object",),
+    ),
     "several problems at once": Case(
         line(GOOD) + line(GOOD) + b"\n" + line('{"id": 3}'),
         (
