@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+
+from muscle_guard.fsutil import atomic_write_text
 
 _CHUNK = 1 << 22
 _SHA256_BLOB = re.compile(r"^[0-9a-f]{64}$")
@@ -70,10 +70,8 @@ class FileHasher:
                     except ValueError:
                         merged = {}
                 merged.update(self._memo)
-                fd, tmp = tempfile.mkstemp(dir=self._cache_path.parent, prefix=".sha256-", suffix=".tmp")
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(merged, out)
-                os.replace(tmp, self._cache_path)
+                # Atomic, and with the user's umask (a bare mkstemp file would stay 0600).
+                atomic_write_text(self._cache_path, json.dumps(merged))
         except (OSError, Timeout):
             return
         self._dirty = False
