@@ -75,7 +75,9 @@ def high_level_llama(path: Path, requests: Sequence[ChoiceRequest], threads: int
     from llama_cpp import Llama
     from muscle_guard_llamacpp.scoring import encode, log_probs
 
-    llm = Llama(str(path), n_ctx=2048, n_batch=512, logits_all=True, n_threads=threads, verbose=False)
+    llm = Llama(
+        str(path), n_ctx=2048, n_batch=512, logits_all=True, n_threads=threads, n_threads_batch=threads, verbose=False
+    )
     start = time.perf_counter()
     bos = llm.token_bos()
     prefix = [bos] if llama_cpp.llama_vocab_get_add_bos(llama_cpp.llama_model_get_vocab(llm.model)) else []
@@ -144,13 +146,15 @@ def main() -> None:
     row("transformers fp32 (hf backend)", reference, seconds, None)
 
     variants: list[tuple[str, Path, dict[str, object]]] = [
-        ("gguf Q4_1, plugin default", q4, {}),
-        ("gguf Q4_1, plugin, one request per call", q4, {"pack_tokens": 1}),
+        ("gguf Q4_1, plugin default (1 request per call)", q4, {}),
+        ("gguf Q4_1, plugin, 64 requests per call", q4, {"batch_size": 64}),
         ("gguf f32 (same weights), kv f16", f32, {}),
         ("gguf f32 (same weights), kv f32", f32, {"kv_type": "f32"}),
     ]
     for label, path, extra in variants:
-        backend = load_backend(parse_model_ref(f"gguf:{path}"), RunOptions(progress=False, extra=dict(extra)))
+        batch_size = extra.pop("batch_size", None)
+        options = RunOptions(batch_size=batch_size, progress=False, extra=dict(extra))  # type: ignore[arg-type]
+        backend = load_backend(parse_model_ref(f"gguf:{path}"), options)
         scores, seconds = timed_scores(backend, suite)
         backend.close()
         row(label, scores, seconds, reference)
