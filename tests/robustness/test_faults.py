@@ -251,6 +251,7 @@ def classifier_pair(tiny: TinyModels, tmp_path_factory: pytest.TempPathFactory) 
     )
 
 
+@pytest.mark.slow  # three `fix` processes (about 10 s each on a busy 2-core machine)
 def test_a_fix_killed_after_its_first_checkpoint_resumes_to_the_same_adapter(
     classifier_pair: ClassifierPair, tmp_path: Path
 ) -> None:
