@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 BAD_VALUES = {
     "--muscle-max-nfr=2": "ERROR: --muscle-max-nfr: max_nfr = '2' is invalid; expected a fraction between 0 and 1",
     "--muscle-batch-size=0": "ERROR: --muscle-batch-size='0': expected a whole number >= 1 or 'auto'",
-    "--muscle-device=tpu": "ERROR: --muscle-device='tpu': expected one of auto, cpu, cuda, mps or cuda:N",
+    "--muscle-device=tpu": "ERROR: --muscle-device='tpu': expected one of auto, map, cpu, cuda, mps or cuda:N",
     "--muscle-alpha=0": "ERROR: --muscle-alpha: alpha = '0' is invalid; expected a significance level in (0, 1]",
     "--muscle-dtype=int4": "ERROR: --muscle-dtype='int4': expected one of auto, float32, bfloat16, float16",
 }
