@@ -86,7 +86,7 @@ def gate(old: Path, new: Path, report: Path, label: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=2, help="epochs of the compatibility training")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs of the compatibility training")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         [
             _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
             "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--epochs", str(args.epochs),
-            "--lr", "5e-4", "--batch-size", "32", "--no-check",
+            "--lr", "5e-4", "--batch-size", "32", "--grad-accum", "1", "--select", "val-nfr", "--no-check",
         ],
     )  # fmt: skip
     after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again")
