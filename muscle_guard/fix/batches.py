@@ -1,7 +1,7 @@
 """Tokenized examples and the model calls `fix` makes on them: token logits, choice log-likelihoods, class logits.
 
-Imported lazily (it imports torch inside its functions only). Sequences are right-padded; a causal LM's logits
-are shifted here so that position i predicts token i+1.
+Imported lazily (it imports torch inside its functions only). Sequences are right-padded (choice scoring
+left-pads); a causal LM's logits are shifted here so that position i predicts token i+1.
 """
 
 from __future__ import annotations
@@ -70,16 +70,17 @@ def _cut(context: Sequence[int], continuation: Sequence[int], max_length: int) -
     return tuple(ids), min(len(continuation), len(ids) - 1)
 
 
-def pad(rows: Sequence[Sequence[int]], pad_id: int, device: Any = None) -> tuple[Tensor, Tensor]:
-    """Right-padded ids and attention mask."""
+def pad(rows: Sequence[Sequence[int]], pad_id: int, device: Any = None, left: bool = False) -> tuple[Tensor, Tensor]:
+    """Padded ids and attention mask: right-padded, or left-padded with `left`."""
     import torch
 
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        mask[i, : len(row)] = 1
+        where = slice(width - len(row), width) if left else slice(0, len(row))
+        ids[i, where] = torch.tensor(row, dtype=torch.long)
+        mask[i, where] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -131,19 +132,29 @@ def class_logits(model: Any, items: Sequence[Encoded], pad_id: int, device: Any)
 
 def choice_scores(model: Any, items: Sequence[Encoded], pad_id: int, device: Any) -> tuple[Tensor, Tensor]:
     """Each choice's summed log-likelihood given the context: `[B, C_max]` scores and the `[B, C_max]` mask of
-    real choices. One forward pass over every (instance, choice) sequence of the batch."""
+    real choices. One forward pass over every (instance, choice) sequence of the batch.
+
+    The rows are left-padded (positions counted from each row's first real token), so every continuation ends
+    the row and the LM head runs only over the last `longest continuation + 1` positions (`logits_to_keep`):
+    with Gemma-3's 262k-token vocabulary the full-sequence head and its log-softmax would cost more than the
+    transformer body.
+    """
     import torch
     import torch.nn.functional as F
 
     rows = [c for e in items for c in e.choices]
-    lens = [n for e in items for n in e.choice_lens]
-    ids, attention = pad(rows, pad_id, device)
-    logp = F.log_softmax(model(input_ids=ids, attention_mask=attention).logits[:, :-1].float(), dim=-1)
-    token_logp = logp.gather(-1, ids[:, 1:].unsqueeze(-1)).squeeze(-1)
-    positions = torch.arange(token_logp.shape[1], device=token_logp.device)
-    ends = torch.tensor([len(r) - 1 for r in rows], device=token_logp.device)
-    starts = ends - torch.tensor(lens, device=token_logp.device)
-    in_cont = (positions >= starts.unsqueeze(1)) & (positions < ends.unsqueeze(1))
+    lens = torch.tensor([n for e in items for n in e.choice_lens])
+    ids, attention = pad(rows, pad_id, device, left=True)
+    keep = int(lens.max()) + 1
+    positions = (attention.cumsum(-1) - 1).clamp(min=0)
+    try:
+        logits = model(input_ids=ids, attention_mask=attention, position_ids=positions, logits_to_keep=keep).logits
+    except TypeError:  # a model class without `logits_to_keep`: the full sequence's logits
+        logits = model(input_ids=ids, attention_mask=attention, position_ids=positions).logits
+    logp = F.log_softmax(logits[:, -keep:-1].float(), dim=-1)  # [N, K, V]: predicts the last K tokens
+    token_logp = logp.gather(-1, ids[:, -(keep - 1) :].unsqueeze(-1)).squeeze(-1)
+    offsets = torch.arange(keep - 1, device=token_logp.device)
+    in_cont = offsets.unsqueeze(0) >= (keep - 1 - lens.to(token_logp.device)).unsqueeze(1)
     per_choice = torch.where(in_cont, token_logp, torch.zeros_like(token_logp)).sum(-1)
 
     width = max(len(e.choices) for e in items)
