@@ -67,8 +67,11 @@ def fix(
     ] = False,
     max_length: Annotated[int, Opt(help="Longest training sequence in tokens (cut from the left).")] = 512,
     teacher_topk: Annotated[
-        int, Opt(help="Keep the teachers' top-k logits per token when full logits exceed 4 GiB.")
+        int, Opt(help="Keep the teachers' top-k logits per token when full logits exceed --teacher-cache-gb.")
     ] = 64,
+    teacher_cache_gb: Annotated[
+        float, Opt(help="Memory (GiB) the teachers' full-vocabulary logits may take; above it, top-k.")
+    ] = 0.25,
     device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     dtype: Annotated[str, Opt(help="auto (bf16 on CUDA, fp32 elsewhere), float32, bfloat16 or float16.")] = "auto",
     cache_dir: Annotated[Path | None, Opt(help="Prediction cache for the before/after check.")] = None,
@@ -90,6 +93,7 @@ def fix(
             ce_weight=ce_weight, val_fraction=val_fraction, select=select, batch_size=batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
             gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
+            teacher_cache_gb=teacher_cache_gb,
         )  # fmt: skip
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, suites=tuple(suite or ()),

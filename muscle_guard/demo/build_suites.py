@@ -116,6 +116,24 @@ def exact_match_instance(id_: str, question: str, answer: str, meta: Mapping[str
     return instance
 
 
+SARCASM_MC_PROMPT = "Is this news headline sarcastic?\nHeadline: {text}\nAnswer:"
+SARCASM_MC_CHOICES = (" no", " yes")
+
+
+def sarcasm_mc_instance(instance: Mapping[str, Any]) -> dict[str, Any]:
+    """A `sarcasm` classification instance as 2-way multiple choice for causal LMs (`sarcasm_mc`).
+
+    The same headline, split and label (the answer index is the label: 0 " no", 1 " yes"); the id gains
+    `-mc`, so `sarcasm-00023` becomes `sarcasm-mc-00023`.
+    """
+    return {
+        "id": str(instance["id"]).replace("sarcasm-", "sarcasm-mc-", 1),
+        "prompt": SARCASM_MC_PROMPT.format(text=instance["text"]),
+        "choices": list(SARCASM_MC_CHOICES),
+        "answer": int(instance["label"]),
+    }
+
+
 def parse_quartz(content: str) -> tuple[str, tuple[str, str]]:
     """`"<stem>\\n\\n A: <opt1>\\n B: <opt2>"` → (stem, (opt1, opt2))."""
     match = _QUARTZ_RE.fullmatch(content)
@@ -337,6 +355,10 @@ def build(
         emit(out / f"{suite}.jsonl", (row.instance for row in test))
         emit(data_out / suite / "adapter_train.jsonl", (row.instance for row in adapter))
         emit(data_out / suite / "fix_train.jsonl", (row.instance for row in fix))
+        if suite == "sarcasm":  # the same split as multiple choice, for the causal-LM demo
+            emit(out / "sarcasm_mc.jsonl", (sarcasm_mc_instance(row.instance) for row in test))
+            emit(data_out / "sarcasm_mc" / "adapter_train.jsonl", (sarcasm_mc_instance(r.instance) for r in adapter))
+            emit(data_out / "sarcasm_mc" / "fix_train.jsonl", (sarcasm_mc_instance(r.instance) for r in fix))
     return written
 
 

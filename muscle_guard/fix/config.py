@@ -46,7 +46,9 @@ class TrainConfig:
     seed: int = 0
     gradient_checkpointing: bool = False
     teacher_topk: int = 64  # k of the top-k teacher cache, used only when full logits exceed the budget
-    teacher_cache_gb: float = 4.0  # memory budget for cached full-vocabulary teacher logits
+    # Memory budget for cached full-vocabulary teacher logits; above it the top-k form. Small by default: full
+    # logits of both teachers for a few hundred sequences of a 49k vocabulary already double a fine-tune's memory.
+    teacher_cache_gb: float = 0.25
 
     def __post_init__(self) -> None:
         checks = [
@@ -64,6 +66,7 @@ class TrainConfig:
             (self.warmup_steps is None or self.warmup_steps >= 0, "--warmup-steps must be >= 0"),
             (self.max_length >= 8, "--max-length must be >= 8"),
             (self.teacher_topk >= 1, "teacher top-k must be >= 1"),
+            (self.teacher_cache_gb >= 0, "--teacher-cache-gb must be >= 0"),
             (self.strategy is not Strategy.AUTO, "resolve --strategy auto before training"),
         ]
         for ok, message in checks:

@@ -2,7 +2,7 @@
 
 What is cached per training example:
 - causal LM, token-level strategies: the next-token logits at every position. Full-vocabulary fp32 logits when
-  both teachers' logits fit in `teacher_cache_gb` (tiny and small models, short data); otherwise the top-k
+  both teachers' logits fit in `teacher_cache_gb` (0.25 GiB by default: tiny models, short data); otherwise the top-k
   logits (fp16 values + int32 ids) and the fp32 log-partition at the training temperature, which keep the
   k largest probabilities exact and lump the rest into one tail bucket (`losses.topk_kd_kl`). Recomputing the
   teachers on the fly every step would cost two extra forward passes per step for ten epochs; top-k costs

@@ -404,6 +404,29 @@ def test_build_is_byte_identical_on_rerun_and_splits_are_disjoint(tmp_path: Path
     assert "sarcasm-00061" not in (tmp_path / "da" / "sarcasm" / "adapter_train.jsonl").read_text()
 
 
+def test_sarcasm_is_also_built_as_multiple_choice_on_the_same_split(tmp_path: Path) -> None:
+    sources = fake_wheels(tmp_path / "wheels")
+    build_suites.build(tmp_path / "s", tmp_path / "d", tmp_path / "wheels", Sizes(10, 20, 20), 0, ("sarcasm",), sources)
+    for classify, mc in (
+        (tmp_path / "s" / "sarcasm.jsonl", tmp_path / "s" / "sarcasm_mc.jsonl"),
+        *(
+            (tmp_path / "d" / "sarcasm" / f, tmp_path / "d" / "sarcasm_mc" / f)
+            for f in ("adapter_train.jsonl", "fix_train.jsonl")
+        ),
+    ):
+        rows, choices = load_suite(classify), load_suite(mc)
+        assert choices.shape is Shape.MULTIPLE_CHOICE
+        assert [i.id.replace("sarcasm-", "sarcasm-mc-") for i in rows] == [i.id for i in choices]
+        assert [i.label for i in rows] == [i.answer for i in choices]
+        assert all(f"Headline: {r.text}\n" in c.prompt for r, c in zip(rows, choices, strict=True))
+
+
+def test_the_bundled_sarcasm_mc_suite_is_derived_from_sarcasm() -> None:
+    rows = [json.loads(line) for line in (REPO / "suites" / "sarcasm.jsonl").read_text().splitlines()]
+    expected = build_suites.dump_jsonl(build_suites.sarcasm_mc_instance(row) for row in rows)
+    assert (REPO / "suites" / "sarcasm_mc.jsonl").read_bytes() == expected
+
+
 def test_build_refuses_a_wheel_with_the_wrong_hash(tmp_path: Path) -> None:
     sources = fake_wheels(tmp_path / "wheels")
     sources["evals"] = Wheel("evals", "0.1", "0" * 64)
@@ -418,6 +441,7 @@ def test_build_refuses_a_wheel_with_the_wrong_hash(tmp_path: Path) -> None:
     [
         ("rotten_tomatoes", Shape.CLASSIFY, 500),
         ("sarcasm", Shape.CLASSIFY, 500),
+        ("sarcasm_mc", Shape.MULTIPLE_CHOICE, 500),
         ("quartz", Shape.MULTIPLE_CHOICE, 500),
         ("gsm_symbolic", Shape.GENERATE_EXACT, 200),
     ],
