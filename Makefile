@@ -21,6 +21,11 @@ install: $(STAMP)
 demo: install
 	$(BIN)/python -m muscle_guard.demo.run
 
+# The causal-LM scenario: SmolLM2-135M-Instruct -> Gemma-3-270M (different tokenizers) on sarcasm headlines as
+# multiple choice, fixed with `--strategy auto` (choice-level MUSCLE). Slower: two causal LMs on the CPU.
+demo-causal: install
+	$(BIN)/python -m muscle_guard.demo.causal
+
 lint: install
 	$(BIN)/ruff check muscle_guard tests bench plugins
 	$(BIN)/ruff format --check muscle_guard tests bench plugins

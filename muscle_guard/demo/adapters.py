@@ -1,4 +1,4 @@
-"""Train a task adapter (LoRA + classification head) the same way on the old and the new base.
+"""Train a task adapter (LoRA + classification head, or LoRA on a causal LM) the same way on old and new.
 
 This is the team's ordinary fine-tuning recipe in the demo story, not part of muscle-guard's method: both
 sides get the same data, seed, schedule and hyperparameters, so the flips come from the base update alone.
@@ -9,12 +9,17 @@ from __future__ import annotations
 import json
 import math
 import random
+import shutil
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from muscle_guard.backends.hf.quiet import quiet_transformers
 from muscle_guard.progress import message, progress_bar
 from muscle_guard.suite import Suite
+
+MARKER = "muscle_demo_recipe.json"
 
 
 @dataclass(frozen=True)
@@ -58,14 +63,13 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
     from peft import LoraConfig, TaskType, get_peft_model
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    marker = out_dir / "muscle_demo_recipe.json"
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
-    if marker.is_file() and json.loads(marker.read_text()) == key:
+    if _is_built(out_dir, key):
         return out_dir
-    random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    model = AutoModelForSequenceClassification.from_pretrained(str(base_dir))
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(str(base_dir))
     config = LoraConfig(
         task_type=TaskType.SEQ_CLS,
         r=recipe.r,
@@ -74,12 +78,31 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
         target_modules=list(recipe.target_modules),
         modules_to_save=["classifier"],
     )
-    model = get_peft_model(model, config)
+    with quiet_transformers():
+        model = get_peft_model(model, config)
     rows = train.instances[: recipe.train_size]
     texts = [i.text or "" for i in rows]
     labels = [int(i.label) if isinstance(i.label, int) else 0 for i in rows]
-    order = list(range(len(texts)))
-    steps = recipe.epochs * math.ceil(len(texts) / recipe.batch_size)
+
+    def loss_of(batch: list[int]) -> Any:
+        enc = tokenizer(
+            [texts[i] for i in batch], padding=True, truncation=True, max_length=recipe.max_length, return_tensors="pt"
+        )
+        return model(**enc, labels=torch.tensor([labels[i] for i in batch])).loss
+
+    fit(model, len(rows), loss_of, recipe, label)
+    return save_adapter(model, out_dir, key, label)
+
+
+def fit(
+    model: Any, n: int, loss_of: Callable[[list[int]], Any], recipe: AdapterRecipe | CausalRecipe, label: str
+) -> None:
+    """AdamW with linear warm-up and decay over `recipe.epochs` shuffled passes of `n` examples."""
+    import torch
+
+    random.seed(recipe.seed)  # the data order; torch's generator was seeded before the LoRA weights were made
+    order = list(range(n))
+    steps = recipe.epochs * math.ceil(n / recipe.batch_size)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     warmup = max(1, int(recipe.warmup_fraction * steps))
@@ -90,32 +113,101 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
     with progress_bar(f"train {label} adapter", steps) as bar:
         for _ in range(recipe.epochs):
             random.shuffle(order)
-            for start in range(0, len(order), recipe.batch_size):
-                batch = order[start : start + recipe.batch_size]
-                enc = tokenizer(
-                    [texts[i] for i in batch],
-                    padding=True,
-                    truncation=True,
-                    max_length=recipe.max_length,
-                    return_tensors="pt",
-                )
-                out = model(**enc, labels=torch.tensor([labels[i] for i in batch]))
-                out.loss.backward()
+            for start in range(0, n, recipe.batch_size):
+                loss = loss_of(order[start : start + recipe.batch_size])
+                loss.backward()
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
                 bar.advance()
-                bar.note(f"loss {out.loss.item():.3f}")
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    model.save_pretrained(str(tmp))
-    (tmp / marker.name).write_text(json.dumps(key, indent=2))
-    if out_dir.exists():
-        import shutil
+                bar.note(f"loss {loss.item():.3f}")
+    model.eval()
 
+
+def _is_built(out_dir: Path, key: dict[str, Any]) -> bool:
+    marker = out_dir / MARKER
+    return marker.is_file() and json.loads(marker.read_text()) == key
+
+
+def save_adapter(model: Any, out_dir: Path, key: dict[str, Any], label: str) -> Path:
+    """Save the PEFT adapter next to its recipe marker, replacing any older build whole."""
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model.save_pretrained(str(tmp))
+    (tmp / MARKER).write_text(json.dumps(key, indent=2))
+    if out_dir.exists():
         shutil.rmtree(out_dir)
     tmp.rename(out_dir)
     message(f"trained {label} adapter -> {out_dir}")
     return out_dir
+
+
+@dataclass(frozen=True)
+class CausalRecipe:
+    """One recipe for the causal task adapters of `make demo-causal` (old SmolLM2 and new Gemma-3).
+
+    LoRA on the attention projections, trained by cross-entropy over the choices' summed log-likelihoods:
+    the very scores the gate compares (the LM head runs only over the choices' tokens).
+    """
+
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    lr: float = 5e-4
+    epochs: int = 1
+    train_size: int = 400
+    batch_size: int = 8
+    max_length: int = 128
+    weight_decay: float = 0.0
+    warmup_fraction: float = 0.1
+    seed: int = 0
+
+
+def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: CausalRecipe, label: str) -> Path:
+    """A LoRA task adapter for a causal LM on multiple-choice data, saved as a plain PEFT adapter directory."""
+    import torch
+    import torch.nn.functional as F
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from muscle_guard.fix import batches as B
+    from muscle_guard.fix.data import Example
+
+    key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
+    if _is_built(out_dir, key):
+        return out_dir
+    torch.manual_seed(recipe.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    with quiet_transformers():
+        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    config = LoraConfig(
+        task_type=TaskType.CAUSAL_LM,
+        r=recipe.r,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        target_modules=list(recipe.target_modules),
+    )
+    with quiet_transformers():
+        model = get_peft_model(base, config)
+    rows = train.instances[: recipe.train_size]
+    examples = []
+    for index, row in enumerate(rows):
+        if row.prompt is None or not row.choices or not isinstance(row.answer, int):
+            raise ValueError(f"{train.path}: {row.id} is not a multiple-choice instance")
+        where = f"{train.path}:{index + 1}"
+        examples.append(Example(index, row.id, where, row.prompt, row.choices[row.answer], row.answer, row.choices))
+    items = B.encode(examples, tokenizer, "causal", recipe.max_length)
+    pad_id = B.pad_id_of(tokenizer)
+
+    def loss_of(batch: list[int]) -> Any:
+        scores, mask = B.choice_scores(model, [items[i] for i in batch], pad_id, "cpu")
+        answers = torch.tensor([examples[i].label for i in batch])
+        return F.cross_entropy(scores.masked_fill(~mask, float("-inf")), answers)
+
+    fit(model, len(items), loss_of, recipe, label)
+    return save_adapter(model, out_dir, key, label)
 
 
 def describe(recipe: AdapterRecipe) -> dict[str, Any]:

@@ -73,11 +73,12 @@ def prepare(recipe: AdapterRecipe) -> tuple[Path, Path, Path]:
     return old, new, data / TASK / "fix_train.jsonl"
 
 
-def gate(old: Path, new: Path, report: Path, label: str) -> int:
+def gate(old: Path, new: Path, report: Path, label: str, task: str = TASK, max_nfr: str = MAX_NFR) -> int:
+    """The gate as a user runs it: pytest on `suites/<task>.jsonl` with the two models; pytest's exit code."""
     _banner(label)
     command = [
-        sys.executable, "-m", "pytest", f"suites/{TASK}.jsonl", "-p", "no:cacheprovider", "-q", "--no-header",
-        f"--muscle-old={old}", f"--muscle-new={new}", f"--muscle-max-nfr={MAX_NFR}",
+        sys.executable, "-m", "pytest", f"suites/{task}.jsonl", "-p", "no:cacheprovider", "-q", "--no-header",
+        f"--muscle-old={old}", f"--muscle-new={new}", f"--muscle-max-nfr={max_nfr}",
         f"--muscle-report={report}", f"--muscle-markdown={report.with_suffix('.md')}",
         "--tb=no", "-rN", "--maxfail=1000",
     ]  # fmt: skip
@@ -110,18 +111,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0 if after == 0 else 1
 
 
-def summary(before_path: Path, after_path: Path, before_code: int, after_code: int) -> None:
+def summary(
+    before_path: Path,
+    after_path: Path,
+    before_code: int,
+    after_code: int,
+    task: str = TASK,
+    max_nfr: str = MAX_NFR,
+    names: tuple[str, str, str] = ("old (L3 + adapter)", "new (L6 + adapter)", "fixed (L6 + MUSCLE)"),
+) -> None:
     """The before/after table of the demo."""
     from rich.console import Console
     from rich.table import Table
 
     before = json.loads(before_path.read_text())["suites"][0]["metrics"]
     after = json.loads(after_path.read_text())["suites"][0]["metrics"]
-    table = Table(title=f"{TASK}: before and after muscle-guard fix (budget max_nfr {float(MAX_NFR):.0%})")
+    table = Table(title=f"{task}: before and after muscle-guard fix (budget max_nfr {float(max_nfr):.0%})")
     for header in ("model", "accuracy", "Δacc vs old", "negative flips", "NFR", "positive flips", "gate"):
         table.add_column(header, justify="left" if header in ("model", "gate") else "right")
-    table.add_row("old (L3 + adapter)", f"{before['acc_old']:.4f}", "", "", "", "", "")
-    for name, m, code in (("new (L6 + adapter)", before, before_code), ("fixed (L6 + MUSCLE)", after, after_code)):
+    table.add_row(names[0], f"{before['acc_old']:.4f}", "", "", "", "", "")
+    for name, m, code in ((names[1], before, before_code), (names[2], after, after_code)):
         gate_text = "[green]pass[/]" if code == 0 else "[red]FAIL[/]"
         table.add_row(
             name,

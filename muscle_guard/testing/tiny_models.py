@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
+from muscle_guard.backends.hf.quiet import quiet_transformers
+
 BOS, EOS, PAD, UNK = "<s>", "</s>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (BOS, EOS, PAD, UNK)
 Task = Literal["causal", "classify"]
@@ -80,29 +82,10 @@ def build_tokenizer(out_dir: str | Path, vocab_words: Sequence[str] | None = Non
     return out
 
 
-@contextmanager
-def _quiet() -> Iterator[None]:
-    # Builders run inside tests: no "Loading weights" bars, no peft/transformers deprecation noise.
-    import warnings
-
-    from transformers.utils import logging
-
-    hf_logging: Any = logging
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
-
-
 def _quietly(func: Callable[P, R]) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        with _quiet():
+        with quiet_transformers():
             return func(*args, **kwargs)
 
     return wrapper

@@ -1,0 +1,334 @@
+"""The MUSCLE compatibility table (the paper's format) on real small model pairs, every strategy, several seeds.
+
+Pairs and tasks:
+- `minilm`: paraphrase-MiniLM-L3-v2 → all-MiniLM-L6-v2, LoRA classifier adapters trained with the demo's
+  recipe (`muscle_guard.demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes`, `sarcasm` and
+  `quartz_cls` (QuaRTz multiple choice posed to the encoder as 2-way classification: "<question> A: <first
+  option> B: <second option>" → 0/1);
+- `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CausalRecipe`, seeded) on
+  `sarcasm_mc`; the tokenizers differ, so only vocabulary-agnostic strategies run (`choice`; token-level ones
+  refuse, as the product does).
+
+For each (pair, task, seed) the two task adapters are trained with that seed, then `run_fix` runs once per
+strategy with the same seed (split, order, initialisation) and checks the suite before/after through one
+prediction cache, so old and new are predicted once. Each run's comparison is saved as JSON and reused when
+the script is run again (delete `.muscle-cache/bench/compat/results` to start over).
+
+Run from the repository root (not in CI):
+    python bench/compat_table.py --pair minilm --seeds 0,1,2
+    python bench/compat_table.py --pair causal --seeds 0,1,2
+    python bench/compat_table.py --table          # print the Markdown tables and draw docs/img/compat-*.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / ".muscle-cache/demo"
+WORK = ROOT / ".muscle-cache/bench/compat"
+RESULTS = WORK / "results"
+IMG = ROOT / "docs/img"
+MINILM_TASKS = ("rotten_tomatoes", "sarcasm", "quartz_cls")
+MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "ce")
+CAUSAL_STRATEGIES = ("choice", "ce")
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    suite: Path
+    adapter_train: Path
+    fix_train: Path
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def _write(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
+    tmp.replace(path)
+    return path
+
+
+def quartz_as_classification(row: dict[str, Any]) -> dict[str, Any]:
+    """A QuaRTz multiple-choice instance as 2-way classification text for an encoder."""
+    question = row["prompt"].removeprefix("Question: ").removesuffix("\nAnswer:").strip()
+    first, second = (c.strip() for c in row["choices"])
+    return {
+        "id": row["id"].replace("quartz-", "quartz-cls-"),
+        "text": f"{question} A: {first} B: {second}",
+        "label": row["answer"],
+    }
+
+
+def ensure_data() -> None:
+    if not all(
+        (DEMO / "data" / t / "fix_train.jsonl").is_file()
+        for t in ("rotten_tomatoes", "sarcasm", "quartz", "sarcasm_mc")
+    ):
+        from muscle_guard.demo.build_suites import Sizes, build
+
+        build(
+            DEMO / "suites-rebuilt",
+            DEMO / "data",
+            DEMO / "wheels",
+            Sizes(),
+            0,
+            ("rotten_tomatoes", "sarcasm", "quartz"),
+        )
+
+
+def task(name: str, fix_size: int) -> Task:
+    if name == "quartz_cls":
+        suite = _write(
+            WORK / "suites/quartz_cls.jsonl",
+            [quartz_as_classification(r) for r in _lines(ROOT / "suites/quartz.jsonl")],
+        )
+        adapter_rows = [quartz_as_classification(r) for r in _lines(DEMO / "data/quartz/adapter_train.jsonl")]
+        fix_rows = [quartz_as_classification(r) for r in _lines(DEMO / "data/quartz/fix_train.jsonl")]
+        adapter = _write(WORK / "data/quartz_cls/adapter_train.jsonl", adapter_rows)
+    else:
+        suite = ROOT / "suites" / f"{name}.jsonl"
+        adapter = DEMO / "data" / name / "adapter_train.jsonl"
+        fix_rows = _lines(DEMO / "data" / name / "fix_train.jsonl")
+    fix = _write(WORK / "data" / name / f"fix_train-{fix_size}.jsonl", fix_rows[:fix_size])
+    return Task(name, suite, adapter, fix)
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def minilm_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
+    from muscle_guard.demo import assets
+    from muscle_guard.demo.adapters import AdapterRecipe, build_classifier_base, train_classifier_adapter
+    from muscle_guard.suite import load_suite
+
+    l6, l3 = assets.minilm_l6_dir(), assets.paraphrase_minilm_l3_dir(ROOT / ".muscle-cache/assets")
+    old_base = build_classifier_base(l3, l6, DEMO / "bases/minilm-l3-cls", 2, 0)
+    new_base = build_classifier_base(l6, l6, DEMO / "bases/minilm-l6-cls", 2, 0)
+    recipe = AdapterRecipe(seed=seed, train_size=train_size)
+    train = load_suite(t.adapter_train)
+    where = WORK / "adapters" / t.name / f"seed{seed}"
+    return (
+        train_classifier_adapter(old_base, train, where / "old", recipe, f"old L3 {t.name} seed {seed}"),
+        train_classifier_adapter(new_base, train, where / "new", recipe, f"new L6 {t.name} seed {seed}"),
+    )
+
+
+def causal_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
+    from muscle_guard.demo import assets
+    from muscle_guard.demo.adapters import CausalRecipe, train_causal_adapter
+    from muscle_guard.suite import load_suite
+
+    recipe = CausalRecipe(seed=seed, train_size=train_size)
+    train = load_suite(t.adapter_train)
+    where = WORK / "adapters" / t.name / f"seed{seed}"
+    cache = ROOT / ".muscle-cache/assets"
+    return (
+        train_causal_adapter(assets.smollm2_135m_dir(cache), train, where / "old", recipe, f"old SmolLM2 seed {seed}"),
+        train_causal_adapter(assets.gemma3_270m_dir(cache), train, where / "new", recipe, f"new Gemma-3 seed {seed}"),
+    )
+
+
+# ------------------------------------------------------------------------------------------------- runs
+
+
+def run_one(
+    pair: str, t: Task, seed: int, strategy: str, old: Path, new: Path, args: argparse.Namespace
+) -> dict[str, Any]:
+    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.fix.config import TrainConfig
+    from muscle_guard.fix.run import FixRequest, run_fix
+    from muscle_guard.fix.strategies import Strategy
+
+    path = RESULTS / pair / t.name / f"seed{seed}" / f"{strategy}.json"
+    if path.is_file():
+        cached: dict[str, Any] = json.loads(path.read_text())
+        return cached
+    out = WORK / "fixed" / pair / t.name / f"seed{seed}" / strategy
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    causal = pair == "causal"
+    config = TrainConfig(
+        strategy=Strategy(strategy), epochs=args.epochs, lr=args.lr, batch_size=8 if causal else 32, grad_accum=1,
+        select="val-nfr", seed=seed,
+    )  # fmt: skip
+    request = FixRequest(
+        old=str(old), new=str(new), train=t.fix_train, out=out, config=config, strategy=Strategy(strategy),
+        suites=(t.suite,), pyproject=ROOT / "pyproject.toml", options=RunOptions(device="cpu", progress=False),
+        cache_dir=WORK / "predictions",
+    )  # fmt: skip
+    began = time.perf_counter()
+    result = run_fix(request)
+    record = {
+        "pair": pair, "task": t.name, "seed": seed, "strategy": strategy, "epochs": args.epochs, "lr": args.lr,
+        "fix_size": args.fix_size, "selected_epoch": result.selected_epoch, "seconds": time.perf_counter() - began,
+        **result.comparisons[0].to_json(),
+    }  # fmt: skip
+    _write_json(path, record)
+    return record
+
+
+def _write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1))
+    tmp.replace(path)
+
+
+def run_pair(args: argparse.Namespace) -> None:
+    ensure_data()
+    causal = args.pair == "causal"
+    tasks = args.tasks.split(",") if args.tasks else (["sarcasm_mc"] if causal else list(MINILM_TASKS))
+    strategies = (
+        args.strategies.split(",") if args.strategies else list(CAUSAL_STRATEGIES if causal else MINILM_STRATEGIES)
+    )
+    for name in tasks:
+        t = task(name, args.fix_size)
+        if causal:
+            t = replace(
+                t, suite=ROOT / "suites/sarcasm_mc.jsonl", adapter_train=DEMO / "data/sarcasm_mc/adapter_train.jsonl"
+            )
+        for seed in (int(s) for s in args.seeds.split(",")):
+            make = causal_adapters if causal else minilm_adapters
+            old, new = make(t, seed, args.adapter_size)
+            for strategy in strategies:
+                r = run_one(args.pair, t, seed, strategy, old, new, args)
+                print(
+                    f"{args.pair} {name} seed {seed} {strategy:<12} acc {r['acc_old']:.3f}→{r['acc_new']:.3f}→{r['acc_fixed']:.3f} "
+                    f"NF {r['nf']}→{r['nf_c']} Δ%NFR_c {100 * (r['delta_pct_nfr_c'] or 0):+.1f}% ({r['seconds']:.0f} s)",
+                    flush=True,
+                )
+
+
+# ------------------------------------------------------------------------------------------------ table
+
+
+def _ms(values: Sequence[float], scale: float = 100.0, signed: bool = False) -> str:
+    mean = statistics.mean(values) * scale
+    std = statistics.stdev(values) * scale if len(values) > 1 else 0.0
+    return f"{mean:+.1f} ± {std:.1f}" if signed else f"{mean:.1f} ± {std:.1f}"
+
+
+def load_results() -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted(RESULTS.glob("*/*/seed*/*.json"))]
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown: one block per (pair, task); the plain new model first, then each strategy (mean ± std over seeds)."""
+    out = []
+    header = "| strategy | seeds | acc old | acc new (M2) | acc_c | Δacc_c | NFR | NFR_c | ΔNFR_c | Δ%NFR_c | PFR_c |"
+    for pair, name in sorted({(r["pair"], r["task"]) for r in rows}):
+        mine = [r for r in rows if (r["pair"], r["task"]) == (pair, name)]
+        out += [f"\n**{pair}: {name}** (n = {mine[0]['n']} test instances)\n", header, "|" + "---|" * 11]
+        seeds = sorted({r["seed"] for r in mine})
+        base = {r["seed"]: r for r in mine}  # any strategy's row carries M1 and M2
+        b = list(base.values())
+        out.append(
+            f"| plain new model | {len(seeds)} | {_ms([r['acc_old'] for r in b])} | {_ms([r['acc_new'] for r in b])} | — | — "
+            f"| {_ms([r['nfr'] for r in b])} | — | — | — | {_ms([r['pfr'] for r in b])} |"
+        )
+        order = [s for s in (*MINILM_STRATEGIES, *CAUSAL_STRATEGIES) if any(r["strategy"] == s for r in mine)]
+        for strategy in order:
+            rs = [r for r in mine if r["strategy"] == strategy]
+            pct = [r["delta_pct_nfr_c"] for r in rs if r["delta_pct_nfr_c"] is not None]
+            out.append(
+                f"| {strategy} | {len(rs)} | {_ms([r['acc_old'] for r in rs])} | {_ms([r['acc_new'] for r in rs])} "
+                f"| {_ms([r['acc_fixed'] for r in rs])} | {_ms([r['delta_acc_c'] for r in rs], signed=True)} "
+                f"| {_ms([r['nfr'] for r in rs])} | {_ms([r['nfr_c'] for r in rs])} | {_ms([r['delta_nfr_c'] for r in rs], signed=True)} "
+                f"| {_ms(pct, signed=True) if pct else '—'} | {_ms([r['pfr_c'] for r in rs])} |"
+            )
+    return "\n".join(out)
+
+
+def plot(rows: list[dict[str, Any]]) -> list[Path]:
+    """NFR against accuracy per (pair, task): the new model and each strategy's fixed model (mean ± std)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    IMG.mkdir(parents=True, exist_ok=True)
+    written = []
+    groups = sorted({(r["pair"], r["task"]) for r in rows})
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
+    for ax, (pair, name) in zip(axes[0], groups, strict=True):
+        mine = [r for r in rows if (r["pair"], r["task"]) == (pair, name)]
+        points: dict[str, tuple[list[float], list[float]]] = {}
+        for r in mine:
+            points.setdefault("new (M2)", ([], []))
+            points.setdefault(r["strategy"], ([], []))
+            points[r["strategy"]][0].append(100 * r["acc_fixed"])
+            points[r["strategy"]][1].append(100 * r["nfr_c"])
+        for seed in {r["seed"] for r in mine}:
+            first = next(r for r in mine if r["seed"] == seed)
+            points["new (M2)"][0].append(100 * first["acc_new"])
+            points["new (M2)"][1].append(100 * first["nfr"])
+        for label, (acc, nfr) in points.items():
+            ax.errorbar(
+                statistics.mean(acc), statistics.mean(nfr),
+                xerr=statistics.stdev(acc) if len(acc) > 1 else 0, yerr=statistics.stdev(nfr) if len(nfr) > 1 else 0,
+                fmt="s" if label == "new (M2)" else "o", capsize=3, label=label,
+            )  # fmt: skip
+        ax.set_title(f"{pair}: {name}", fontsize=10)
+        ax.set_xlabel("accuracy (%)")
+        ax.set_ylabel("negative flip rate vs old (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = IMG / "compat-nfr-vs-acc.png"
+    fig.savefig(path, dpi=110)
+    written.append(path)
+    return written
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--pair", choices=("minilm", "causal"))
+    parser.add_argument("--tasks", default="", help="comma-separated (default: all of the pair's)")
+    parser.add_argument("--strategies", default="", help="comma-separated (default: all the pair can use)")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--lr", type=float, default=5e-4)
+    parser.add_argument("--fix-size", type=int, default=2000, help="first N rows of the fix training split")
+    parser.add_argument("--adapter-size", type=int, default=1000, help="first N rows of the adapter training split")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
+    args = parser.parse_args()
+    os.chdir(ROOT)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.pair:
+        run_pair(args)
+    if args.table or not args.pair:
+        rows = load_results()
+        if not rows:
+            sys.exit(f"no results under {RESULTS}; run with --pair first")
+        print(table(rows))
+        for path in plot(rows):
+            print(f"\nwrote {path.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
