@@ -125,8 +125,8 @@ def fit(
 
 
 def _is_built(out_dir: Path, key: dict[str, Any]) -> bool:
-    marker = out_dir / MARKER
-    return marker.is_file() and json.loads(marker.read_text()) == key
+    marker = out_dir / MARKER  # compared as JSON: the recipe's tuples are lists there
+    return marker.is_file() and json.loads(marker.read_text()) == json.loads(json.dumps(key))
 
 
 def save_adapter(model: Any, out_dir: Path, key: dict[str, Any], label: str) -> Path:
