@@ -25,206 +25,57 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends import load_backend
-from muscle_guard.backends.base import Backend, RunOptions
+from _lmeval_common import (
+    LMEVAL_PYTHON,
+    ROOT,
+    Clock,
+    LmEvalServer,
+    check_lm_eval,
+    clocked,
+    interleave,
+    load,
+    load_average,
+    part,
+    run_cli,
+    run_lm_eval,
+    setup_torch,
+    table_header,
+    table_row,
+)
+
 from muscle_guard.backends.hf.scoring import special_prefix
 from muscle_guard.baseline import read_baseline, write_baseline
 from muscle_guard.cache import PredictionCache
 from muscle_guard.config import SuiteSettings
 from muscle_guard.demo.assets import smollm2_135m_dir
-from muscle_guard.modelref import parse_model_ref
 from muscle_guard.pipeline import predict_suite
 from muscle_guard.suite import Instance, Suite, load_suite
 
-ROOT = Path(__file__).resolve().parent.parent
-LMEVAL_PYTHON = ROOT / ".muscle-cache/bench/lmeval-venv/bin/python"
-TASKS = ROOT / "bench/lm_eval_tasks"
 TASK = "muscle_quartz"
-LMEVAL_BATCH = 16
-SERVER_LOG = ROOT / ".muscle-cache/bench/lm-eval-server.log"
 Scores = dict[str, tuple[float, ...]]
-
-# Runs lm-eval's own command line, timing HFLM's construction (model load) and its loglikelihood call (scoring).
-DRIVER = """
-import json, sys, time
-start = time.perf_counter()
-from lm_eval.models.huggingface import HFLM
-times = {"load": 0.0, "score": 0.0}
-init, loglikelihood = HFLM.__init__, HFLM.loglikelihood
-def timed_init(self, *args, **kwargs):
-    t = time.perf_counter(); init(self, *args, **kwargs); times["load"] += time.perf_counter() - t
-def timed_loglikelihood(self, *args, **kwargs):
-    t = time.perf_counter(); out = loglikelihood(self, *args, **kwargs)
-    times["score"] += time.perf_counter() - t; return out
-HFLM.__init__, HFLM.loglikelihood = timed_init, timed_loglikelihood
-report, sys.argv = sys.argv[1], ["lm_eval", *sys.argv[2:]]
-from lm_eval.__main__ import cli_evaluate
-try:
-    cli_evaluate()
-finally:
-    times["in_process"] = time.perf_counter() - start
-    json.dump(times, open(report, "w"))
-"""
-
-# A long-lived lm-eval process: HFLM as `--model hf` builds it, scoring chunks of (context, continuation)
-# requests sent as JSON lines, so that both sides can take turns chunk by chunk on a machine whose load moves.
-SERVER = """
-import json, sys, time
-from lm_eval.api.instance import Instance
-from lm_eval.models.huggingface import HFLM
-model, batch = sys.argv[1], int(sys.argv[2])
-t, c = time.perf_counter(), time.process_time()
-lm = HFLM(pretrained=model, dtype="float32", device="cpu", batch_size=batch)
-plain = lm.tokenizer("muscle", add_special_tokens=False)["input_ids"]
-print(json.dumps({"load": time.perf_counter() - t, "load_cpu": time.process_time() - c,
-                  "prefix": lm.tok_encode("muscle")[: -len(plain)] if plain else []}), flush=True)
-for line in sys.stdin:
-    pairs = json.loads(line)
-    requests = [Instance("loglikelihood", {}, (ctx, cont), i) for i, (ctx, cont) in enumerate(pairs)]
-    t, c = time.perf_counter(), time.process_time()
-    out = lm.loglikelihood(requests)
-    wall, cpu = time.perf_counter() - t, time.process_time() - c
-    print(json.dumps({"wall": wall, "cpu": cpu, "ll": [float(r[0]) for r in out]}), flush=True)
-"""
-
-
-@dataclass
-class Clock:
-    """Wall and CPU seconds, summed over the pieces of one measurement."""
-
-    wall: list[float] = field(default_factory=list)
-    cpu: list[float] = field(default_factory=list)
-
-    def add(self, wall: float, cpu: float) -> None:
-        self.wall.append(wall)
-        self.cpu.append(cpu)
-
-
-@contextmanager
-def clocked(clock: Clock) -> Iterator[None]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    yield
-    clock.add(time.perf_counter() - wall, time.process_time() - cpu)
-
-
-def load_average() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def argmax(row: Sequence[float]) -> int:
     return max(range(len(row)), key=row.__getitem__)  # first maximum, as numpy.argmax in lm-eval
 
 
-def env_for(threads: int | None) -> dict[str, str]:
-    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
-    if threads:
-        env["OMP_NUM_THREADS"] = env["MKL_NUM_THREADS"] = str(threads)
-    return env
+def score(server: LmEvalServer, instances: Sequence[Instance], clock: Clock) -> Scores:
+    """lm-eval's log-likelihood of every choice of `instances`."""
+    out = server.call("loglikelihood", [(i.prompt or "", c) for i in instances for c in i.choices], clock)
+    values = iter(float(r[0]) for r in out)
+    return {i.id: tuple(next(values) for _ in i.choices) for i in instances}
 
 
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-class LmEvalServer:
-    """The long-lived lm-eval process of SERVER."""
-
-    def __init__(self, python: Path, model: Path, threads: int | None) -> None:
-        self.process = subprocess.Popen(
-            [str(python), "-c", SERVER, str(model), str(LMEVAL_BATCH)],
-            cwd=ROOT, env=env_for(threads), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=SERVER_LOG.open("w"),
-            text=True,
-        )  # fmt: skip
-        self.hello = self._read()
-
-    def _read(self) -> dict[str, Any]:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            sys.exit(f"the lm-eval server stopped ({self.process.wait()}); see {SERVER_LOG}")
-        out: dict[str, Any] = json.loads(line)
-        return out
-
-    def score(self, instances: Sequence[Instance], clock: Clock) -> Scores:
-        assert self.process.stdin is not None
-        pairs = [(i.prompt or "", c) for i in instances for c in i.choices]
-        self.process.stdin.write(json.dumps(pairs) + "\n")
-        self.process.stdin.flush()
-        reply = self._read()
-        clock.add(reply["wall"], reply["cpu"])
-        values = iter(reply["ll"])
-        return {i.id: tuple(next(values) for _ in i.choices) for i in instances}
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait()
-
-
-def run_lm_eval(
-    python: Path, model: Path, limit: int, out: Path, threads: int | None
-) -> tuple[dict[str, float], Scores]:
-    """One `lm_eval run`; its timings (load, scoring, wall, CPU) and its logged per-choice log-likelihoods by id."""
-    command = [
-        str(python), "-c", DRIVER, str(out / "times.json"), "run", "--model", "hf",
-        "--model_args", f"pretrained={model},dtype=float32", "--device", "cpu", "--batch_size", str(LMEVAL_BATCH),
-        "--tasks", TASK, "--include_path", str(TASKS), "--log_samples", "--output_path", str(out / "lm-eval"),
-    ]  # fmt: skip
-    if limit:
-        command += ["--limit", str(limit)]
-    env = env_for(threads)
-    env["HF_HOME"] = str(out / "hf-home")  # the json dataset is prepared afresh, as on a first run
-    cpu, start = children_cpu(), time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - start, children_cpu() - cpu
-    if done.returncode != 0:
-        sys.exit(f"lm-eval failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    times = json.loads((out / "times.json").read_text())
-    times.update(wall=wall, cpu=cpu)
-    (samples,) = (out / "lm-eval").rglob(f"samples_{TASK}_*.jsonl")
-    scores: Scores = {}
-    for line in samples.read_text().splitlines():
-        record = json.loads(line)
-        scores[record["doc"]["id"]] = tuple(float(r[0]) for r in record["filtered_resps"])
-    return times, scores
-
-
-def run_cli(model: Path, suite: Suite, out: Path, threads: int | None) -> tuple[float, float]:
-    """`muscle-guard predict` end to end with an empty cache: (wall, CPU) seconds, interpreter start included."""
-    lines = suite.path.read_text(encoding="utf-8").splitlines(keepends=True)
-    path = out / suite.path.name  # the same instances as the lm-eval task (all of them, or the first --limit)
-    path.write_text("".join(lines[: suite.instances[-1].line]), encoding="utf-8")
-    command = [
-        str(Path(sys.executable).with_name("muscle-guard")), "predict", str(model), str(path),
-        "-o", str(out / "cli-baseline.jsonl"), "--cache-dir", str(out / "cli-cache"),
-        "--device", "cpu", "--dtype", "float32", "--pyproject", str(out / "none.toml"),
-    ]  # fmt: skip
-    cpu, start = children_cpu(), time.perf_counter()
-    done = subprocess.run(command, cwd=ROOT, env=env_for(threads), capture_output=True, text=True)
-    if done.returncode != 0:
-        sys.exit(f"muscle-guard predict failed ({done.returncode}):\n{done.stderr[-4000:]}")
-    return time.perf_counter() - start, children_cpu() - cpu
-
-
-def load(model: Path) -> Backend:
-    return load_backend(parse_model_ref(str(model)), RunOptions(device="cpu", dtype="float32", progress=False))
-
-
-def part(suite: Suite, instances: Sequence[Instance]) -> Suite:
-    return Suite(suite.name, suite.path, suite.shape, tuple(instances))
+def logged_scores(records: Sequence[dict[str, Any]]) -> Scores:
+    """Per-choice log-likelihoods by id, from the samples `lm_eval run --log_samples` logs."""
+    return {record["doc"]["id"]: tuple(float(r[0]) for r in record["filtered_resps"]) for record in records}
 
 
 def agreement(ours: Scores, theirs: Scores, suite: Suite) -> list[str]:
@@ -255,15 +106,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads for both sides (default: torch's)")
     parser.add_argument("--lm-eval-python", type=Path, default=LMEVAL_PYTHON)
     args = parser.parse_args()
-    if not args.lm_eval_python.is_file():
-        sys.exit(f"{args.lm_eval_python}: no lm-eval venv; see this script's docstring")
+    check_lm_eval(args.lm_eval_python)
     if args.suite.resolve() != (ROOT / "suites/quartz.jsonl").resolve():
         sys.exit("the lm-eval task reads suites/quartz.jsonl; edit bench/lm_eval_tasks/muscle_quartz.yaml too")
-    import torch
-    import transformers  # noqa: F401 - imported before any timing, as lm-eval's side has it imported
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch = setup_torch(args.threads)
     model = smollm2_135m_dir()
     full = load_suite(args.suite)
     suite = part(full, full.instances[: args.limit]) if args.limit else full
@@ -281,23 +127,16 @@ def main() -> None:
         backend = load(model)
     theirs_live: Scores = {}
     ours: Scores = {}
-    chunks = [suite.instances[i : i + args.chunk] for i in range(0, n, args.chunk)]
-    for k, chunk in enumerate(chunks):
 
-        def lm_turn(chunk: Sequence[Instance] = chunk) -> None:
-            theirs_live.update(server.score(chunk, lm_score))
+    def lm_turn(chunk: Sequence[Instance]) -> None:
+        theirs_live.update(score(server, chunk, lm_score))
 
-        def our_turn(chunk: Sequence[Instance] = chunk) -> None:
-            with clocked(our_score):
-                result = predict_suite(backend, part(suite, chunk), settings, progress=False)
-            ours.update({i.id: tuple(result.predictions[i.id].logliks or ()) for i in chunk})
+    def our_turn(chunk: Sequence[Instance]) -> None:
+        with clocked(our_score):
+            result = predict_suite(backend, part(suite, chunk), settings, progress=False)
+        ours.update({i.id: tuple(result.predictions[i.id].logliks or ()) for i in chunk})
 
-        for turn in (lm_turn, our_turn) if k % 2 == 0 else (our_turn, lm_turn):
-            turn()
-        print(
-            f"chunk {k + 1}/{len(chunks)}: lm-eval {lm_score.wall[-1]:.1f} s, ours {our_score.wall[-1]:.1f} s",
-            flush=True,
-        )
+    chunks = interleave(suite, args.chunk, lm_turn, our_turn, lm_score, our_score)
     server.close()
     backend.close()
     loads.append(load_average())
@@ -315,7 +154,8 @@ def main() -> None:
 
             def lm_side(out: Path = out) -> None:
                 nonlocal theirs
-                times, theirs = run_lm_eval(args.lm_eval_python, model, args.limit, out, args.threads)
+                times, records = run_lm_eval(args.lm_eval_python, model, TASK, args.limit, out, args.threads)
+                theirs = logged_scores(records)
                 lm_e2e.add(times["wall"], times["cpu"])
                 print(f"lm_eval run: {json.dumps({k: round(v, 1) for k, v in times.items()})}", flush=True)
 
@@ -347,35 +187,23 @@ def main() -> None:
             assert old_side.predictions == result.predictions
             loads.append(load_average())
 
-    def row(label: str, clock: Clock, anchor: Clock | None, instances: int = 0) -> None:
-        w, c = sum(clock.wall), sum(clock.cpu)
-        per = f"{instances / w:8.2f}" if instances else " " * 8
-        if anchor:
-            ratios = f"{sum(anchor.wall) / w:7.2f}× | {sum(anchor.cpu) / max(c, 1e-9):7.2f}×"
-        else:
-            ratios = f"{'anchor':>8} | {'anchor':>8}"
-        print(f"| {label:<50} | {w:9.2f} | {c:9.2f} | {per} | {ratios} |")
-
     print(
         f"\nload average (1, 5, 15 min) at start, after the interleaved scoring and after each later step: {' | '.join(loads)}"
     )
-    print(
-        f"\n| {'measurement (same run)':<50} | {'wall s':>9} | {'CPU s':>9} | {'inst/s':>8} | {'wall ×':>8} | {'CPU ×':>8} |"
-    )
-    print(f"|{'-' * 52}|{'-' * 11}|{'-' * 11}|{'-' * 10}|{'-' * 10}|{'-' * 10}|")
+    table_header()
     r = args.rounds
-    row(f"lm-eval HFLM loglikelihood, {len(chunks)} interleaved chunks", lm_score, None, n)
-    row("ours predict_suite, the same chunks", our_score, lm_score, n)
-    row("lm-eval HFLM construction (model load)", lm_load, None)
-    row("ours load_backend (weights hashed)", our_load, lm_load)
-    row(f"lm_eval run, whole process ({r} run(s))", lm_e2e, None, n * r)
-    row("muscle-guard predict, whole process", our_e2e, lm_e2e, n * r)
-    row("cold: load + predict_suite, empty cache", cold, None, n * r)
-    row("warm: load + predict_suite, all from the cache", warm, cold, n * r)
-    row("cold predict_suite alone (load excluded)", cold_score, None, n * r)
-    row("warm predict_suite alone (load excluded)", warm_score, cold_score, n * r)
-    row("live old side: load + predict_suite (= cold)", cold, None, n * r)
-    row("baseline old side: read_baseline + predict_suite", frozen, cold, n * r)
+    table_row(f"lm-eval HFLM loglikelihood, {chunks} interleaved chunks", lm_score, None, n)
+    table_row("ours predict_suite, the same chunks", our_score, lm_score, n)
+    table_row("lm-eval HFLM construction (model load)", lm_load, None)
+    table_row("ours load_backend (weights hashed)", our_load, lm_load)
+    table_row(f"lm_eval run, whole process ({r} run(s))", lm_e2e, None, n * r)
+    table_row("muscle-guard predict, whole process", our_e2e, lm_e2e, n * r)
+    table_row("cold: load + predict_suite, empty cache", cold, None, n * r)
+    table_row("warm: load + predict_suite, all from the cache", warm, cold, n * r)
+    table_row("cold predict_suite alone (load excluded)", cold_score, None, n * r)
+    table_row("warm predict_suite alone (load excluded)", warm_score, cold_score, n * r)
+    table_row("live old side: load + predict_suite (= cold)", cold, None, n * r)
+    table_row("baseline old side: read_baseline + predict_suite", frozen, cold, n * r)
     print(f"\nBOS: ours prepends {prefix}, lm-eval's HFLM prepends {server.hello['prefix']}")
     print("ours (interleaved) vs the samples logged by `lm_eval run --log_samples`:")
     for line in agreement(ours, theirs, suite):
