@@ -39,7 +39,7 @@ WORK = ROOT / ".muscle-cache/bench/compat"
 RESULTS = WORK / "results"
 IMG = ROOT / "docs/img"
 MINILM_TASKS = ("rotten_tomatoes", "sarcasm", "quartz_cls")
-MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "ce")
+MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal")  # add ce with --strategies
 CAUSAL_STRATEGIES = ("choice", "ce")
 
 
@@ -308,7 +308,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--fix-size", type=int, default=2000, help="first N rows of the fix training split")
+    parser.add_argument("--fix-size", type=int, default=1000, help="first N rows of the fix training split")
     parser.add_argument("--adapter-size", type=int, default=1000, help="first N rows of the adapter training split")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")

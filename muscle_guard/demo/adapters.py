@@ -155,7 +155,7 @@ class CausalRecipe:
     alpha: int = 16
     dropout: float = 0.05
     target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    lr: float = 5e-4
+    lr: float = 2e-3  # 5e-4 left SmolLM2 at chance (0.53) after 50 steps; 2e-3 gives 0.67
     epochs: int = 1
     train_size: int = 400
     batch_size: int = 8
