@@ -18,6 +18,7 @@ Cases:
 
 Run from the repository root (not in CI):
     python bench/fix_cost.py [--epochs 3] [--threads 1] [--cases classifier,causal] [--causal-n 160]
+    python bench/fix_cost.py --cases classifier --strategies muscle,kd-old,old-correct,focal   # issue #7
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def worker(spec: dict[str, Any], epochs: int, report: Path, threads: int | None)
 # ------------------------------------------------------------------------------------------- the pairs
 
 
-def classifier_variants() -> list[Variant]:
+def classifier_variants(strategies: list[str]) -> list[Variant]:
     old, new = DEMO / "adapters/old-rotten_tomatoes", DEMO / "adapters/new-rotten_tomatoes"
     train = DEMO / "data/rotten_tomatoes/fix_train.jsonl"
     if not ((old / "adapter_config.json").is_file() and (new / "adapter_config.json").is_file() and train.is_file()):
@@ -193,7 +194,7 @@ def classifier_variants() -> list[Variant]:
         finally:
             os.chdir(cwd)
     ce = Variant("classifier", "ce (plain LoRA)", "ce", str(old), str(new), str(train), lr=5e-4, batch_size=32)
-    return [ce, replace(ce, label="muscle", strategy="muscle")]
+    return [ce, *(replace(ce, label=s, strategy=s) for s in strategies)]
 
 
 def causal_variants(n: int) -> list[Variant]:
@@ -271,6 +272,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads per run (default: torch's)")
     parser.add_argument("--cases", default="classifier,causal")
     parser.add_argument("--causal-n", type=int, default=160, help="QuaRTz fix instances for the causal case")
+    parser.add_argument(
+        "--strategies",
+        default="muscle",
+        help="strategies of the classifier case, each against ce (e.g. muscle,kd-old,old-correct,focal)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--report", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -280,7 +286,7 @@ def main() -> None:
     os.chdir(ROOT)
     WORK.mkdir(parents=True, exist_ok=True)
     cases = args.cases.split(",")
-    variants = (classifier_variants() if "classifier" in cases else []) + (
+    variants = (classifier_variants(args.strategies.split(",")) if "classifier" in cases else []) + (
         causal_variants(args.causal_n) if "causal" in cases else []
     )
     print(f"{args.epochs} epochs per variant, threads {args.threads or 'torch default'}, {os.cpu_count()} cores")
