@@ -19,7 +19,7 @@ from pathlib import Path
 from muscle_guard.demo import assets
 from muscle_guard.demo.adapters import CausalRecipe, train_causal_adapter
 from muscle_guard.demo.build_suites import Sizes, build
-from muscle_guard.demo.run import CACHE, DEMO, _banner, _bin, _run, gate, summary
+from muscle_guard.demo.run import CACHE, DEMO, _banner, _bin, _run, gate, run_fix_once, summary
 from muscle_guard.progress import message
 from muscle_guard.suite import load_suite
 
@@ -66,13 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated", TASK, MAX_NFR)
     compat = OUT / "compat"
     _banner("3/4 muscle-guard fix --strategy auto: the tokenizers differ, so choice-level MUSCLE")
-    _run(
+    run_fix_once(
         [
             _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
             "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--strategy", "auto",
             "--epochs", str(args.epochs), "--lr", "5e-4", "--batch-size", "8", "--grad-accum", "1",
             "--select", "val-nfr", "--no-check",
         ],
+        compat, old, new,
     )  # fmt: skip
     after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again", TASK, MAX_NFR)
     summary(OUT / "before.json", OUT / "after.json", before, after, TASK, MAX_NFR, NAMES)

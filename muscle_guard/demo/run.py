@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from muscle_guard.demo import assets
-from muscle_guard.demo.adapters import AdapterRecipe, build_classifier_base, train_classifier_adapter
+from muscle_guard.demo.adapters import MARKER, AdapterRecipe, build_classifier_base, train_classifier_adapter
 from muscle_guard.demo.build_suites import SUITES, Sizes, build
 from muscle_guard.progress import message
 from muscle_guard.suite import load_suite
@@ -44,6 +45,28 @@ def _run(command: Sequence[str], allowed: tuple[int, ...] = (0,)) -> int:
     if code not in allowed:
         raise SystemExit(f"demo: `{shown}` exited with {code}")
     return code
+
+
+def run_fix_once(command: Sequence[str], out: Path, old: Path, new: Path) -> None:
+    """Run `muscle-guard fix` into `out`, unless `out` holds a finished run of this very command and adapters.
+
+    A rerun of the demo then costs only the gates (their predictions are cached too). Anything else in `out`
+    (another command, other adapters, a run that did not finish) is replaced by a fresh run.
+    """
+    key = {"command": list(command), "old": _marker(old), "new": _marker(new)}
+    marker = out / "muscle_demo_fix.json"
+    if marker.is_file() and json.loads(marker.read_text()) == key:
+        message(f"$ {' '.join(command)}\n(cached: {out} holds this fix already; delete it to train again)")
+        return
+    if out.exists():
+        shutil.rmtree(out)
+    _run(command)
+    marker.write_text(json.dumps(key, indent=2))
+
+
+def _marker(adapter: Path) -> object:
+    path = adapter / MARKER
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def _bin(name: str) -> str:
@@ -97,12 +120,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated: pytest --muscle-old=OLD --muscle-new=NEW")
     compat = OUT / "compat"
     _banner("3/4 muscle-guard fix: a MUSCLE compatibility adapter on the new base")
-    _run(
+    run_fix_once(
         [
             _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
             "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--epochs", str(args.epochs),
             "--lr", "5e-4", "--batch-size", "32", "--grad-accum", "1", "--select", "val-nfr", "--no-check",
         ],
+        compat, old, new,
     )  # fmt: skip
     after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again")
     summary(OUT / "before.json", OUT / "after.json", before, after)
