@@ -60,26 +60,12 @@ def build_classifier_base(encoder_dir: Path, tokenizer_dir: Path, out_dir: Path,
 def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: AdapterRecipe, label: str) -> Path:
     """LoRA on the encoder + a trained classification head, saved as a plain PEFT adapter directory."""
     import torch
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoModelForSequenceClassification
 
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
     if _is_built(out_dir, key):
         return out_dir
-    torch.manual_seed(recipe.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    with quiet_transformers():
-        model = AutoModelForSequenceClassification.from_pretrained(str(base_dir))
-    config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
-        r=recipe.r,
-        lora_alpha=recipe.alpha,
-        lora_dropout=recipe.dropout,
-        target_modules=list(recipe.target_modules),
-        modules_to_save=["classifier"],
-    )
-    with quiet_transformers():
-        model = get_peft_model(model, config)
+    tokenizer, model = _lora_model(AutoModelForSequenceClassification, base_dir, recipe, "SEQ_CLS", ["classifier"])
     rows = train.instances[: recipe.train_size]
     texts = [i.text or "" for i in rows]
     labels = [int(i.label) if isinstance(i.label, int) else 0 for i in rows]
@@ -92,6 +78,29 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
 
     fit(model, len(rows), loss_of, recipe, label)
     return save_adapter(model, out_dir, key, label)
+
+
+def _lora_model(
+    model_class: Any, base_dir: Path, recipe: AdapterRecipe | CausalRecipe, task_type: str, save: list[str] | None
+) -> tuple[Any, Any]:
+    """The base's tokenizer and the base in float32 with a fresh LoRA (seeded by the recipe)."""
+    import torch
+    from peft import LoraConfig, TaskType, get_peft_model
+    from transformers import AutoTokenizer
+
+    torch.manual_seed(recipe.seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
+    config = LoraConfig(
+        task_type=TaskType[task_type],
+        r=recipe.r,
+        lora_alpha=recipe.alpha,
+        lora_dropout=recipe.dropout,
+        target_modules=list(recipe.target_modules),
+        modules_to_save=save,
+    )
+    with quiet_transformers():
+        base = model_class.from_pretrained(str(base_dir), dtype=torch.float32)
+        return tokenizer, get_peft_model(base, config)
 
 
 def fit(
@@ -169,8 +178,7 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ca
     """A LoRA task adapter for a causal LM on multiple-choice data, saved as a plain PEFT adapter directory."""
     import torch
     import torch.nn.functional as F
-    from peft import LoraConfig, TaskType, get_peft_model
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
     from muscle_guard.fix import batches as B
     from muscle_guard.fix.data import Example
@@ -178,19 +186,7 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ca
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
     if _is_built(out_dir, key):
         return out_dir
-    torch.manual_seed(recipe.seed)
-    tokenizer = AutoTokenizer.from_pretrained(str(base_dir))
-    with quiet_transformers():
-        base = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
-    config = LoraConfig(
-        task_type=TaskType.CAUSAL_LM,
-        r=recipe.r,
-        lora_alpha=recipe.alpha,
-        lora_dropout=recipe.dropout,
-        target_modules=list(recipe.target_modules),
-    )
-    with quiet_transformers():
-        model = get_peft_model(base, config)
+    tokenizer, model = _lora_model(AutoModelForCausalLM, base_dir, recipe, "CAUSAL_LM", None)
     rows = train.instances[: recipe.train_size]
     examples = []
     for index, row in enumerate(rows):
