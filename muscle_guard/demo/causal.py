@@ -19,7 +19,7 @@ from pathlib import Path
 from muscle_guard.demo import assets
 from muscle_guard.demo.adapters import CausalRecipe, train_causal_adapter
 from muscle_guard.demo.build_suites import Sizes, build
-from muscle_guard.demo.run import CACHE, DEMO, _banner, _bin, _run, gate, run_fix_once, summary
+from muscle_guard.demo.run import CACHE, DEMO, _banner, _bin, _run, first_rows, gate, run_fix_once, summary
 from muscle_guard.progress import message
 from muscle_guard.suite import load_suite
 
@@ -45,12 +45,7 @@ def prepare(recipe: CausalRecipe, fix_size: int) -> tuple[Path, Path, Path]:
     message(f"task: {TASK}, {min(len(train), recipe.train_size)} training headlines, the same recipe: {recipe}")
     old = train_causal_adapter(smollm2, train, DEMO / "adapters" / f"old-{TASK}", recipe, "old (SmolLM2)")
     new = train_causal_adapter(gemma, train, DEMO / "adapters" / f"new-{TASK}", recipe, "new (Gemma-3)")
-    fix_train = DEMO / "data" / f"{TASK}-fix-{fix_size}.jsonl"
-    if not fix_train.is_file():
-        lines = (data / "fix_train.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)[:fix_size]
-        tmp = fix_train.with_suffix(".tmp")
-        tmp.write_text("".join(lines), encoding="utf-8")
-        tmp.replace(fix_train)
+    fix_train = first_rows(data / "fix_train.jsonl", fix_size)
     return old, new, fix_train
 
 

@@ -30,6 +30,7 @@ OUT = Path(".muscle-out") / "demo"
 TASK = "rotten_tomatoes"
 # The team's budget for this suite in the demo story: at most 5% of instances may flip negatively.
 MAX_NFR = "0.05"
+FIX_ROWS = 1000  # reviews of the fix split the compatibility adapter trains on (800 train / 200 validation)
 
 
 def _banner(text: str) -> None:
@@ -93,7 +94,18 @@ def prepare(recipe: AdapterRecipe) -> tuple[Path, Path, Path]:
     new_base = build_classifier_base(l6, l6, DEMO / "bases" / "minilm-l6-cls", 2, recipe.seed)
     old = train_classifier_adapter(old_base, train, DEMO / "adapters" / f"old-{TASK}", recipe, "old (L3)")
     new = train_classifier_adapter(new_base, train, DEMO / "adapters" / f"new-{TASK}", recipe, "new (L6)")
-    return old, new, data / TASK / "fix_train.jsonl"
+    return old, new, first_rows(data / TASK / "fix_train.jsonl", FIX_ROWS)
+
+
+def first_rows(source: Path, n: int) -> Path:
+    """`source`'s first `n` lines as `<source stem>-<n>.jsonl` beside it (written once, atomically)."""
+    target = source.with_name(f"{source.stem}-{n}.jsonl")
+    if not target.is_file():
+        lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        tmp = target.with_suffix(".tmp")
+        tmp.write_text("".join(lines), encoding="utf-8")
+        tmp.replace(target)
+    return target
 
 
 def gate(old: Path, new: Path, report: Path, label: str, task: str = TASK, max_nfr: str = MAX_NFR) -> int:
