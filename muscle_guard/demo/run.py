@@ -28,8 +28,8 @@ CACHE = Path(".muscle-cache")
 DEMO = CACHE / "demo"
 OUT = Path(".muscle-out") / "demo"
 TASK = "rotten_tomatoes"
-# The team's budget for this suite in the demo story: at most 5% of instances may flip negatively.
-MAX_NFR = "0.05"
+# The team's budget for this suite in the demo story: at most 7% of the reviews may flip from right to wrong.
+MAX_NFR = "0.07"
 FIX_ROWS = 1000  # reviews of the fix split the compatibility adapter trains on (800 train / 200 validation)
 
 
@@ -131,12 +131,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated: pytest --muscle-old=OLD --muscle-new=NEW")
     compat = OUT / "compat"
+    # MUSCLE + cross-entropy (the paper's λ = 0.5): on this pair it removes the most flips and adds accuracy
+    # (Rotten Tomatoes, 1,000 fix reviews: 44 -> 28 flips, acc +5.4; MUSCLE alone 44 -> 33, +1.8; see
+    # docs/BENCHMARKS.md).
     _banner("3/4 muscle-guard fix: a MUSCLE compatibility adapter on the new base")
     run_fix_once(
         [
             _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
             "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--epochs", str(args.epochs),
-            "--lr", "5e-4", "--batch-size", "32", "--grad-accum", "1", "--select", "val-nfr", "--no-check",
+            "--ce-weight", "0.5", "--lr", "5e-4", "--batch-size", "32", "--grad-accum", "1", "--select", "val-nfr",
+            "--no-check",
         ],
         compat, old, new,
     )  # fmt: skip
