@@ -39,7 +39,9 @@ WORK = ROOT / ".muscle-cache/bench/compat"
 RESULTS = WORK / "results"
 IMG = ROOT / "docs/img"
 MINILM_TASKS = ("rotten_tomatoes", "sarcasm", "quartz_cls")
-MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal")  # add ce with --strategies
+MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "muscle+ce")  # add ce with --strategies
+# "<strategy>+ce": the strategy with --ce-weight CE_WEIGHT (the paper's MUSCLE + CE, λ = 1 − CE_WEIGHT)
+CE_WEIGHT = 0.5
 CAUSAL_STRATEGIES = ("choice", "ce")
 
 
@@ -167,12 +169,13 @@ def run_one(
 
         shutil.rmtree(out)
     causal = pair == "causal"
+    name, _, plus_ce = strategy.partition("+")
     config = TrainConfig(
-        strategy=Strategy(strategy), epochs=args.epochs, lr=args.lr, batch_size=8 if causal else 32, grad_accum=1,
-        select="val-nfr", seed=seed,
+        strategy=Strategy(name), epochs=args.epochs, lr=args.lr, batch_size=8 if causal else 32, grad_accum=1,
+        select="val-nfr", seed=seed, ce_weight=CE_WEIGHT if plus_ce == "ce" else 0.0,
     )  # fmt: skip
     request = FixRequest(
-        old=str(old), new=str(new), train=t.fix_train, out=out, config=config, strategy=Strategy(strategy),
+        old=str(old), new=str(new), train=t.fix_train, out=out, config=config, strategy=Strategy(name),
         suites=(t.suite,), pyproject=ROOT / "pyproject.toml", options=RunOptions(device="cpu", progress=False),
         cache_dir=WORK / "predictions",
     )  # fmt: skip
