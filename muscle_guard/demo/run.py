@@ -181,7 +181,8 @@ def summary(
             str(m["pf"]),
             gate_text,
         )
-    Console(stderr=True).print(table)
+    # Logs and pipes get a table at its natural width rather than one wrapped at rich's default 80 columns.
+    Console(stderr=True, width=None if sys.stderr.isatty() else 120).print(table)
     if before["nf"]:
         change = (after["nf"] - before["nf"]) / before["nf"]
         message(
