@@ -49,6 +49,17 @@ def prepare(recipe: CausalRecipe, fix_size: int) -> tuple[Path, Path, Path]:
     return old, new, fix_train
 
 
+def fix_command(old: Path, new: Path, fix_train: Path, out: Path, epochs: int) -> list[str]:
+    """The demo's `muscle-guard fix`: auto picks choice-level MUSCLE; with cross-entropy (weight 0.5) it removes
+    more flips than without (51 -> 45 alone on this pair)."""
+    return [
+        _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
+        "--out", str(out), "--suite", f"suites/{TASK}.jsonl", "--strategy", "auto", "--ce-weight", "0.5",
+        "--epochs", str(epochs), "--lr", "5e-4", "--batch-size", "8", "--grad-accum", "1",
+        "--select", "val-nfr", "--no-check",
+    ]  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--epochs", type=int, default=2, help="epochs of the compatibility training")
@@ -61,15 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated", TASK, MAX_NFR)
     compat = OUT / "compat"
     _banner("3/4 muscle-guard fix --strategy auto: the tokenizers differ, so choice-level MUSCLE")
-    run_fix_once(
-        [
-            _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
-            "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--strategy", "auto",
-            "--epochs", str(args.epochs), "--lr", "5e-4", "--batch-size", "8", "--grad-accum", "1",
-            "--select", "val-nfr", "--no-check",
-        ],
-        compat, old, new,
-    )  # fmt: skip
+    run_fix_once(fix_command(old, new, fix_train, compat, args.epochs), compat, old, new)
     after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again", TASK, MAX_NFR)
     summary(OUT / "before.json", OUT / "after.json", before, after, TASK, MAX_NFR, NAMES)
     message(f"\ndemo-causal finished in {time.perf_counter() - started:.0f} s; outputs in {OUT}/")
