@@ -295,6 +295,7 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
         ax.set_xlabel("accuracy (%)")
         ax.set_ylabel("negative flip rate vs old (%)")
         ax.grid(alpha=0.3)
+        ax.margins(0.12)
         ax.legend(fontsize=7)
     fig.tight_layout()
     path = IMG / "compat-nfr-vs-acc.png"
