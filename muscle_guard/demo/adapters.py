@@ -48,10 +48,12 @@ def build_classifier_base(encoder_dir: Path, tokenizer_dir: Path, out_dir: Path,
     if (out_dir / "config.json").is_file():
         return out_dir
     torch.manual_seed(seed)
-    model = AutoModelForSequenceClassification.from_pretrained(str(encoder_dir), num_labels=num_labels)
+    with quiet_transformers():
+        model = AutoModelForSequenceClassification.from_pretrained(str(encoder_dir), num_labels=num_labels)
     tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
     tmp = out_dir.with_name(out_dir.name + ".tmp")
-    model.save_pretrained(str(tmp), safe_serialization=True)
+    with quiet_transformers():
+        model.save_pretrained(str(tmp), safe_serialization=True)
     tokenizer.save_pretrained(str(tmp))
     tmp.rename(out_dir)
     return out_dir
@@ -143,7 +145,8 @@ def save_adapter(model: Any, out_dir: Path, key: dict[str, Any], label: str) -> 
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
-    model.save_pretrained(str(tmp))
+    with quiet_transformers():
+        model.save_pretrained(str(tmp))
     (tmp / MARKER).write_text(json.dumps(key, indent=2))
     if out_dir.exists():
         shutil.rmtree(out_dir)

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from muscle_guard.backends.hf.quiet import quiet_transformers
 from muscle_guard.errors import AssetError
 
 DEFAULT_CACHE_DIR = Path(".muscle-cache") / "assets"
@@ -162,7 +163,8 @@ def cached_build(out_dir: Path, key: Mapping[str, str], build: Callable[[Path], 
             return out_dir.resolve()
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
         try:
-            build(tmp)
+            with quiet_transformers():  # no "Loading weights" / "Writing model shards" bars, no load reports
+                build(tmp)
             # mkdtemp and some writers create private files; a cache entry is an ordinary readable directory.
             tmp.chmod(0o755)
             for path in tmp.rglob("*"):

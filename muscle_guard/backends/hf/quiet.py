@@ -15,12 +15,15 @@ def quiet_transformers() -> Iterator[None]:
 
     hf_logging: Any = logging  # untyped module functions
     enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # no "LOAD REPORT" for the heads we add on purpose
     try:
         with warnings.catch_warnings():
             # peft 0.21 calls an API that transformers 5 deprecates.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
             yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if enabled:
             hf_logging.enable_progress_bar()
