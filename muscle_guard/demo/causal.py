@@ -25,8 +25,6 @@ from muscle_guard.suite import load_suite
 
 OUT = Path(".muscle-out") / "demo-causal"
 TASK = "sarcasm_mc"
-# The budget of the story: at most 5% of the headlines may flip from right to wrong.
-MAX_NFR = "0.05"
 NAMES = ("old (SmolLM2-135M + adapter)", "new (Gemma-3-270M + adapter)", "fixed (Gemma-3 + choice MUSCLE)")
 
 
@@ -69,12 +67,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     old, new, fix_train = prepare(CausalRecipe(), args.fix_size)
 
-    before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated", TASK, MAX_NFR)
+    before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated", TASK)
     compat = OUT / "compat"
     _banner("3/4 muscle-guard fix --strategy auto: the tokenizers differ, so choice-level MUSCLE")
     run_fix_once(fix_command(old, new, fix_train, compat, args.epochs), compat, old, new)
-    after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again", TASK, MAX_NFR)
-    summary(OUT / "before.json", OUT / "after.json", before, after, TASK, MAX_NFR, NAMES)
+    after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again", TASK)
+    summary(OUT / "before.json", OUT / "after.json", before, after, TASK, NAMES)
     message(f"\ndemo-causal finished in {time.perf_counter() - started:.0f} s; outputs in {OUT}/")
     _run([_bin("muscle-guard"), "report", str(OUT / "after.json"), "-o", str(OUT / "after.html")])
     return 0 if after == 0 else 1
