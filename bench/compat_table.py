@@ -5,7 +5,7 @@ Pairs and tasks:
   recipe (`muscle_guard.demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes`, `sarcasm` and
   `quartz_cls` (QuaRTz multiple choice posed to the encoder as 2-way classification: "<question> A: <first
   option> B: <second option>" → 0/1);
-- `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CausalRecipe`, seeded) on
+- `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CAUSAL_RECIPE`, seeded) on
   `sarcasm_mc`; the tokenizers differ, so only vocabulary-agnostic strategies run (`choice`; token-level ones
   refuse, as the product does).
 
@@ -135,10 +135,10 @@ def minilm_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
 
 def causal_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
     from muscle_guard.demo import assets
-    from muscle_guard.demo.adapters import CausalRecipe, train_causal_adapter
+    from muscle_guard.demo.adapters import causal_recipe, train_causal_adapter
     from muscle_guard.suite import load_suite
 
-    recipe = CausalRecipe(seed=seed, train_size=train_size)
+    recipe = causal_recipe(seed=seed, train_size=train_size)
     train = load_suite(t.adapter_train)
     where = WORK / "adapters" / t.name / f"seed{seed}"
     cache = ROOT / ".muscle-cache/assets"

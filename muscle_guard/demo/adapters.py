@@ -11,7 +11,7 @@ import math
 import random
 import shutil
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ MARKER = "muscle_demo_recipe.json"
 
 @dataclass(frozen=True)
 class AdapterRecipe:
-    """One recipe for every adapter of the demo (old and new)."""
+    """One recipe for the adapters of one scenario (old and new alike); these defaults are `make demo`'s."""
 
     r: int = 8
     alpha: int = 16
@@ -83,7 +83,7 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
 
 
 def _lora_model(
-    model_class: Any, base_dir: Path, recipe: AdapterRecipe | CausalRecipe, task_type: str, save: list[str] | None
+    model_class: Any, base_dir: Path, recipe: AdapterRecipe, task_type: str, save: list[str] | None
 ) -> tuple[Any, Any]:
     """The base's tokenizer and the base in float32 with a fresh LoRA (seeded by the recipe)."""
     import torch
@@ -105,9 +105,7 @@ def _lora_model(
         return tokenizer, get_peft_model(base, config)
 
 
-def fit(
-    model: Any, n: int, loss_of: Callable[[list[int]], Any], recipe: AdapterRecipe | CausalRecipe, label: str
-) -> None:
+def fit(model: Any, n: int, loss_of: Callable[[list[int]], Any], recipe: AdapterRecipe, label: str) -> None:
     """AdamW with linear warm-up and decay over `recipe.epochs` shuffled passes of `n` examples."""
     import torch
 
@@ -155,29 +153,28 @@ def save_adapter(model: Any, out_dir: Path, key: dict[str, Any], label: str) -> 
     return out_dir
 
 
-@dataclass(frozen=True)
-class CausalRecipe:
-    """One recipe for the causal task adapters of `make demo-causal` (old SmolLM2 and new Gemma-3).
-
-    LoRA on the attention projections, trained by cross-entropy over the choices' summed log-likelihoods:
-    the very scores the gate compares (the LM head runs only over the choices' tokens).
-    """
-
-    r: int = 8
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
-    lr: float = 2e-3  # 5e-4 left SmolLM2 at chance (0.53) after 50 steps; 2e-3 gives 0.67
-    epochs: int = 1
-    train_size: int = 400
-    batch_size: int = 8
-    max_length: int = 128
-    weight_decay: float = 0.0
-    warmup_fraction: float = 0.1
-    seed: int = 0
+# The recipe of the causal task adapters of `make demo-causal` (old SmolLM2, new Gemma-3): LoRA on the attention
+# projections, trained by cross-entropy over the choices' summed log-likelihoods, the very scores the gate
+# compares (the LM head runs only over the choices' tokens).
+CAUSAL_RECIPE = AdapterRecipe(
+    dropout=0.05,
+    target_modules=("q_proj", "k_proj", "v_proj", "o_proj"),
+    lr=2e-3,  # 5e-4 left SmolLM2 at chance (0.53) after 50 steps; 2e-3 gives 0.67
+    epochs=1,
+    train_size=400,
+    batch_size=8,
+    max_length=128,
+    weight_decay=0.0,
+    warmup_fraction=0.1,
+)
 
 
-def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: CausalRecipe, label: str) -> Path:
+def causal_recipe(**changes: Any) -> AdapterRecipe:
+    """CAUSAL_RECIPE with some fields changed (a seed, a size)."""
+    return replace(CAUSAL_RECIPE, **changes)
+
+
+def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: AdapterRecipe, label: str) -> Path:
     """A LoRA task adapter for a causal LM on multiple-choice data, saved as a plain PEFT adapter directory."""
     import torch
     import torch.nn.functional as F

@@ -299,6 +299,7 @@ def _load_onnx_bert(onnx_path: Path, reference_dir: Path) -> Any:
 def onnx_max_abs_diff(onnx_path: Path, model_dir: Path, sentences: Sequence[str] = _CHECK_SENTENCES) -> float:
     """Largest |difference| of the token embeddings (non-padding positions) between onnxruntime and transformers."""
     import numpy as np
+
     # onnxruntime >= 1.29 sends telemetry and writes a device id under ~/.cache/Microsoft unless this is set
     # before it initialises: the demo writes nothing outside the project and sends nothing anywhere.
     os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from muscle_guard.demo import assets
-from muscle_guard.demo.adapters import CausalRecipe, train_causal_adapter
+from muscle_guard.demo.adapters import CAUSAL_RECIPE, AdapterRecipe, train_causal_adapter
 from muscle_guard.demo.build_suites import Sizes, build
 from muscle_guard.demo.run import CACHE, DEMO, _banner, _bin, _run, first_rows, gate, run_fix_once, summary
 from muscle_guard.progress import message
@@ -28,7 +28,7 @@ TASK = "sarcasm_mc"
 NAMES = ("old (SmolLM2-135M + adapter)", "new (Gemma-3-270M + adapter)", "fixed (Gemma-3 + choice MUSCLE)")
 
 
-def prepare(recipe: CausalRecipe, fix_size: int) -> tuple[Path, Path, Path]:
+def prepare(recipe: AdapterRecipe, fix_size: int) -> tuple[Path, Path, Path]:
     """Models, data and the two task adapters (all cached); returns (old, new, fix training data)."""
     _banner("1/4 models and data")
     for spec in (assets.SMOLLM2, assets.GEMMA3, *assets.GEMMA3_PARTS):
@@ -65,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
-    old, new, fix_train = prepare(CausalRecipe(), args.fix_size)
+    old, new, fix_train = prepare(CAUSAL_RECIPE, args.fix_size)
 
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated", TASK)
     compat = OUT / "compat"

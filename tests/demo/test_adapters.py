@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from muscle_guard.backends.base import ChoiceRequest, RunOptions
-from muscle_guard.demo.adapters import MARKER, CausalRecipe, train_causal_adapter
+from muscle_guard.demo.adapters import CAUSAL_RECIPE, MARKER, causal_recipe, train_causal_adapter
 from muscle_guard.sources import open_source
 from muscle_guard.suite import load_suite
 from muscle_guard.testing import tiny_models as tm
@@ -39,7 +39,7 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_causal_adapter_learns_the_choices_and_is_a_plain_peft_adapter(base: Path, tmp_path: Path) -> None:
     train = load_suite(mc_suite(tmp_path / "train.jsonl", 32))
-    recipe = CausalRecipe(lr=2e-2, epochs=4, train_size=32, batch_size=8, r=4, alpha=8)
+    recipe = causal_recipe(lr=2e-2, epochs=4, train_size=32, batch_size=8, r=4, alpha=8)
     out = train_causal_adapter(base, train, tmp_path / "adapter", recipe, "tiny")
 
     assert (out / "adapter_config.json").is_file()
@@ -55,12 +55,12 @@ def test_causal_adapter_learns_the_choices_and_is_a_plain_peft_adapter(base: Pat
 
 def test_causal_adapter_is_reused_until_the_recipe_changes(base: Path, tmp_path: Path) -> None:
     train = load_suite(mc_suite(tmp_path / "train.jsonl", 8))
-    recipe = CausalRecipe(train_size=8, batch_size=8, r=2, alpha=4)
+    recipe = causal_recipe(train_size=8, batch_size=8, r=2, alpha=4)
     out = train_causal_adapter(base, train, tmp_path / "adapter", recipe, "tiny")
     built = (out / "adapter_model.safetensors").stat().st_mtime_ns
     assert train_causal_adapter(base, train, out, recipe, "tiny") == out
     assert (out / "adapter_model.safetensors").stat().st_mtime_ns == built
-    train_causal_adapter(base, train, out, CausalRecipe(train_size=8, batch_size=8, r=2, alpha=4, seed=1), "tiny")
+    train_causal_adapter(base, train, out, causal_recipe(train_size=8, batch_size=8, r=2, alpha=4, seed=1), "tiny")
     assert json.loads((out / MARKER).read_text())["recipe"]["seed"] == 1
     assert not out.with_name(out.name + ".tmp").exists()
 
@@ -69,4 +69,4 @@ def test_causal_adapter_refuses_data_that_is_not_multiple_choice(base: Path, tmp
     path = tmp_path / "cls.jsonl"
     path.write_text('{"id": "a", "text": "good", "label": 1}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="is not a multiple-choice instance"):
-        train_causal_adapter(base, load_suite(path), tmp_path / "adapter", CausalRecipe(), "tiny")
+        train_causal_adapter(base, load_suite(path), tmp_path / "adapter", CAUSAL_RECIPE, "tiny")
