@@ -6,8 +6,8 @@ Pairs and tasks:
   `quartz_cls` (QuaRTz multiple choice posed to the encoder as 2-way classification: "<question> A: <first
   option> B: <second option>" → 0/1);
 - `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CAUSAL_RECIPE`, seeded) on
-  `sarcasm_mc`; the tokenizers differ, so only vocabulary-agnostic strategies run (`choice`; token-level ones
-  refuse, as the product does).
+  `sarcasm_mc`; the tokenizers differ, so every strategy runs with `--level choice`: its loss compares each
+  instance's distribution over the two choices (`muscle` at that level is `--strategy choice`).
 
 For each (pair, task, seed) the two task adapters are trained with that seed, then `run_fix` runs once per
 strategy with the same seed (split, order, initialisation) and checks the suite before/after through one
@@ -42,7 +42,7 @@ MINILM_TASKS = ("rotten_tomatoes", "sarcasm", "quartz_cls")
 MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "muscle+ce")  # add ce with --strategies
 # "<strategy>+ce": the strategy with --ce-weight CE_WEIGHT (the paper's MUSCLE + CE, λ = 1 − CE_WEIGHT)
 CE_WEIGHT = 0.5
-CAUSAL_STRATEGIES = ("choice", "ce")
+CAUSAL_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "muscle+ce")  # all with --level choice
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def task(name: str, fix_size: int) -> Task:
 # ---------------------------------------------------------------------------------------------- models
 
 
-def minilm_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
+def minilm_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, Path]:
     from muscle_guard.demo import assets
     from muscle_guard.demo.adapters import AdapterRecipe, build_classifier_base, train_classifier_adapter
     from muscle_guard.suite import load_suite
@@ -124,7 +124,7 @@ def minilm_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
     l6, l3 = assets.minilm_l6_dir(), assets.paraphrase_minilm_l3_dir(ROOT / ".muscle-cache/assets")
     old_base = build_classifier_base(l3, l6, DEMO / "bases/minilm-l3-cls", 2, 0)
     new_base = build_classifier_base(l6, l6, DEMO / "bases/minilm-l6-cls", 2, 0)
-    recipe = AdapterRecipe(seed=seed, train_size=train_size)
+    recipe = AdapterRecipe(seed=seed, train_size=train_size or 1000)
     train = load_suite(t.adapter_train)
     where = WORK / "adapters" / t.name / f"seed{seed}"
     return (
@@ -133,12 +133,12 @@ def minilm_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
     )
 
 
-def causal_adapters(t: Task, seed: int, train_size: int) -> tuple[Path, Path]:
+def causal_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, Path]:
     from muscle_guard.demo import assets
     from muscle_guard.demo.adapters import causal_recipe, train_causal_adapter
     from muscle_guard.suite import load_suite
 
-    recipe = causal_recipe(seed=seed, train_size=train_size)
+    recipe = causal_recipe(seed=seed) if train_size is None else causal_recipe(seed=seed, train_size=train_size)
     train = load_suite(t.adapter_train)
     where = WORK / "adapters" / t.name / f"seed{seed}"
     cache = ROOT / ".muscle-cache/assets"
@@ -157,7 +157,7 @@ def run_one(
     from muscle_guard.backends.base import RunOptions
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.run import FixRequest, run_fix
-    from muscle_guard.fix.strategies import Strategy
+    from muscle_guard.fix.strategies import Level, Strategy
 
     path = RESULTS / pair / t.name / f"seed{seed}" / f"{strategy}.json"
     if path.is_file():
@@ -176,14 +176,16 @@ def run_one(
     )  # fmt: skip
     request = FixRequest(
         old=str(old), new=str(new), train=t.fix_train, out=out, config=config, strategy=Strategy(name),
-        suites=(t.suite,), pyproject=ROOT / "pyproject.toml", options=RunOptions(device="cpu", progress=False),
+        level=Level.CHOICE if causal else Level.AUTO, suites=(t.suite,), pyproject=ROOT / "pyproject.toml",
+        options=RunOptions(device="cpu", progress=False),
         cache_dir=WORK / "predictions",
     )  # fmt: skip
     began = time.perf_counter()
     result = run_fix(request)
     record = {
         "pair": pair, "task": t.name, "seed": seed, "strategy": strategy, "epochs": args.epochs, "lr": args.lr,
-        "fix_size": args.fix_size, "selected_epoch": result.selected_epoch, "seconds": time.perf_counter() - began,
+        "fix_size": args.fix_size, "level": "choice" if causal else "class logits",
+        "selected_epoch": result.selected_epoch, "seconds": time.perf_counter() - began,
         **result.comparisons[0].to_json(),
     }  # fmt: skip
     _write_json(path, record)
@@ -249,7 +251,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| plain new model | {len(seeds)} | {_ms([r['acc_old'] for r in b])} | {_ms([r['acc_new'] for r in b])} | — | — "
             f"| {_ms([r['nfr'] for r in b])} | — | — | — | {_ms([r['pfr'] for r in b])} |"
         )
-        order = [s for s in (*MINILM_STRATEGIES, *CAUSAL_STRATEGIES) if any(r["strategy"] == s for r in mine)]
+        known = dict.fromkeys((*MINILM_STRATEGIES, *CAUSAL_STRATEGIES, "ce"))
+        order = [s for s in known if any(r["strategy"] == s for r in mine)]
         for strategy in order:
             rs = [r for r in mine if r["strategy"] == strategy]
             pct = [r["delta_pct_nfr_c"] for r in rs if r["delta_pct_nfr_c"] is not None]
@@ -313,7 +316,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--fix-size", type=int, default=1000, help="first N rows of the fix training split")
-    parser.add_argument("--adapter-size", type=int, default=1000, help="first N rows of the adapter training split")
+    parser.add_argument(
+        "--adapter-size", type=int, default=None,
+        help="first N rows of the adapter training split (default: 1000 for minilm, the causal recipe's 400)",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
     args = parser.parse_args()

@@ -15,7 +15,7 @@ from rich.console import Console
 from muscle_guard.backends.base import RunOptions
 from muscle_guard.cli.common import reported_errors
 from muscle_guard.fix.config import TrainConfig
-from muscle_guard.fix.strategies import STRATEGY_HELP, Strategy
+from muscle_guard.fix.strategies import LEVEL_HELP, STRATEGY_HELP, Level, Strategy
 
 if TYPE_CHECKING:
     from muscle_guard.fix.run import FixRequest
@@ -35,6 +35,7 @@ def fix(
         Opt("--suite", metavar="SUITE", help="Suite to check before/after (repeatable); never trained on."),
     ] = None,
     strategy: Annotated[Strategy, Opt(help=STRATEGY_HELP)] = Strategy.MUSCLE,
+    level: Annotated[Level, Opt(help=LEVEL_HELP)] = Level.AUTO,
     epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} 10).")] = 10,
     lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} 1e-4).")] = 1e-4,
     lora_r: Annotated[int, Opt(help="Rank of a fresh LoRA (new model without adapter); 128 as the paper.")] = 128,
@@ -96,7 +97,7 @@ def fix(
             teacher_cache_gb=teacher_cache_gb,
         )  # fmt: skip
         request = FixRequest(
-            old=old, new=new, train=train, out=out, config=config, strategy=strategy, suites=tuple(suite or ()),
+            old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
             resume=resume, allow_overlap=allow_overlap, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
             cache_dir=cache_dir,
         )  # fmt: skip

@@ -29,6 +29,7 @@ class TrainConfig:
     """Everything that changes the trained adapter (recorded in muscle_fix.json; resume checks it)."""
 
     strategy: Strategy = Strategy.MUSCLE
+    choice_level: bool = False  # the loss compares each instance's distribution over its choices (--level choice)
     epochs: int = 10
     lr: float = 1e-4
     weight_decay: float = 0.0

@@ -48,7 +48,7 @@ def prepare(
 ) -> Prepared:
     rank, world = accelerator.process_index, accelerator.num_processes
     device, task = accelerator.device, student_loaded.task
-    mode = mode_of(config.strategy, task)
+    mode = mode_of(config.strategy, task, config.choice_level)
     max_length = min(config.max_length, student_loaded.max_length)
 
     def gathered(part: dict[Any, Any]) -> dict[Any, Any]:

@@ -33,7 +33,7 @@ from muscle_guard.fix.data import (
     split_validation,
 )
 from muscle_guard.fix.prepare import prepare
-from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
+from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import (
     EpochCallback,
     Objective,
@@ -61,6 +61,7 @@ class FixRequest:
     out: Path
     config: TrainConfig
     strategy: Strategy = Strategy.MUSCLE  # as requested (may be auto); config.strategy is set once resolved
+    level: Level = Level.AUTO  # as requested; config.choice_level is set once resolved
     suites: tuple[Path, ...] = ()
     resume: bool = False
     allow_overlap: bool = False
@@ -117,10 +118,11 @@ def run_fix(request: FixRequest) -> FixResult:
             )
     _check_labels(examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
-    resolved = resolve_strategy(request.strategy, train_suite.shape, difference)
-    config = replace(request.config, strategy=resolved.strategy)
+    resolved = resolve_strategy(request.strategy, train_suite.shape, difference, request.level)
+    config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
     say = message if accelerator.is_main_process else (lambda _text: None)
-    say(f"fix: strategy {resolved.strategy.value}: {resolved.reason}")
+    at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
+    say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
     say(f"fix: {len(train_ex)} training and {len(val_ex)} validation instances from {request.train}")
 
     # 3. Teachers' outputs, once, while the student still equals the new model (hence before any resume).
@@ -283,7 +285,12 @@ def _write_fix_json(
         "muscle_guard_version": __version__,
         "old": request.old,
         "new": request.new,
-        "strategy": {"requested": request.strategy.value, "used": resolved.strategy.value, "reason": resolved.reason},
+        "strategy": {
+            "requested": request.strategy.value,
+            "used": resolved.strategy.value,
+            "level": _level_name(resolved, train),
+            "reason": resolved.reason,
+        },
         "config": config.to_json(),
         "schedule": schedule,
         "processes": world,
@@ -296,6 +303,14 @@ def _write_fix_json(
         "epochs": history,
     }
     atomic_write_text(request.out / FIX_JSON, json.dumps(record, indent=2) + "\n")
+
+
+def _level_name(resolved: Resolved, train: Suite) -> str:
+    if train.shape is Shape.CLASSIFY:
+        return "class logits"
+    if resolved.choice_level:
+        return "choice"
+    return "sequence" if resolved.strategy is Strategy.SEQUENCE else "token"
 
 
 def write_report(out: Path, comparisons: Sequence[SuiteComparison]) -> None:

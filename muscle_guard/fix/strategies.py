@@ -5,6 +5,11 @@ with the student's, so old and new must share the tokenizer. Choice-level and se
 vocabulary-agnostic, and so is `ce`: plain fine-tuning without teachers, the baseline to compare with. For a
 classifier the "tokens" are the class logits: every strategy works on them per instance, whatever the
 tokenizers (they only need the same classes).
+
+`--level choice` applies any of the four losses to each multiple-choice instance's distribution over its
+choices (softmax of the choices' summed log-likelihoods) instead of to next-token distributions: the loss is
+the same formula, the "tokens" are the choices, as for a classifier. That works across tokenizers;
+`--strategy choice` is MUSCLE at that level.
 """
 
 from __future__ import annotations
@@ -32,12 +37,25 @@ class Strategy(str, Enum):
         return self in TOKEN_LEVEL
 
 
+class Level(str, Enum):
+    """What the loss compares for multiple-choice data: next-token distributions or the choices' distribution."""
+
+    AUTO = "auto"  # token when the tokenizers match; `--strategy auto|choice` go to choice when they differ
+    TOKEN = "token"
+    CHOICE = "choice"
+
+
 TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL})
 STRATEGY_HELP = (
     "muscle (default, the paper's loss) | kd-old | old-correct | focal | choice (vocabulary-agnostic, multiple "
     "choice and classification) | sequence (vocabulary-agnostic, generation) | ce (plain fine-tuning on the "
     "ground truth, no teachers: a baseline) | auto (muscle when old and new share the tokenizer, else choice or "
     "sequence)"
+)
+LEVEL_HELP = (
+    "For multiple choice: token (compare next-token distributions; old and new must share the tokenizer) | choice "
+    "(compare each instance's distribution over its choices; any tokenizers; `--strategy choice` = muscle at this "
+    "level) | auto (token, or choice for --strategy choice and for auto across tokenizers)"
 )
 
 
@@ -76,39 +94,66 @@ class Resolved:
 
     strategy: Strategy
     reason: str
+    choice_level: bool = False  # the loss compares distributions over each instance's choices, not tokens
 
 
-def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None) -> Resolved:
-    """Check `requested` against the task shape and the tokenizers (`difference` from tokenizer_difference).
+def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO) -> Resolved:
+    """Check `requested` (and `level`) against the task shape and the tokenizers (`difference` from
+    tokenizer_difference).
 
     Raises FixError when the combination cannot work, naming what would.
     """
     classify = shape is Shape.CLASSIFY
     generative = shape.is_generative
     vocab_free = Strategy.SEQUENCE if generative else Strategy.CHOICE
+    if level is Level.CHOICE and generative:
+        raise FixError(f"--level choice needs multiple-choice or classification data; this is {shape.value}")
+    if requested is Strategy.CHOICE and level is Level.TOKEN and not classify:
+        raise FixError("--strategy choice is MUSCLE at the choice level; drop --level token or use --strategy muscle")
     if requested is Strategy.AUTO:
-        if difference is None:
+        if difference is None and level is not Level.CHOICE:
             why = "class logits" if classify else "tokens"
             return Resolved(Strategy.MUSCLE, f"old and new share the tokenizer: token-level MUSCLE over {why}")
+        if difference is None:
+            return Resolved(
+                Strategy.CHOICE, "as requested by --level choice: MUSCLE over each instance's choices", True
+            )
+        if level is Level.TOKEN and not classify:
+            raise FixError(f"--level token needs the same tokenizer for old and new, but {difference}")
         how = "the old model's right outputs as text" if generative else "per-instance distributions over the choices"
         if classify:
             how = "per-instance distributions over the class logits"
-        return Resolved(vocab_free, f"tokenizers differ ({difference}): {vocab_free.value}-level distillation on {how}")
+        return Resolved(
+            vocab_free,
+            f"tokenizers differ ({difference}): {vocab_free.value}-level distillation on {how}",
+            vocab_free is Strategy.CHOICE and not classify,
+        )
     if requested is Strategy.CE:
-        return Resolved(requested, "plain fine-tuning: cross-entropy on the ground truth, no teachers (a baseline)")
+        over = level is Level.CHOICE and not classify
+        where = " over each instance's choices" if over else ""
+        return Resolved(
+            requested, f"plain fine-tuning: cross-entropy on the ground truth{where}, no teachers (a baseline)", over
+        )
     if requested is Strategy.CHOICE and generative:
         raise FixError(
             f"--strategy choice needs multiple-choice or classification data; this is {shape.value}: use sequence"
         )
     if requested is Strategy.SEQUENCE and not generative:
         raise FixError(f"--strategy sequence needs generation data; this is {shape.value}: use choice")
-    if requested.token_level and difference is not None and not classify:
-        raise FixError(
-            f"--strategy {requested.value} is token-level and needs the same tokenizer for old and new, but "
-            f"{difference}; use --strategy {vocab_free.value} (vocabulary-agnostic) or auto"
-        )
     if classify:
         return Resolved(requested, "as requested, over the class logits of each instance")
+    if requested is Strategy.CHOICE:
+        return Resolved(requested, "as requested: MUSCLE over each instance's choices (vocabulary-agnostic)", True)
+    if requested.token_level and level is Level.CHOICE:
+        return Resolved(
+            requested, "as requested, over each instance's distribution over its choices (vocabulary-agnostic)", True
+        )
+    if requested.token_level and difference is not None:
+        also = " or --level choice" if not generative else ""
+        raise FixError(
+            f"--strategy {requested.value} is token-level and needs the same tokenizer for old and new, but "
+            f"{difference}; use --strategy {vocab_free.value} (vocabulary-agnostic) or auto{also}"
+        )
     if requested.token_level:
         return Resolved(requested, "as requested, token level (old and new share the tokenizer)")
     return Resolved(requested, "as requested (vocabulary-agnostic)")

@@ -58,11 +58,11 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int, wor
     return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
-def mode_of(strategy: Strategy, task: str) -> str:
+def mode_of(strategy: Strategy, task: str, choice_level: bool = False) -> str:
     """How a batch is fed: class logits, choice log-likelihoods, every token, or the target's tokens only."""
     if task == "classify":
         return "classify"
-    if strategy is Strategy.CHOICE:
+    if strategy is Strategy.CHOICE or choice_level:
         return "choice"
     return "sequence" if strategy is Strategy.SEQUENCE else "tokens"
 
@@ -82,23 +82,22 @@ class Objective:
 
     @property
     def mode(self) -> str:
-        return mode_of(self.strategy, self.task)
+        return mode_of(self.strategy, self.task, self.config.choice_level)
 
     def __call__(self, model: Any, items: Sequence[B.Encoded], device: Any) -> Tensor:
         import torch
 
         config = self.config
+        choice_mask: Tensor | None = None  # real choices, when instances have different numbers of them
         if self.mode == "sequence":
             batch = B.token_batch(items, self.pad_id, device, target_only=True)
             return losses.sequence_loss(B.token_logits(model, batch), batch.targets, batch.mask)
-        if self.mode == "choice":
+        if self.mode == "choice":  # one "token" per instance: its distribution over the choices
             scores, choice_mask = B.choice_scores(model, items, self.pad_id, device)
-            old, new = self._teachers(items, scores.shape[1], device)
-            answers = torch.tensor([e.label for e in items], device=device)
-            assert isinstance(old, torch.Tensor)
-            assert isinstance(new, torch.Tensor)
-            return losses.choice_muscle_loss(scores, old, new, answers, choice_mask, config.temperature, config.lam)
-        if self.mode == "classify":  # one "token" per instance: its class logits
+            logits = losses.mask_choices(scores, choice_mask)
+            targets = torch.tensor([e.label for e in items], device=device)
+            mask = torch.ones_like(targets, dtype=torch.bool)
+        elif self.mode == "classify":  # one "token" per instance: its class logits
             logits = B.class_logits(model, items, self.pad_id, device)
             targets = torch.tensor([e.label for e in items], device=device)
             mask = torch.ones_like(targets, dtype=torch.bool)
@@ -108,6 +107,10 @@ class Objective:
         if self.strategy is Strategy.CE:  # the same positions as the token-level losses, no teachers
             return losses.ce_loss(logits, targets, mask)
         old, new = self._teachers(items, logits.shape[1], device)
+        if choice_mask is not None:  # choice scores are cached as tensors, padded with zeros: mask the padding
+            assert isinstance(old, torch.Tensor)
+            assert isinstance(new, torch.Tensor)
+            old, new = losses.mask_choices(old, choice_mask), losses.mask_choices(new, choice_mask)
         return strategy_loss(self.strategy, logits, old, new, targets, mask, config)
 
     def _teachers(self, items: Sequence[B.Encoded], width: int, device: Any) -> tuple[losses.Teacher, losses.Teacher]:
@@ -127,7 +130,7 @@ def strategy_loss(
     config: TrainConfig,
 ) -> Tensor:
     t, lam = config.temperature, config.lam
-    if strategy in (Strategy.MUSCLE, Strategy.CHOICE):
+    if strategy in (Strategy.MUSCLE, Strategy.CHOICE):  # choice: MUSCLE over the choices
         return losses.muscle_loss(logits, old, new, targets, mask, t, lam)
     if strategy is Strategy.KD_OLD:
         return losses.kd_old_loss(logits, old, targets, mask, t, lam)

@@ -90,6 +90,36 @@ def test_auto_falls_back_to_choice_level_across_tokenizers(
     assert record["strategy"]["used"] == "choice"
 
 
+@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal", "ce"])
+def test_level_choice_runs_every_strategy_across_tokenizers(
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, strategy: str
+) -> None:
+    out = tmp_path / "out"
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(causal_pairs.new_other_tokenizer), "--train",
+        str(causal_pairs.train), "--out", str(out), "--strategy", strategy, "--level", "choice", "--epochs", "1",
+        "--no-check", *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "choice" in result.stderr.split(f"strategy {strategy}", 1)[1].splitlines()[0]
+    record = json.loads((out / "muscle_fix.json").read_text())
+    assert record["strategy"] | {"reason": ""} == {
+        "requested": strategy, "used": strategy, "level": "choice", "reason": "",
+    }  # fmt: skip
+    assert record["config"]["choice_level"] is True
+    assert record["epochs"][0]["val_loss"] > 0
+
+
+def test_level_token_across_tokenizers_is_refused(causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path) -> None:
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(causal_pairs.new_other_tokenizer), "--train",
+        str(causal_pairs.train), "--out", str(tmp_path / "out"), "--strategy", "auto", "--level", "token",
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "Error: --level token needs the same tokenizer for old and new, but vocabularies differ" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_sequence_level_distillation_on_generation(
     causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from muscle_guard.fix.data import (
     refuse_overlaps,
     split_validation,
 )
-from muscle_guard.fix.strategies import Strategy, TokenizerFacts, resolve_strategy, tokenizer_difference
+from muscle_guard.fix.strategies import Level, Strategy, TokenizerFacts, resolve_strategy, tokenizer_difference
 from muscle_guard.suite import Shape, load_suite
 
 SAME = TokenizerFacts({"a": 0, "b": 1}, {"pad": 1}, 2)
@@ -61,6 +62,49 @@ def test_auto_picks_token_level_only_with_the_same_tokenizer(shape: Shape, same:
 def test_token_level_refuses_different_tokenizers(strategy: Strategy) -> None:
     with pytest.raises(FixError, match=r"token-level.*vocabularies differ.*--strategy choice"):
         resolve_strategy(strategy, Shape.MULTIPLE_CHOICE, "vocabularies differ (x)")
+
+
+@pytest.mark.parametrize(
+    "strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.CE]
+)
+@pytest.mark.parametrize("difference", [None, "vocabularies differ (x)"])
+def test_level_choice_applies_any_loss_to_the_choices(strategy: Strategy, difference: str | None) -> None:
+    resolved = resolve_strategy(strategy, Shape.MULTIPLE_CHOICE, difference, Level.CHOICE)
+    assert (resolved.strategy, resolved.choice_level) == (strategy, True)
+    assert "choices" in resolved.reason
+
+
+def test_the_level_of_each_strategy_by_default() -> None:
+    mc = Shape.MULTIPLE_CHOICE
+    assert resolve_strategy(Strategy.MUSCLE, mc, None).choice_level is False
+    assert resolve_strategy(Strategy.CE, mc, "vocabularies differ").choice_level is False
+    assert resolve_strategy(Strategy.CHOICE, mc, None).choice_level is True
+    assert resolve_strategy(Strategy.AUTO, mc, "vocabularies differ").choice_level is True
+    auto_choice = resolve_strategy(Strategy.AUTO, mc, None, Level.CHOICE)
+    assert (auto_choice.strategy, auto_choice.choice_level) == (Strategy.CHOICE, True)
+    assert resolve_strategy(Strategy.MUSCLE, Shape.CLASSIFY, None, Level.CHOICE).choice_level is False  # class logits
+
+
+def test_token_level_refusal_names_level_choice_for_multiple_choice_only() -> None:
+    with pytest.raises(FixError, match=r"or auto or --level choice$"):
+        resolve_strategy(Strategy.KD_OLD, Shape.MULTIPLE_CHOICE, "vocabularies differ (x)")
+    with pytest.raises(FixError, match=r"use --strategy sequence \(vocabulary-agnostic\) or auto$"):
+        resolve_strategy(Strategy.KD_OLD, Shape.GENERATE_SCORE, "vocabularies differ (x)")
+
+
+@pytest.mark.parametrize(
+    ("strategy", "shape", "difference", "level", "message"),
+    [
+        (Strategy.MUSCLE, Shape.GENERATE_EXACT, None, Level.CHOICE, "--level choice needs multiple-choice"),
+        (Strategy.CHOICE, Shape.MULTIPLE_CHOICE, None, Level.TOKEN, "--strategy choice is MUSCLE at the choice level"),
+        (Strategy.AUTO, Shape.MULTIPLE_CHOICE, "vocabularies differ", Level.TOKEN, "--level token needs the same"),
+    ],
+)
+def test_contradictory_levels_are_refused(
+    strategy: Strategy, shape: Shape, difference: str | None, level: Level, message: str
+) -> None:
+    with pytest.raises(FixError, match=re.escape(message)):
+        resolve_strategy(strategy, shape, difference, level)
 
 
 def test_classifiers_distil_class_logits_whatever_the_tokenizers() -> None:
