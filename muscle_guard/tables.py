@@ -48,8 +48,9 @@ def suite_table(report: RunReport) -> Table:
 def worst_flips_table(report: RunReport, k: int = 5) -> Table | None:
     """The k most confident negative flips of each suite (the new model sure of its wrong answer)."""
     table = Table(title="worst negative flips", title_justify="left")
-    for header in ("instance", "reference", "old", "new", "new margin / D"):
-        table.add_column(header, overflow="ellipsis", max_width=40 if header != "instance" else 50)
+    table.add_column("instance", overflow="fold")  # never cut: it is the node id people copy to rerun
+    for header in ("reference", "old", "new", "new margin / D"):
+        table.add_column(header, overflow="ellipsis", max_width=40)
     rows = 0
     for suite in report.suites:
         for outcome in worst_negative_flips(suite, k):

@@ -20,6 +20,8 @@ from muscle_guard.report import write_report
 from muscle_guard.suite import discover_suites, load_suite
 from muscle_guard.tables import render_text
 
+LOG_WIDTH = 200  # summary width when pytest writes to a file or pipe
+
 
 class MusclePlugin:
     """Registered only when both models are set. Hooks stay short; the session holds the state."""
@@ -83,7 +85,9 @@ class MusclePlugin:
             return
         terminalreporter.section("muscle-guard")
         width = terminalreporter._tw.fullwidth
-        terminalreporter.write(render_text(report, width=max(width, 100), color=terminalreporter.hasmarkup))
+        # A log (CI, a pipe) has no width to fit: pytest reports 80 there, which would cut suite names.
+        width = max(width, 100) if bool(terminalreporter.isatty) else max(width, LOG_WIDTH)
+        terminalreporter.write(render_text(report, width=width, color=terminalreporter.hasmarkup))
         expired = self.session.waivers().expired() if self.options.waivers else ()
         for waiver in expired:
             terminalreporter.write_line(

@@ -116,3 +116,13 @@ def test_last_failed_reruns_only_the_failures(project: Project, xdist_args: list
         "suites/capitals.jsonl::capital8": "failed",
         "suites/capitals.jsonl::[gate]": "failed",
     }
+
+
+def test_a_log_gets_the_whole_summary_table_not_80_columns(project: Project) -> None:
+    # pytest writes to a pipe here (as in CI), where it assumes 80 columns: the table must not be cut to fit.
+    project.suite("a_suite_with_a_rather_long_descriptive_name", **{f"x{i}": "negative_flip" for i in range(3)})
+
+    run = project.run()
+
+    assert "│ a_suite_with_a_rather_long_descriptive_name │" in run.stdout
+    assert "…" not in summary(run)
