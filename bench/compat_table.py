@@ -96,6 +96,30 @@ def ensure_data() -> None:
         )
 
 
+BUILT_FIX_ROWS = 2000  # the fix split the demo builds; larger --fix-size values build a larger split (below)
+
+
+def big_fix_split(name: str, fix_size: int) -> Path:
+    """A fix split of `fix_size` rows for rotten_tomatoes or sarcasm, cut from the same shuffled source after
+    the same test and adapter slices (checked: the suite and the adapter split come out byte-identical)."""
+    from muscle_guard.demo.build_suites import Sizes, build
+
+    source = "sarcasm" if name == "sarcasm_mc" else name
+    where = WORK / f"data-fix{fix_size}"
+    if not (where / "data" / name / "fix_train.jsonl").is_file():
+        build(where / "suites", where / "data", DEMO / "wheels", Sizes(fix_train=fix_size), 0, (source,))
+    suite_name = "sarcasm_mc" if name == "sarcasm_mc" else name
+    if (where / "suites" / f"{suite_name}.jsonl").read_bytes() != (
+        ROOT / "suites" / f"{suite_name}.jsonl"
+    ).read_bytes():
+        sys.exit(f"the {fix_size}-row build changed suites/{suite_name}.jsonl: its fix split is not comparable")
+    if (where / "data" / name / "adapter_train.jsonl").read_bytes() != (
+        DEMO / "data" / name / "adapter_train.jsonl"
+    ).read_bytes():
+        sys.exit(f"the {fix_size}-row build changed {name}'s adapter split: its fix split is not comparable")
+    return where / "data" / name / "fix_train.jsonl"
+
+
 def task(name: str, fix_size: int) -> Task:
     if name == "quartz_cls":
         suite = _write(
@@ -108,7 +132,12 @@ def task(name: str, fix_size: int) -> Task:
     else:
         suite = ROOT / "suites" / f"{name}.jsonl"
         adapter = DEMO / "data" / name / "adapter_train.jsonl"
-        fix_rows = _lines(DEMO / "data" / name / "fix_train.jsonl")
+        built = (
+            DEMO / "data" / name / "fix_train.jsonl" if fix_size <= BUILT_FIX_ROWS else big_fix_split(name, fix_size)
+        )
+        fix_rows = _lines(built)
+        if len(fix_rows) < fix_size:
+            sys.exit(f"{name} has {len(fix_rows)} fix rows, fewer than --fix-size {fix_size}")
     fix = _write(WORK / "data" / name / f"fix_train-{fix_size}.jsonl", fix_rows[:fix_size])
     return Task(name, suite, adapter, fix)
 
@@ -159,11 +188,11 @@ def run_one(
     from muscle_guard.fix.run import FixRequest, run_fix
     from muscle_guard.fix.strategies import Level, Strategy
 
-    path = RESULTS / pair / t.name / f"seed{seed}" / f"{strategy}.json"
+    path = RESULTS / pair / t.name / f"seed{seed}" / f"{strategy}{args.tag}.json"
     if path.is_file():
         cached: dict[str, Any] = json.loads(path.read_text())
         return cached
-    out = WORK / "fixed" / pair / t.name / f"seed{seed}" / strategy
+    out = WORK / "fixed" / pair / t.name / f"seed{seed}" / f"{strategy}{args.tag}"
     if out.exists():
         import shutil
 
@@ -183,7 +212,7 @@ def run_one(
     began = time.perf_counter()
     result = run_fix(request)
     record = {
-        "pair": pair, "task": t.name, "seed": seed, "strategy": strategy, "epochs": args.epochs, "lr": args.lr,
+        "pair": pair, "task": t.name, "seed": seed, "strategy": strategy + args.tag, "epochs": args.epochs, "lr": args.lr,
         "fix_size": args.fix_size, "level": "choice" if causal else "class logits",
         "selected_epoch": result.selected_epoch, "seconds": time.perf_counter() - began,
         **result.comparisons[0].to_json(),
@@ -218,7 +247,7 @@ def run_pair(args: argparse.Namespace) -> None:
             for strategy in strategies:
                 r = run_one(args.pair, t, seed, strategy, old, new, args)
                 print(
-                    f"{args.pair} {name} seed {seed} {strategy:<12} acc {r['acc_old']:.3f}→{r['acc_new']:.3f}→{r['acc_fixed']:.3f} "
+                    f"{args.pair} {name} seed {seed} {strategy + args.tag:<12} acc {r['acc_old']:.3f}→{r['acc_new']:.3f}→{r['acc_fixed']:.3f} "
                     f"NF {r['nf']}→{r['nf_c']} Δ%NFR_c {100 * (r['delta_pct_nfr_c'] or 0):+.1f}% ({r['seconds']:.0f} s)",
                     flush=True,
                 )
@@ -252,6 +281,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {_ms([r['nfr'] for r in b])} | — | — | — | {_ms([r['pfr'] for r in b])} |"
         )
         known = dict.fromkeys((*MINILM_STRATEGIES, *CAUSAL_STRATEGIES, "ce"))
+        known.update(dict.fromkeys(sorted({r["strategy"] for r in mine})))  # tagged variants after the defaults
         order = [s for s in known if any(r["strategy"] == s for r in mine)]
         for strategy in order:
             rs = [r for r in mine if r["strategy"] == strategy]
@@ -319,6 +349,10 @@ def main() -> None:
     parser.add_argument(
         "--adapter-size", type=int, default=None,
         help="first N rows of the adapter training split (default: 1000 for minilm, the causal recipe's 400)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--tag", default="", help="suffix of the strategy's name in results and tables, for non-default settings "
+        "(e.g. --fix-size 6000 --tag @6k)",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
