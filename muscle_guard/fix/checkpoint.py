@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ INTERRUPTED = "interrupted"
 STATE_JSON = "trainer_state.json"
 STATE_PT = "training_state.pt"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
+_LEFTOVER = re.compile(r"^\..+\.(?:tmp|old)-(\d+)$")  # what a write in progress is called: .NAME.tmp-PID
 
 
 @dataclass
@@ -68,11 +70,38 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_leftovers(directory: Path) -> list[Path]:
+    """Remove the temporary files and directories that a process killed mid-write (SIGKILL, power loss) left
+    in `directory`; those of a process still running are kept. Returns what was removed."""
+    removed = []
+    for path in directory.iterdir() if directory.is_dir() else ():
+        match = _LEFTOVER.match(path.name)
+        if match is None or _running(int(match.group(1))):
+            continue
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
 def save_checkpoint(target: Path, model: Any, optimizer: Any, scheduler: Any, state: TrainState) -> None:
     """Write a checkpoint directory atomically (temp dir + rename; an existing one is replaced)."""
     import torch
 
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(target.parent)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
@@ -112,6 +141,7 @@ def latest_checkpoint(out: Path) -> Path | None:
     root = out / CHECKPOINTS
     if not root.is_dir():
         return None
+    sweep_leftovers(root)
     found: list[tuple[int, int, Path]] = []
     for path in root.iterdir():
         if path.is_dir() and not path.name.startswith(".") and (path / STATE_JSON).is_file():
@@ -140,6 +170,7 @@ def export_adapter(checkpoint: Path, out: Path, base: str | None) -> None:
     """Copy the adapter of `checkpoint` to `out` (file by file, each atomically); `base` is recorded as the
     adapter's base_model_name_or_path when given."""
     out.mkdir(parents=True, exist_ok=True)
+    sweep_leftovers(out)
     for name in ADAPTER_FILES:
         tmp = out / f".{name}.tmp-{os.getpid()}"
         if name == "adapter_config.json" and base is not None:

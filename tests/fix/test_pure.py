@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from muscle_guard.config import SuiteSettings
 from muscle_guard.errors import FixError
+from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
     build_examples,
@@ -226,3 +230,21 @@ def test_overlap_with_a_suite_is_refused_with_locations(tmp_path: Path) -> None:
 def test_normalisation_ignores_case_punctuation_and_spacing() -> None:
     assert normalise_for_overlap("  Hello,   WORLD!! ") == normalise_for_overlap("hello world")
     assert normalise_for_overlap("ｆｕｌｌ width") == "full width"
+
+
+def test_leftovers_of_a_killed_write_are_swept_but_not_those_of_a_running_one(tmp_path: Path) -> None:
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid, alive_pid = int(dead.stdout), os.getpid()
+    (tmp_path / f".epoch-2.tmp-{dead_pid}").mkdir()  # a checkpoint being written when SIGKILL came
+    (tmp_path / f".epoch-1.old-{dead_pid}").mkdir()  # one moved aside to be replaced
+    (tmp_path / f".adapter_model.safetensors.tmp-{dead_pid}").write_text("half")  # an export in progress
+    (tmp_path / f".epoch-3.tmp-{alive_pid}").mkdir()  # still being written by a live process
+    (tmp_path / "epoch-1").mkdir()
+    (tmp_path / ".hidden-but-not-ours").mkdir()
+
+    removed = ckpt.sweep_leftovers(tmp_path)
+
+    assert len(removed) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f".epoch-3.tmp-{alive_pid}", ".hidden-but-not-ours", "epoch-1",
+    ]  # fmt: skip

@@ -290,7 +290,8 @@ def test_a_fix_killed_after_its_first_checkpoint_resumes_to_the_same_adapter(
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
     history = [read_json(tmp_path / f"{d}/muscle_fix.json")["epochs"] for d in ("straight", "resumed")]
     assert history[0] == history[1]
-    # Every visible checkpoint is whole (a write the kill interrupted stays a hidden temporary directory).
+    # Every checkpoint is whole; a write the kill interrupted was a hidden temporary directory, which the
+    # resumed run swept away.
     for checkpoint in (tmp_path / "resumed/checkpoints").iterdir():
-        if not checkpoint.name.startswith("."):
-            assert {p.name for p in checkpoint.iterdir()} >= set(CHECKPOINT_FILES), checkpoint
+        assert not checkpoint.name.startswith("."), checkpoint
+        assert {p.name for p in checkpoint.iterdir()} >= set(CHECKPOINT_FILES), checkpoint
