@@ -57,7 +57,8 @@ class Task:
 
 
 def _lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    # split on "\n" only: str.splitlines() also splits inside JSON strings holding U+2028 and the like
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").split("\n") if line.strip()]
 
 
 def _write(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
