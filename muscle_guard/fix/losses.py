@@ -221,34 +221,14 @@ def focal_loss(
 
 
 def mask_choices(scores: Tensor, choice_mask: Tensor | None) -> Tensor:
-    """Scores with padded choice slots set to a huge negative number (zero probability, finite gradients)."""
+    """Scores with padded choice slots set to a huge negative number (zero probability, finite gradients).
+
+    Choice level (`--level choice`): `[B, C]` scores (each choice's summed log-likelihood) masked this way are
+    the "logits" of one position per instance, and every loss above applies to them unchanged.
+    """
     if choice_mask is None:
         return scores
     return scores.float().masked_fill(~choice_mask.bool(), MASKED_CHOICE)
-
-
-def choice_muscle_loss(
-    student_scores: Tensor,
-    old_scores: Tensor,
-    new_scores: Tensor,
-    answers: Tensor,
-    choice_mask: Tensor | None = None,
-    temperature: float = DEFAULT_TEMPERATURE,
-    lam: float = 1.0,
-) -> Tensor:
-    """MUSCLE at the instance level over choices: vocabulary-agnostic, so it works across tokenizers.
-
-    Scores are `[B, C]`: each choice's summed log-likelihood (multiple choice) or the class logits
-    (classification). Per instance, the student's top choice wrong → KL to the old model's distribution over
-    the choices, right → to the new one's; mean over instances. CE (when λ < 1) is over the choices too.
-    `choice_mask` `[B, C]` marks real choices when instances have different numbers of them.
-    """
-    import torch
-
-    student = mask_choices(student_scores, choice_mask)
-    old, new = mask_choices(old_scores, choice_mask), mask_choices(new_scores, choice_mask)
-    every = torch.ones_like(answers, dtype=torch.bool)
-    return muscle_loss(student, old, new, answers, every, temperature, lam)
 
 
 def sequence_loss(student_logits: Tensor, targets: Tensor, mask: Tensor) -> Tensor:

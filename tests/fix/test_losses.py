@@ -197,7 +197,8 @@ def test_choice_level_masks_per_instance_and_ignores_padded_choices() -> None:
     new = torch.tensor([[-1.0, -2.0, -2.5], [-2.0, -1.5, 7.0]])
     answers = torch.tensor([0, 0])  # student right on the first, wrong on the second
     choice_mask = torch.tensor([[True, True, True], [True, True, False]])
-    got = losses.choice_muscle_loss(student, old, new, answers, choice_mask, temperature=2.0)
+    masked = [losses.mask_choices(scores, choice_mask) for scores in (student, old, new)]
+    got = losses.muscle_loss(*masked, answers, torch.ones(2, dtype=torch.bool), temperature=2.0)
     first = kl(softmax([-1.0, -2.0, -2.5], 2), softmax([-1.0, -3.0, -2.0], 2))  # right → new
     second = kl(softmax([-1.0, -4.0], 2), softmax([-5.0, -1.0], 2))  # wrong → old, padding dropped
     assert got.item() == pytest.approx((first + second) / 2, rel=1e-5)
