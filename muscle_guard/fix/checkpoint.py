@@ -24,7 +24,8 @@ INTERRUPTED = "interrupted"
 STATE_JSON = "trainer_state.json"
 STATE_PT = "training_state.pt"
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
-_LEFTOVER = re.compile(r"^\..+\.(?:tmp|old)-(\d+)$")  # what a write in progress is called: .NAME.tmp-PID
+# A write in progress is .NAME.tmp-PID; a checkpoint being replaced is moved aside to .NAME.old-PID first.
+_LEFTOVER = re.compile(r"^\.(epoch-\d+|interrupted|adapter_config\.json|adapter_model\.safetensors)\.(tmp|old)-(\d+)$")
 
 
 @dataclass
@@ -71,9 +72,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def _running(pid: int) -> bool:
+    """Whether `pid` is a live process on this machine (a writer on another host sharing OUT looks dead)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:  # someone else's process
         return True
@@ -81,19 +83,25 @@ def _running(pid: int) -> bool:
 
 
 def sweep_leftovers(directory: Path) -> list[Path]:
-    """Remove the temporary files and directories that a process killed mid-write (SIGKILL, power loss) left
-    in `directory`; those of a process still running are kept. Returns what was removed."""
-    removed = []
-    for path in directory.iterdir() if directory.is_dir() else ():
+    """Clear what a process killed mid-write (SIGKILL, power loss) left in `directory`: its `.NAME.tmp-PID`
+    entries are removed; a `.NAME.old-PID` (a whole checkpoint moved aside to be replaced) is put back as NAME
+    when NAME is missing, else removed. Entries of a process still running, and any other name, are kept.
+    Returns the leftovers removed or restored."""
+    touched = []
+    entries = sorted(directory.iterdir()) if directory.is_dir() else []
+    for path in entries:
         match = _LEFTOVER.match(path.name)
-        if match is None or _running(int(match.group(1))):
+        if match is None or _running(int(match.group(3))):
             continue
-        if path.is_dir() and not path.is_symlink():
+        name, kind = match.group(1), match.group(2)
+        if kind == "old" and not (directory / name).exists():
+            os.replace(path, directory / name)
+        elif path.is_dir() and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+        touched.append(path)
+    return touched
 
 
 def save_checkpoint(target: Path, model: Any, optimizer: Any, scheduler: Any, state: TrainState) -> None:

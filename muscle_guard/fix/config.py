@@ -88,6 +88,8 @@ class TrainConfig:
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["strategy"] = self.strategy.value
+        if self.choice_level == (self.strategy is Strategy.CHOICE):  # implied: recorded as before --level existed,
+            del out["choice_level"]  # so checkpoints of earlier versions still resume
         return out
 
 

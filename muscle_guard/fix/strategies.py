@@ -108,17 +108,17 @@ def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None, 
     vocab_free = Strategy.SEQUENCE if generative else Strategy.CHOICE
     if level is Level.CHOICE and generative:
         raise FixError(f"--level choice needs multiple-choice or classification data; this is {shape.value}")
-    if requested is Strategy.CHOICE and level is Level.TOKEN and not classify:
+    if requested is Strategy.CHOICE and level is Level.TOKEN and shape is Shape.MULTIPLE_CHOICE:
         raise FixError("--strategy choice is MUSCLE at the choice level; drop --level token or use --strategy muscle")
     if requested is Strategy.AUTO:
-        if difference is None and level is not Level.CHOICE:
+        if difference is None and (level is not Level.CHOICE or classify):
             why = "class logits" if classify else "tokens"
             return Resolved(Strategy.MUSCLE, f"old and new share the tokenizer: token-level MUSCLE over {why}")
         if difference is None:
             return Resolved(
                 Strategy.CHOICE, "as requested by --level choice: MUSCLE over each instance's choices", True
             )
-        if level is Level.TOKEN and not classify:
+        if level is Level.TOKEN and shape is Shape.MULTIPLE_CHOICE:
             raise FixError(f"--level token needs the same tokenizer for old and new, but {difference}")
         how = "the old model's right outputs as text" if generative else "per-instance distributions over the choices"
         if classify:

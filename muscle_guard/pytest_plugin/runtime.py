@@ -86,7 +86,9 @@ class MusclePlugin:
         terminalreporter.section("muscle-guard")
         width = terminalreporter._tw.fullwidth
         # A log (CI, a pipe) has no width to fit: pytest reports 80 there, which would cut suite names.
-        width = max(width, 100) if bool(terminalreporter.isatty) else max(width, LOG_WIDTH)
+        isatty = terminalreporter.isatty  # a callable bool in pytest 8-9, maybe a plain method later
+        tty = isatty() if callable(isatty) else bool(isatty)
+        width = max(width, 100) if tty else max(width, LOG_WIDTH)
         terminalreporter.write(render_text(report, width=width, color=terminalreporter.hasmarkup))
         expired = self.session.waivers().expired() if self.options.waivers else ()
         for waiver in expired:

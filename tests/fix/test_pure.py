@@ -86,6 +86,10 @@ def test_the_level_of_each_strategy_by_default() -> None:
     assert resolve_strategy(Strategy.AUTO, mc, "vocabularies differ").choice_level is True
     auto_choice = resolve_strategy(Strategy.AUTO, mc, None, Level.CHOICE)
     assert (auto_choice.strategy, auto_choice.choice_level) == (Strategy.CHOICE, True)
+    classify = resolve_strategy(Strategy.AUTO, Shape.CLASSIFY, None, Level.CHOICE)  # class logits either way
+    assert (classify.strategy, classify.choice_level) == (Strategy.MUSCLE, False)
+    generate = resolve_strategy(Strategy.AUTO, Shape.GENERATE_EXACT, "vocabularies differ", Level.TOKEN)
+    assert generate.strategy is Strategy.SEQUENCE
     assert resolve_strategy(Strategy.MUSCLE, Shape.CLASSIFY, None, Level.CHOICE).choice_level is False  # class logits
 
 
@@ -236,15 +240,33 @@ def test_leftovers_of_a_killed_write_are_swept_but_not_those_of_a_running_one(tm
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     dead_pid, alive_pid = int(dead.stdout), os.getpid()
     (tmp_path / f".epoch-2.tmp-{dead_pid}").mkdir()  # a checkpoint being written when SIGKILL came
-    (tmp_path / f".epoch-1.old-{dead_pid}").mkdir()  # one moved aside to be replaced
+    (tmp_path / "epoch-1").mkdir()
+    (tmp_path / f".epoch-1.old-{dead_pid}").mkdir()  # moved aside, and its replacement did land
     (tmp_path / f".adapter_model.safetensors.tmp-{dead_pid}").write_text("half")  # an export in progress
     (tmp_path / f".epoch-3.tmp-{alive_pid}").mkdir()  # still being written by a live process
-    (tmp_path / "epoch-1").mkdir()
-    (tmp_path / ".hidden-but-not-ours").mkdir()
+    (tmp_path / ".notes.tmp-1").write_text("not ours")  # a user's file that only looks like a leftover
+    (tmp_path / ".epoch-4.tmp-99999999999").mkdir()  # a PID no process can have
 
     removed = ckpt.sweep_leftovers(tmp_path)
 
-    assert len(removed) == 3
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        f".epoch-3.tmp-{alive_pid}", ".hidden-but-not-ours", "epoch-1",
-    ]  # fmt: skip
+    assert len(removed) == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".epoch-3.tmp-{alive_pid}", ".notes.tmp-1", "epoch-1"]
+
+
+def test_a_checkpoint_moved_aside_when_the_kill_came_is_put_back(tmp_path: Path) -> None:
+    # replace_dir moves the old epoch-2 aside, then renames the new one in: killed in between, neither is there.
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    aside = tmp_path / f".epoch-2.old-{dead.stdout.strip()}"
+    aside.mkdir()
+    (aside / "trainer_state.json").write_text("{}")
+
+    ckpt.sweep_leftovers(tmp_path)
+
+    assert [p.name for p in tmp_path.iterdir()] == ["epoch-2"]
+    assert (tmp_path / "epoch-2" / "trainer_state.json").read_text() == "{}"
+
+
+def test_the_implied_level_is_not_recorded_so_older_checkpoints_still_resume() -> None:
+    assert "choice_level" not in TrainConfig().to_json()
+    assert "choice_level" not in TrainConfig(strategy=Strategy.CHOICE, choice_level=True).to_json()
+    assert TrainConfig(strategy=Strategy.KD_OLD, choice_level=True).to_json()["choice_level"] is True
