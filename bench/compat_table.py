@@ -306,6 +306,11 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
     IMG.mkdir(parents=True, exist_ok=True)
     written = []
     groups = sorted({(r["pair"], r["task"]) for r in rows})
+    names = [
+        "new (M2)",
+        *dict.fromkeys((*MINILM_STRATEGIES, *CAUSAL_STRATEGIES, *sorted({r["strategy"] for r in rows}))),
+    ]
+    colour = {name: f"C{i % 10}" for i, name in enumerate(names)}  # one colour per strategy in every panel
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.8), squeeze=False)
     for ax, (pair, name) in zip(axes[0], groups, strict=True):
         mine = [r for r in rows if (r["pair"], r["task"]) == (pair, name)]
@@ -323,7 +328,7 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
             ax.errorbar(
                 statistics.mean(acc), statistics.mean(nfr),
                 xerr=statistics.stdev(acc) if len(acc) > 1 else 0, yerr=statistics.stdev(nfr) if len(nfr) > 1 else 0,
-                fmt="s" if label == "new (M2)" else "o", capsize=3, label=label,
+                fmt="s" if label == "new (M2)" else "o", capsize=3, label=label, color=colour[label],
             )  # fmt: skip
         ax.set_title(f"{pair}: {name}", fontsize=10)
         ax.set_xlabel("accuracy (%)")
