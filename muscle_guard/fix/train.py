@@ -104,7 +104,7 @@ class Objective:
         else:  # every context and target position, padding excluded
             batch = B.token_batch(items, self.pad_id, device, target_only=False)
             logits, targets, mask = B.token_logits(model, batch), batch.targets, batch.mask
-        if self.strategy is Strategy.CE:  # the same positions as the token-level losses, no teachers
+        if self.strategy is Strategy.CE:  # the same positions (tokens, classes or choices), no teachers
             return losses.ce_loss(logits, targets, mask)
         old, new = self._teachers(items, logits.shape[1], device)
         if choice_mask is not None:  # choice scores are cached as tensors, padded with zeros: mask the padding
