@@ -1,20 +1,34 @@
-# Two entry points (see README): `make demo` and `make test`. Everything installs into .venv,
-# with torch pinned by constraints.txt (the library itself only asks for torch>=2.2).
+# Two entry points (see README): `make demo` and `make test`. Everything installs into .venv from the lock file
+# requirements.lock (every package pinned, build backend included); `make lock` refreshes it from the ranges in
+# pyproject.toml (the library's own, for users) and the development pins in constraints.txt (torch, pip).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+LOCK := requirements.lock
+PIP_TOOLS := pip-tools==7.6.2
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: install test lint typecheck pytest browser demo demo-causal clean
+.PHONY: install lock test lint typecheck pytest browser demo demo-causal clean
 
-$(STAMP): pyproject.toml constraints.txt
+$(STAMP): pyproject.toml constraints.txt $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
-	$(PIP) install --quiet -c constraints.txt -e '.[dev,demo]'
+	$(PIP) install --quiet -c constraints.txt pip
+	$(PIP) install --quiet -r $(LOCK)
+	$(PIP) install --quiet --no-deps --no-build-isolation -e .
+	$(PIP) check
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+# Refresh the lock: resolve pyproject.toml's ranges (with the dev and demo extras and the build backend) against
+# constraints.txt, newest versions allowed. torch keeps the plain version (the CPU build here satisfies it).
+lock:
+	test -x $(VENV)-lock/bin/pip-compile || { $(PYTHON) -m venv $(VENV)-lock && \
+	  $(VENV)-lock/bin/python -m pip install --quiet -c constraints.txt pip '$(PIP_TOOLS)'; }
+	CUSTOM_COMPILE_COMMAND="make lock" $(VENV)-lock/bin/pip-compile --quiet --upgrade --extra dev --extra demo --build-deps-for editable --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links -c constraints.txt -o $(LOCK) pyproject.toml
+	sed -i -E 's/^torch==([0-9.]+)\+cpu$$/torch==\1/' $(LOCK)
 
 # The README's demo command: a real model update (paraphrase-MiniLM-L3-v2 -> all-MiniLM-L6-v2 with LoRA
 # classifier adapters on Rotten Tomatoes), gated by pytest, fixed by `muscle-guard fix`, gated again.
@@ -48,4 +62,4 @@ pytest: install browser
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) .muscle-cache .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(VENV)-lock .muscle-cache .pytest_cache .mypy_cache .ruff_cache
