@@ -61,18 +61,29 @@ def _example(index: int, instance: Instance, settings: SuiteSettings, where: str
 
 
 def split_validation(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
-    """A deterministic (train, validation) split: each example's place depends on its id and the seed only.
+    """A deterministic (train, validation) split in which no input is on both sides.
 
-    The validation part has round(fraction·n) examples, at least one when fraction > 0 and n >= 2, and
-    never all of them. Both parts keep the input order.
+    Examples whose inputs are equal after `normalise_for_overlap` form one group and go to the same side, so
+    duplicated texts cannot leak from training into validation and make the validation signal measure
+    memorisation. Each group's place depends on its normalised input and the seed only; groups are taken in
+    that order until the validation part holds at least round(fraction·n) examples (at least one when
+    fraction > 0 and n >= 2). Training always keeps at least one group; with a single distinct input there
+    is no validation part. Both parts keep the input order.
     """
     n = len(examples)
     n_val = min(max(round(fraction * n), 1), n - 1) if fraction > 0 and n >= 2 else 0
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(normalise_for_overlap(example.context), []).append(example)
 
-    def rank(example: Example) -> str:
-        return hashlib.sha256(f"{seed}\x00{example.id}".encode()).hexdigest()
+    def rank(key: str) -> str:
+        return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
-    val_ids = {e.id for e in sorted(examples, key=rank)[:n_val]}
+    val_ids: set[str] = set()
+    for key in sorted(groups, key=rank)[: max(len(groups) - 1, 0)]:
+        if len(val_ids) >= n_val:
+            break
+        val_ids.update(e.id for e in groups[key])
     return [e for e in examples if e.id not in val_ids], [e for e in examples if e.id in val_ids]
 
 

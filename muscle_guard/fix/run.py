@@ -98,6 +98,11 @@ def run_fix(request: FixRequest) -> FixResult:
     settings = project.settings_for(train_suite.name)
     examples = build_examples(train_suite, settings)
     train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
+    if request.config.val_fraction > 0 and not val_ex and len(examples) >= 2:
+        raise FixError(
+            f"{request.train}: every instance has the same input after normalisation, so no validation split can "
+            "avoid copies of training rows; add varied training data or pass --val-fraction 0"
+        )
 
     # 2. Models: student (new + a trainable copy of its adapter), old teacher; the strategy they allow.
     accelerator = Accelerator(mixed_precision=_mixed_precision(request.options), cpu=request.options.device == "cpu")

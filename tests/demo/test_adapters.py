@@ -46,11 +46,10 @@ def test_causal_adapter_learns_the_choices_and_is_a_plain_peft_adapter(base: Pat
     assert json.loads((out / MARKER).read_text())["recipe"]["lr"] == pytest.approx(2e-2)
     backend = open_source(str(out), RunOptions(device="cpu", progress=False))
     requests = [ChoiceRequest(i.prompt or "", i.choices) for i in train.instances]
-    right = sum(
-        max(range(2), key=lambda k: s[k]) == i.answer
-        for s, i in zip(backend.score_choices(requests), train, strict=True)
-    )
-    assert right == len(train)  # the recipe fits its (separable) training data
+    margins = [s[i.answer] - s[1 - i.answer] for s, i in zip(backend.score_choices(requests), train, strict=True)]
+    # The recipe fits its (separable) training data: every instance right. The smallest margin is 0.81 nats on
+    # each of the four CPU kernel paths of docs/BENCHMARKS.md (equal to 1e-5), far from a tie.
+    assert min(margins) > 0.1
 
 
 def test_causal_adapter_is_reused_until_the_recipe_changes(base: Path, tmp_path: Path) -> None:

@@ -250,7 +250,9 @@ def test_paraphrase_minilm_l3_matches_onnxruntime(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
     out = assets.convert_paraphrase_minilm_l3(tmp_path / "l3")
     assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 3
-    assert assets.onnx_max_abs_diff(assets.paraphrase_minilm_l3_onnx(), out) < 1e-5
+    # 1e-4: onnxruntime and torch each pick their own kernels per CPU (AVX2, AVX-512); a wrong mapping of one
+    # initializer is off by far more than that.
+    assert assets.onnx_max_abs_diff(assets.paraphrase_minilm_l3_onnx(), out) < 1e-4
     stamp = (out / "model.safetensors").stat().st_mtime_ns
     assert assets.convert_paraphrase_minilm_l3(tmp_path / "l3") == out  # cached: not converted again
     assert (out / "model.safetensors").stat().st_mtime_ns == stamp

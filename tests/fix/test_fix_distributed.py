@@ -38,7 +38,7 @@ def test_two_cpu_processes_train_one_adapter(classifier_pair: Pair, tmp_path: Pa
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "muscle_fix.json").read_text())
     assert record["processes"] == 2
-    assert record["schedule"]["batches_per_epoch"] == 10  # 160 training instances / 2 processes / batch 8
+    assert record["schedule"]["batches_per_epoch"] == 15  # 240 training instances / 2 processes / batch 8
     assert [e["epoch"] for e in record["epochs"]] == [1]
     assert (out / "adapter_model.safetensors").is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-1"]  # no temp dirs left

@@ -194,6 +194,23 @@ def test_validation_split_is_deterministic_and_order_independent(tmp_path: Path)
     assert len(split_validation(examples[:3], 0.2, seed=0)[1]) == 1
 
 
+def test_validation_split_keeps_duplicated_texts_on_one_side(tmp_path: Path) -> None:
+    # 20 texts, each three times with trivial edits: a split by id would put copies of training rows into
+    # validation, which then measures memorisation instead of generalisation.
+    lines = [
+        {"id": f"x{i}-{copy}", "text": text, "label": i % 2}
+        for i in range(20)
+        for copy, text in enumerate((f"text {i}", f"TEXT {i}!", f"  text   {i}"))
+    ]
+    examples = build_examples(load_suite(write(tmp_path / "t.jsonl", lines)), SuiteSettings())
+    train, val = split_validation(examples, 0.2, seed=3)
+    assert len(val) == 12  # round(0.2 · 60) = 12: four whole groups of three
+    seen = {normalise_for_overlap(e.context) for e in train}
+    assert not any(normalise_for_overlap(e.context) in seen for e in val)
+    one_text = build_examples(load_suite(write(tmp_path / "one.jsonl", lines[:3])), SuiteSettings())
+    assert split_validation(one_text, 0.2, seed=0) == (one_text, [])  # nothing to validate on without a leak
+
+
 def test_examples_render_prompts_with_the_suite_template(tmp_path: Path) -> None:
     mc = load_suite(
         write(tmp_path / "mc.jsonl", [{"id": "a", "prompt": "Sky?", "choices": [" red", " blue"], "answer": 1}])

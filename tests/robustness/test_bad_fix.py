@@ -96,6 +96,18 @@ CASES: dict[str, Case] = {
         "texts.jsonl:2: label 5 is out of range for a 2-class model",
         setup=writes({"texts.jsonl": lines([TEXTS[0], {**TEXTS[1], "label": 5}, *TEXTS[2:]])}),
     ),
+    "one distinct text": Case(
+        ["--train", "same.jsonl"],
+        "same.jsonl: every instance has the same input after normalisation, so no validation split can avoid "
+        "copies of training rows; add varied training data or pass --val-fraction 0",
+        setup=writes(
+            {
+                "same.jsonl": lines(
+                    [{**t, "text": ("The good movie", "the GOOD movie!")[i % 2]} for i, t in enumerate(TEXTS)]
+                )
+            }
+        ),
+    ),
     "check suite of another task": Case(
         ["--train", "texts.jsonl", "--suite", "questions.jsonl"],
         "--suite questions.jsonl is multiple_choice but the training data is classify",
