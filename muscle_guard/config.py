@@ -84,7 +84,7 @@ class SuiteSettings:
     def from_json(cls, data: Mapping[str, Any]) -> SuiteSettings:
         flat = {k: v for k, v in data.items() if k != "gates"}
         flat.update(data.get("gates", {}))
-        return apply_settings(cls(), flat, "report")
+        return apply_settings(cls(), flat, "report", text=True)  # JSON: nulls for unset gates
 
 
 def _fraction(value: Any) -> float:
@@ -193,29 +193,89 @@ _GATE_KEYS: dict[str, Callable[[Any], Any]] = {
 }
 SETTING_KEYS = frozenset(_SUITE_KEYS) | frozenset(_GATE_KEYS)
 
+# The one TOML type of each setting in pyproject.toml. The command line and pytest's ini keys are text and go
+# through the parsers above only; a TOML value of another type is an error, never converted: `labels =
+# "neg,pos"` would be one label and `max_nfr = "0.6"` a string that only happens to parse.
+_NUMBER, _WHOLE, _TEXT, _TEXTS = "a number", "a whole number", "a string", "a list of strings"
+_TOML_TYPES: dict[str, str] = {
+    "scorer": _TEXT,
+    "normaliser": _TEXT,
+    "epsilon": _NUMBER,
+    "mc_norm": _TEXT,
+    "prompt_template": _TEXT,
+    "max_new_tokens": _WHOLE,
+    "stop": _TEXTS,
+    "labels": _TEXTS,
+    "max_nfr": _NUMBER,
+    "max_negative_flips": _WHOLE,
+    "min_accuracy_delta": _NUMBER,
+    "alpha": _NUMBER,
+}
+_OPTIONAL = frozenset({"max_negative_flips", "min_accuracy_delta", "alpha"})  # "none" unsets an inherited gate
 
-def parse_setting(key: str, value: Any, where: str) -> Any:
+
+def toml_type_name(value: Any) -> str:
+    """How TOML calls the type of a parsed value, for messages."""
+    for kind, name in ((bool, "a boolean"), (str, "a string"), (int, "an integer"), (float, "a float")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return "a date or time"
+
+
+def _has_toml_type(expected: str, value: Any) -> bool:
+    if expected == _TEXT:
+        return isinstance(value, str)
+    if expected == _TEXTS:
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) if expected == _WHOLE else isinstance(value, int | float)
+
+
+def _type_hint(key: str, expected: str, value: Any) -> str:
+    if expected == _TEXTS and isinstance(value, str):
+        items = [v.strip() for v in value.split(",")] if "," in value else [value]
+        return "; write " + key + " = [" + ", ".join(f'"{v}"' for v in items) + "]"
+    if expected in (_NUMBER, _WHOLE) and isinstance(value, str):
+        return "; write it without quotes"
+    return ""
+
+
+def parse_setting(key: str, value: Any, where: str, *, text: bool = True) -> Any:
     """Validate one setting value; ConfigError names where it came from and what is expected.
 
-    `key` may be kebab-case (`max-nfr`); messages show it as the user wrote it.
+    `key` may be kebab-case (`max-nfr`); messages show it as the user wrote it. `text=True` (the command line,
+    pytest's ini keys) parses strings; `text=False` (pyproject.toml) first requires the setting's TOML type.
     """
     name = key.replace("-", "_")
     parser = _SUITE_KEYS.get(name) or _GATE_KEYS.get(name)
     if parser is None:
         raise ConfigError(f"{where}: unknown setting {key!r}; known: {', '.join(sorted(SETTING_KEYS))}")
+    expected = _TOML_TYPES[name]
+    unset = name in _OPTIONAL and value == "none"
+    if not text and not unset and not _has_toml_type(expected, value):
+        also = " or 'none'" if name in _OPTIONAL else ""
+        raise ConfigError(
+            f"{where}: {key} = {value!r} is {toml_type_name(value)}; expected {expected}{also}"
+            + _type_hint(key, expected, value)
+        )
     try:
         return parser(value)
     except ValueError as exc:
         raise ConfigError(f"{where}: {key} = {value!r} is invalid; expected {exc}") from None
 
 
-def apply_settings(base: SuiteSettings, values: Mapping[str, Any], where: str) -> SuiteSettings:
-    """Return `base` with `values` (setting name → raw value) applied and validated."""
+def apply_settings(base: SuiteSettings, values: Mapping[str, Any], where: str, *, text: bool = False) -> SuiteSettings:
+    """Return `base` with `values` (setting name → raw value) applied and validated (see `parse_setting`)."""
     suite_updates: dict[str, Any] = {}
     gate_updates: dict[str, Any] = {}
     for raw_key, value in values.items():
         key = raw_key.replace("-", "_")
-        parsed = parse_setting(raw_key, value, where)
+        parsed = parse_setting(raw_key, value, where, text=text)
         (gate_updates if key in _GATE_KEYS else suite_updates)[key] = parsed
     return replace(base, gates=replace(base.gates, **gate_updates), **suite_updates)
 
@@ -236,7 +296,7 @@ class ProjectConfig:
         if suite in self.suites:
             settings = apply_settings(settings, self.suites[suite], f"{where} [tool.{TOOL_KEY}.suites.{suite}]")
         if overrides:
-            settings = apply_settings(settings, overrides, "command line")
+            settings = apply_settings(settings, overrides, "command line", text=True)
         return settings
 
 
@@ -257,6 +317,31 @@ RUN_KEYS = frozenset(
         "allow_pickle",
     }
 )
+
+
+_RUN_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    **dict.fromkeys(
+        ("old", "new", "waivers", "cache_dir", "device", "dtype", "report", "markdown"),
+        ("a string", lambda v: isinstance(v, str)),
+    ),
+    "suites": (
+        "a string or a list of strings",
+        lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+    ),
+    "batch_size": (
+        "a whole number or 'auto'",
+        lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool)),
+    ),
+    **dict.fromkeys(("trust_remote_code", "allow_pickle"), ("true or false", lambda v: isinstance(v, bool))),
+}
+
+
+def _check_run_value(raw_key: str, value: Any, where: str) -> None:
+    """A run key of `[tool.muscle-guard]` has one TOML type: `trust_remote_code = "false"` is not False."""
+    expected, fits = _RUN_TYPES[raw_key.replace("-", "_")]
+    if not fits(value):
+        hint = "; write it without quotes" if isinstance(value, str) and expected != "a string" else ""
+        raise ConfigError(f"{where}: {raw_key} = {value!r} is {toml_type_name(value)}; expected {expected}{hint}")
 
 
 def load_project_config(pyproject: Path | None) -> ProjectConfig:
@@ -285,9 +370,10 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
                 where = f"{pyproject} [tool.{TOOL_KEY}.suites.{name}]"
                 for sub_key in sub:
                     if sub_key.replace("-", "_") not in SETTING_KEYS:
-                        parse_setting(sub_key, sub[sub_key], where)
+                        parse_setting(sub_key, sub[sub_key], where, text=False)
                 suites[name] = sub
         elif key in RUN_KEYS:
+            _check_run_value(raw_key, value, f"{pyproject} [tool.{TOOL_KEY}]")
             run[key] = value
         elif key in SETTING_KEYS:
             defaults[raw_key] = value  # as written, so errors quote the user's spelling

@@ -16,6 +16,7 @@ from muscle_guard.backends.base import Backend, ChoiceRequest, GenerateRequest, 
 from muscle_guard.cache import PredictionCache
 from muscle_guard.config import SuiteSettings
 from muscle_guard.errors import BackendError, InputTooLong
+from muscle_guard.output_space import check_model_classes, check_output_space
 from muscle_guard.predictions import Prediction
 from muscle_guard.progress import message, progress_bar
 from muscle_guard.suite import Instance, Shape, Suite
@@ -107,11 +108,12 @@ def predict_suite(
     key = settings_key(suite.shape, settings)
     if shard is not None and not (shard[1] >= 1 and 0 <= shard[0] < shard[1]):
         raise ValueError(f"shard {shard} must be (rank, world) with 0 <= rank < world")
+    check_model_classes(model.info, suite, settings)
     if not isinstance(model, Backend):
-        return SuitePredictions(model.info, key, model.predictions_for(suite, settings))
+        return _checked(suite, settings, SuitePredictions(model.info, key, model.predictions_for(suite, settings)))
     if cache is None:
         preds = _compute(model, suite, list(suite.instances), settings, None, chunk_size, progress, label)
-        return SuitePredictions(model.info, key, {p.id: p for p in preds}, computed=len(preds))
+        return _checked(suite, settings, SuitePredictions(model.info, key, {p.id: p for p in preds}, len(preds)))
 
     path = cache.path_for(model.info.fingerprint, suite.name, key)
 
@@ -141,7 +143,12 @@ def predict_suite(
         return compute_missing(append_locked)
     # One process computes a suite at a time; others wait, then read what it wrote (xdist workers).
     with cache.lock(path, on_wait=lambda: message(f"waiting for another process predicting {suite.name} ({path})")):
-        return compute_missing(lambda items: cache.append(path, items))
+        return _checked(suite, settings, compute_missing(lambda items: cache.append(path, items)))
+
+
+def _checked(suite: Suite, settings: SuiteSettings, result: SuitePredictions) -> SuitePredictions:
+    check_output_space(result.model, suite, settings, result.predictions)
+    return result
 
 
 Appender = Callable[[list[tuple[str, Prediction]]], None]

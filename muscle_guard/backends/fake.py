@@ -21,11 +21,15 @@ from muscle_guard.modelref import ModelRef
 class FakeBackend:
     """Answers by looking the request's context up in a table of context → answer."""
 
-    def __init__(self, name: str, answers: dict[str, Any], fingerprint: str, n_classes: int = 2) -> None:
+    def __init__(
+        self, name: str, answers: dict[str, Any], fingerprint: str, n_classes: int = 2, declared: bool = False
+    ) -> None:
         self._answers = answers
         self._n_classes = n_classes
         self.calls = 0
-        self._info = ModelInfo(ref=f"fake:{name}", kind="fake", fingerprint=fingerprint)
+        # Like a transformers classifier, a fake one with "classes" says how many it has before it runs.
+        details = {"num_labels": n_classes} if declared else {}
+        self._info = ModelInfo(ref=f"fake:{name}", kind="fake", fingerprint=fingerprint, details=details)
 
     @property
     def info(self) -> ModelInfo:
@@ -69,4 +73,4 @@ def load(ref: ModelRef, options: RunOptions) -> FakeBackend:
     if not isinstance(data, dict) or not isinstance(data.get("answers"), dict):
         raise ModelRefError(f"{ref.raw}: {path} must hold an object with an 'answers' table")
     fingerprint = hashlib.sha256(blob).hexdigest()[:32]
-    return FakeBackend(path.stem, data["answers"], fingerprint, int(data.get("classes", 2)))
+    return FakeBackend(path.stem, data["answers"], fingerprint, int(data.get("classes", 2)), "classes" in data)

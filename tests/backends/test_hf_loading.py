@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -176,6 +177,32 @@ def test_hash_cache_is_used_when_configured(tiny: Tiny, tmp_path: Path) -> None:
     (tmp_path / CACHE_FILE).write_text(json.dumps(cache))
     assert hf(str(tiny.lm_adapter), options).info.fingerprint != first
     assert hf(str(tiny.lm_adapter)).info.fingerprint == first
+
+
+def test_weights_rewritten_with_their_old_size_and_mtime_are_hashed_again(tiny: Tiny, tmp_path: Path) -> None:
+    # `cp -p` / `rsync -a` rewrite a file and set its old mtime back; a hash remembered by (size, mtime) then
+    # served the old model's cached predictions for the new weights.
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny.classifier, model)
+    options = RunOptions(device="cpu", progress=False, extra={"hash_cache_dir": str(tmp_path / "hashes")})
+    first = hf(str(model), options).info.fingerprint
+    weights = model / "model.safetensors"
+    before = weights.stat()
+    tensors = load_file(weights)
+    name = next(iter(tensors))
+    tensors[name] = tensors[name] + 1.0
+    retrained = tmp_path / "retrained.safetensors"
+    save_file(tensors, retrained, metadata={"format": "pt"})
+    shutil.copy2(retrained, weights)  # what `cp -p` does: new content, then the copy's times
+    os.utime(weights, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert (weights.stat().st_size, weights.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+    assert hf(str(model), options).info.fingerprint != first
+    assert hf(str(model), options).info.fingerprint == hf(str(model)).info.fingerprint  # equal to a fresh hash
 
 
 def test_importing_the_backend_package_does_not_import_torch() -> None:

@@ -36,7 +36,57 @@ PYPROJECT: dict[str, Case] = {
         f"{TABLE}\nmax_nfr = 2\n", f"{{pp}} {TABLE}: max_nfr = 2 is invalid; expected a fraction between 0 and 1"
     ),
     "text where a number belongs": Case(
-        f'{TABLE}\nmax-nfr = "lots"\n', f"{{pp}} {TABLE}: max-nfr = 'lots' is invalid; expected a number"
+        f'{TABLE}\nmax-nfr = "lots"\n',
+        f"{{pp}} {TABLE}: max-nfr = 'lots' is a string; expected a number; write it without quotes",
+    ),
+    # One TOML type per key: nothing is converted, so nothing is silently read as something else.
+    "a number in quotes": Case(
+        '[tool.muscle-guard.suites.capitals]\nmax_nfr = "0.6"\n',
+        "{pp} [tool.muscle-guard.suites.capitals]: max_nfr = '0.6' is a string; expected a number; "
+        "write it without quotes",
+    ),
+    "labels as one string": Case(
+        f'{TABLE}\nlabels = "neg,pos"\n',
+        f"""{{pp}} {TABLE}: labels = 'neg,pos' is a string; expected a list of strings; write labels = ["neg", "pos"]""",
+    ),
+    "stop as one string": Case(
+        f'{TABLE}\nstop = "###"\n',
+        f"""{{pp}} {TABLE}: stop = '###' is a string; expected a list of strings; write stop = ["###"]""",
+    ),
+    "labels that are numbers": Case(
+        f"{TABLE}\nlabels = [0, 1]\n", f"{{pp}} {TABLE}: labels = [0, 1] is an array; expected a list of strings"
+    ),
+    "whole number as a float": Case(
+        f"{TABLE}\nmax_new_tokens = 32.0\n",
+        f"{{pp}} {TABLE}: max_new_tokens = 32.0 is a float; expected a whole number",
+    ),
+    "flip count in quotes": Case(
+        f'{TABLE}\nmax_negative_flips = "3"\n',
+        f"{{pp}} {TABLE}: max_negative_flips = '3' is a string; expected a whole number or 'none'; "
+        "write it without quotes",
+    ),
+    "a boolean where a number belongs": Case(
+        f"{TABLE}\nepsilon = true\n", f"{{pp}} {TABLE}: epsilon = True is a boolean; expected a number"
+    ),
+    "scorer that is a number": Case(
+        f"{TABLE}\nscorer = 1\n", f"{{pp}} {TABLE}: scorer = 1 is an integer; expected a string"
+    ),
+    "a switch in quotes": Case(
+        f'{TABLE}\ntrust_remote_code = "false"\n',
+        f"{{pp}} {TABLE}: trust_remote_code = 'false' is a string; expected true or false; write it without quotes",
+    ),
+    "allow_pickle as a number": Case(
+        f"{TABLE}\nallow_pickle = 0\n", f"{{pp}} {TABLE}: allow_pickle = 0 is an integer; expected true or false"
+    ),
+    "batch size in quotes": Case(
+        f'{TABLE}\nbatch_size = "8"\n',
+        f"{{pp}} {TABLE}: batch_size = '8' is a string; expected a whole number or 'auto'; write it without quotes",
+    ),
+    "suites as a number": Case(
+        f"{TABLE}\nsuites = 3\n", f"{{pp}} {TABLE}: suites = 3 is an integer; expected a string or a list of strings"
+    ),
+    "a model path that is a table": Case(
+        f"{TABLE}\nold = {{ path = 'x' }}\n", f"{{pp}} {TABLE}: old = {{'path': 'x'}} is a table; expected a string"
     ),
     "not a number (nan)": Case(f"{TABLE}\nalpha = nan\n", f"{{pp}} {TABLE}: alpha = nan is invalid; expected a number"),
     "zero new tokens": Case(
@@ -44,7 +94,7 @@ PYPROJECT: dict[str, Case] = {
         f"{{pp}} {TABLE}: max_new_tokens = 0 is invalid; expected a whole number >= 1",
     ),
     "stop that is not text": Case(
-        f"{TABLE}\nstop = 3\n", f"{{pp}} {TABLE}: stop = 3 is invalid; expected a string or a list of strings"
+        f"{TABLE}\nstop = 3\n", f"{{pp}} {TABLE}: stop = 3 is an integer; expected a list of strings"
     ),
     "unknown choice": Case(
         f'{TABLE}\nmc_norm = "best"\n', f"{{pp}} {TABLE}: mc_norm = 'best' is invalid; expected one of acc, acc_norm"

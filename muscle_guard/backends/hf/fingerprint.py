@@ -2,13 +2,18 @@
 
 Weights are hashed by content (sha256), never by path, so a copied or moved model keeps its fingerprint
 and a retrained one at the same path does not. Hashing gigabytes takes seconds, so results may be cached
-in `options.extra["hash_cache_dir"]`, keyed by (path, size, mtime_ns).
+in `options.extra["hash_cache_dir"]`. A cached hash is used only while the file's stat identity is unchanged:
+device, inode, size, mtime_ns and ctime_ns. mtime alone is not enough: `cp -p` and `rsync -a` rewrite a file
+and then set its old mtime back. ctime cannot be set back by a user-level tool (any write, rename, chmod or
+new inode moves it), so a rewritten file is always hashed again; the check itself is the one `stat` call
+that was already made (docs/RELIABILITY.md has the measured cost).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -20,8 +25,19 @@ _SHA256_BLOB = re.compile(r"^[0-9a-f]{64}$")
 CACHE_FILE = "sha256-cache.json"
 
 
+def stat_identity(stat: os.stat_result) -> dict[str, int]:
+    """What must be unchanged for a remembered hash of a file to stand (see the module docstring)."""
+    return {
+        "dev": stat.st_dev,
+        "inode": stat.st_ino,
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "ctime_ns": stat.st_ctime_ns,
+    }
+
+
 class FileHasher:
-    """sha256 of files, remembered per (path, size, mtime_ns) in an optional JSON cache file."""
+    """sha256 of files, remembered per path and stat identity in an optional JSON cache file."""
 
     def __init__(self, cache_dir: str | Path | None = None) -> None:
         self._cache_path = Path(cache_dir) / CACHE_FILE if cache_dir else None
@@ -39,17 +55,17 @@ class FileHasher:
         # Files of a hub snapshot are links to blobs named by their sha256: no need to read them.
         if path.is_symlink() and target.parent.name == "blobs" and _SHA256_BLOB.match(target.name):
             return target.name
-        stat = target.stat()
+        identity = stat_identity(target.stat())
         key = str(target)
         entry = self._memo.get(key)
-        if entry and entry.get("size") == stat.st_size and entry.get("mtime_ns") == stat.st_mtime_ns:
+        if isinstance(entry, dict) and all(entry.get(k) == v for k, v in identity.items()):
             return str(entry["sha256"])
         digest = hashlib.sha256()
         with target.open("rb") as handle:
             while chunk := handle.read(_CHUNK):
                 digest.update(chunk)
         value = digest.hexdigest()
-        self._memo[key] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": value}
+        self._memo[key] = {**identity, "sha256": value}
         self._dirty = True
         return value
 

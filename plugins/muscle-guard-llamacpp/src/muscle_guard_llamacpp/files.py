@@ -41,7 +41,7 @@ def check_gguf(ref: ModelRef) -> Path:
 def file_sha256(path: Path, hash_cache_dir: str | None = None) -> str:
     """sha256 of the file's bytes (not its path), remembered in `hash_cache_dir` when muscle-guard has one."""
     try:
-        # muscle-guard's hasher caches by (path, size, mtime): a multi-GB model is read once, not per run.
+        # muscle-guard's hasher caches by path and stat identity: a multi-GB model is read once, not per run.
         from muscle_guard.backends.hf.fingerprint import FileHasher
     except ImportError:  # pragma: no cover - an older or newer muscle-guard without it
         digest = hashlib.sha256()
