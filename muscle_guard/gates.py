@@ -124,6 +124,23 @@ def percent(fraction: float) -> str:
     return f"{value:.2f}%"
 
 
+def opt_percent(fraction: float | None) -> str:
+    """`percent`, or "-" for a ratio that is undefined (a zero denominator, or a continuous suite)."""
+    return "-" if fraction is None else percent(fraction)
+
+
+def quoted(text: str, limit: int | None = None) -> str:
+    """`text` as Python's repr writes it: quoted, with newlines, tabs and invisible characters escaped, so two
+    strings shown side by side look different whenever they are. Past `limit` characters the middle is left
+    out, outside the quotes and counted: 'head' ... 1,234 characters left out ... 'tail'.
+    """
+    if limit is None or len(text) <= limit:
+        return repr(text)
+    head = (limit + 1) // 2
+    tail = limit - head
+    return f"{text[:head]!r} ... {len(text) - limit:,} characters left out ... {text[len(text) - tail :]!r}"
+
+
 def points(fraction: float) -> str:
     """A change as signed percentage points: -0.021 → "-2.1", 0.005 → "+0.5"."""
     return f"{fraction * 100:+.1f}"

@@ -11,6 +11,8 @@ import hashlib
 import html
 from collections.abc import Iterable, Sequence
 
+from muscle_guard.gates import quoted
+
 CSS = """
 :root { color-scheme: light; --fg: #1d2329; --muted: #5f6b76; --line: #d8dee4; --bg2: #f6f8fa;
   --red: #c0392b; --red-bg: #fdecea; --green: #1e7e34; --green-bg: #e6f4ea; --blue: #3b6fb6; }
@@ -46,6 +48,7 @@ pre { white-space: pre-wrap; word-break: break-word; background: var(--bg2); pad
   margin: 4px 0 8px; max-height: 320px; overflow-y: auto; }
 .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; margin-top: 6px; }
 .note { color: var(--muted); font-style: italic; } [hidden] { display: none !important; }
+code.exact { white-space: break-spaces; word-break: break-all; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; }
 """
 
@@ -85,6 +88,12 @@ def clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     return f"{text[:limit]}… [{len(text) - limit:,} more characters]"
+
+
+def exact(text: str, limit: int) -> str:
+    """`text` `quoted` for comparing, as HTML: every space kept, and folded at any character (monospace, spaces
+    taking room) rather than at spaces, so no difference hides at the end of a line."""
+    return f'<code class="exact">{esc(quoted(text, limit))}</code>'
 
 
 def page(title: str, body: str) -> str:

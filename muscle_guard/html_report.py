@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from muscle_guard.flips import InstanceOutcome, SuiteMetrics
-from muscle_guard.gates import p_text, percent
-from muscle_guard.html_page import badge, clip, esc, filter_box, page, table
+from muscle_guard.gates import opt_percent, p_text, percent
+from muscle_guard.html_page import badge, clip, esc, exact, filter_box, page, table
 from muscle_guard.report import RunReport, SuiteReport, worst_negative_flips
 from muscle_guard.report_fix import FixPoint, fix_points
 
@@ -16,7 +16,10 @@ MAX_FLIPS = 500
 MAX_PROMPT = 3000
 MAX_ANSWER = 1000
 MAX_EVIDENCE_ROWS = 12
-SUITE_COLUMNS = ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "McNemar p", "gate")
+SUITE_COLUMNS = (
+    "suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "BTC", "BEC", "NFI", "McNemar p",
+    "gate",
+)  # fmt: skip
 
 
 def render_html(report: RunReport, *, source: str = "", max_flips: int = MAX_FLIPS) -> str:
@@ -61,7 +64,7 @@ def _footer(report: RunReport, source: str) -> str:
 
 
 def metric_cells(m: SuiteMetrics) -> list[str]:
-    """N … McNemar p of one suite, formatted like the terminal table."""
+    """N … McNemar p of one suite, formatted like the terminal table ("-" for an undefined ratio)."""
     return [
         str(m.n),
         f"{m.acc_old:.4f}",
@@ -71,7 +74,10 @@ def metric_cells(m: SuiteMetrics) -> list[str]:
         percent(m.nfr),
         str(m.pf),
         percent(m.pfr),
-        "-" if m.nfr_mc is None else percent(m.nfr_mc),
+        opt_percent(m.nfr_mc),
+        opt_percent(m.btc),
+        opt_percent(m.bec),
+        opt_percent(m.nfi),
         p_text(m.mcnemar_p),
     ]
 
@@ -84,7 +90,7 @@ def suite_table(report: RunReport) -> str:
         rows.append([f"<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
     if not rows:
         return '<p class="note">This run has no suites.</p>'
-    return table([*SUITE_COLUMNS, "reasons"], rows, numeric=range(1, 11))
+    return table([*SUITE_COLUMNS, "reasons"], rows, numeric=range(1, len(SUITE_COLUMNS) - 1))
 
 
 def flip_matrix(m: SuiteMetrics) -> str:
@@ -192,17 +198,18 @@ def flip_list(suites: Sequence[SuiteReport], cap: int = MAX_FLIPS) -> str:
 def flip_card(
     suite: SuiteReport, o: InstanceOutcome, *, open_: bool = False, group: str = "flips", fixed: bool = False
 ) -> str:
-    """One negative flip: summary line, then prompt, reference, both answers and the evidence."""
+    """One negative flip: summary line, then prompt, reference, both answers and the evidence. What is compared
+    (reference, answers, choices, generations) is shown `exact`; the prompt, shown once, as it is."""
     tags = f' <span class="meta">[{esc(", ".join(o.tags))}]</span>' if o.tags else ""
     strength = f"D = {o.delta:+.3f}" if o.delta is not None else _margin(o)
     summary = (
         f'<summary><code>{esc(suite.name)}::{esc(o.id)}</code>{tags} <span class="answers">'
-        f'<span class="old">{esc(clip(_one_line(o.old.answer), 60))}</span> → '
-        f'<span class="new">{esc(clip(_one_line(o.new.answer), 60))}</span></span> '
+        f'<span class="old">{exact(o.old.answer, 60)}</span> → '
+        f'<span class="new">{exact(o.new.answer, 60)}</span></span> '
         f'<span class="meta">{esc(strength)}</span></summary>'
     )
     answers = "".join(
-        f"<div>{_block(label, clip(text, MAX_ANSWER))}</div>"
+        f'<div><div class="label">{esc(label)}</div><pre>{exact(text, MAX_ANSWER)}</pre></div>'
         for label, text in (
             ("reference", o.reference),
             (f"old answer · score {o.old.score:.3f}", o.old.answer),
@@ -235,9 +242,7 @@ def evidence(o: InstanceOutcome, labels: Sequence[str]) -> str:
             name = names[i] if i < len(names) else f"class {i}"
             marks = [m for m, hit in (("reference", name.strip() == o.reference.strip()), ("old pick", o.old.choice == i),
                                       ("new pick", o.new.choice == i)) if hit]  # fmt: skip
-            rows.append(
-                [esc(clip(_one_line(name), 200)), _num(old_values, i), _num(new_values, i), esc(", ".join(marks))]
-            )
+            rows.append([exact(name, 200), _num(old_values, i), _num(new_values, i), esc(", ".join(marks))])
         what = "log-likelihood" if is_ll else "probability"
         more = f'<p class="note">Top {len(rows)} of {width} shown.</p>' if len(rows) < width else ""
         return (
@@ -246,7 +251,11 @@ def evidence(o: InstanceOutcome, labels: Sequence[str]) -> str:
             + more
         )
     texts = [("old generation", old.text if old else None), ("new generation", new.text if new else None)]
-    return "".join(_block(label, clip(text, MAX_ANSWER)) for label, text in texts if text is not None)
+    return "".join(
+        f'<div class="label">{esc(label)}</div><pre>{exact(text, MAX_ANSWER)}</pre>'
+        for label, text in texts
+        if text is not None
+    )
 
 
 def _top_rows(old: Sequence[float], new: Sequence[float], o: InstanceOutcome) -> list[int]:
@@ -275,7 +284,3 @@ def _margin(o: InstanceOutcome) -> str:
 
 def _block(label: str, text: str) -> str:
     return f'<div class="label">{esc(label)}</div><pre>{esc(text)}</pre>'
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -1,12 +1,15 @@
 """Markdown summary of a run, for GitHub step summaries and pull-request comments; bounded in length.
 
 Suite text is data: cells are one line, cut to MAX_CELL characters, with `|` and HTML escaped (GitHub renders
-HTML in Markdown), so a prompt can neither break the table nor add markup.
+HTML in Markdown), so a prompt can neither break the table nor add markup. References and answers are shown
+`quoted` in code spans, every character kept, so two that differ never read the same.
 """
 
 from __future__ import annotations
 
-from muscle_guard.gates import p_text, percent
+import re
+
+from muscle_guard.gates import opt_percent, p_text, percent, quoted
 from muscle_guard.report import RunReport, worst_negative_flips
 from muscle_guard.report_fix import fix_points
 
@@ -24,6 +27,14 @@ def md_cell(text: str, *, code: bool = False) -> str:
     return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
 
 
+def md_exact(text: str, limit: int = MAX_CELL) -> str:
+    """`text` `quoted` in a code span, for comparing: no character replaced, no space collapsed (code spans keep
+    them); only `|` is escaped, which GitHub tables undo inside code. The fence outgrows any backtick run."""
+    shown = quoted(text, limit).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    return f"{fence}{shown}{fence}"
+
+
 def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUITE, max_suites: int = 50) -> str:
     """The per-suite table and the top negative flips; at most `max_suites` rows and k flips each."""
     verdict = "passed" if report.passed else "failed"
@@ -32,16 +43,16 @@ def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUIT
         "",
         f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`",
         "",
-        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | p | gate |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | BTC | BEC | NFI | p | gate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for suite in report.suites[:max_suites]:
         m = suite.metrics
         gate = "✅ pass" if suite.verdict.passed else "❌ fail"
-        nfr_mc = "-" if m.nfr_mc is None else percent(m.nfr_mc)
+        ratios = " | ".join(opt_percent(r) for r in (m.nfr_mc, m.btc, m.bec, m.nfi))
         lines.append(
             f"| {md_cell(suite.name)} | {m.n} | {m.acc_old:.4f} | {m.acc_new:.4f} | {m.delta_acc:+.4f} | {m.nf} | "
-            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {nfr_mc} | {p_text(m.mcnemar_p)} | {gate} |"
+            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {ratios} | {p_text(m.mcnemar_p)} | {gate} |"
         )
     if len(report.suites) > max_suites:
         lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")
@@ -56,7 +67,7 @@ def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUIT
         for suite, outcome in flips:
             lines.append(
                 f"| `{md_cell(suite.name, code=True)}::{md_cell(outcome.id, code=True)}` | "
-                f"{md_cell(outcome.reference)} | {md_cell(outcome.old.answer)} | {md_cell(outcome.new.answer)} |"
+                f"{md_exact(outcome.reference)} | {md_exact(outcome.old.answer)} | {md_exact(outcome.new.answer)} |"
             )
         shown = len(flips)
         total = sum(s.metrics.nf for s in report.suites)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -25,7 +26,8 @@ from muscle_guard.suite import Shape
 SCHEMA_VERSION = 1
 RunKind = Literal["check", "fix"]
 _KINDS: tuple[RunKind, ...] = ("check", "fix")
-# Libraries whose versions explain a run, reported only when something already imported them.
+# Libraries whose versions explain a run, reported when installed: read from their distribution metadata, so
+# an xdist controller (which never imports them; its workers do) records what a `-n 0` run records.
 _LIBRARIES = ("torch", "transformers", "peft", "accelerate")
 
 
@@ -170,13 +172,17 @@ class RunReport:
 
 
 def collect_environment() -> dict[str, str]:
-    """Python, platform and the versions of already-imported ML libraries (never imports one itself)."""
+    """Python, platform and the versions of the installed ML libraries, the same whichever of them this process
+    has imported (it never imports one itself)."""
     env = {"python": platform.python_version(), "platform": platform.platform(), "muscle_guard": __version__}
     for name in _LIBRARIES:
-        module = sys.modules.get(name)
-        version = getattr(module, "__version__", None)
-        if version is not None:
-            env[name] = str(version)
+        try:
+            env[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            # Importable without an installed distribution (a source tree on sys.path): only an import tells.
+            version = getattr(sys.modules.get(name), "__version__", None)
+            if version is not None:
+                env[name] = str(version)
     return env
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from muscle_guard.evaluate import SuiteEvaluation
 from muscle_guard.flips import InstanceOutcome
-from muscle_guard.gates import percent
+from muscle_guard.gates import percent, quoted
 
 PROMPT_CHARS = 400
+ANSWER_CHARS = 200
+CHOICE_CHARS = 24
 
 
 def trim(text: str, limit: int = PROMPT_CHARS) -> str:
-    """One line, at most `limit` characters, with the middle elided."""
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    half = (limit - 5) // 2
-    return f"{flat[:half]} ... {flat[-half:]}"
+    """At most `limit` characters of `text`, unquoted and unchanged, the middle left out and counted.
+
+    For text shown on its own; text shown next to other text for comparison goes through `quoted`.
+    """
+    if len(text) <= limit:
+        return text
+    head = (limit + 1) // 2
+    tail = limit - head
+    return f"{text[:head]} ... [{len(text) - limit:,} characters left out] ... {text[len(text) - tail :]}"
 
 
 def _mark(correct: bool) -> str:
@@ -29,7 +34,8 @@ def _evidence(outcome: InstanceOutcome) -> list[str]:
         lines.append("  log-likelihood per choice:      old        new")
         for i, choice in enumerate(outcome.choices):
             flags = ("<old" if outcome.old.choice == i else "") + (" <new" if outcome.new.choice == i else "")
-            lines.append(f"    [{i}] {trim(choice, 24):<24} {old.logliks[i]:>9.3f}  {new.logliks[i]:>9.3f}  {flags}")
+            shown = quoted(choice, CHOICE_CHARS)
+            lines.append(f"    [{i}] {shown:<26} {old.logliks[i]:>9.3f}  {new.logliks[i]:>9.3f}  {flags}")
     elif old is not None and new is not None and old.probs and new.probs:
         lines.append("  class probabilities:")
         lines.append("    old: " + "  ".join(f"{p:.3f}" for p in old.probs))
@@ -40,7 +46,10 @@ def _evidence(outcome: InstanceOutcome) -> list[str]:
 
 
 def flip_diff(outcome: InstanceOutcome, evaluation: SuiteEvaluation) -> str:
-    """The failure text of a negative flip in a suite over its budget."""
+    """The failure text of a negative flip in a suite over its budget.
+
+    Texts are `quoted`: answers "new\\nline" and "new line" must not read the same.
+    """
     m = evaluation.metrics
     head = (
         f"negative flip: the old model was right, the new one is wrong "
@@ -48,10 +57,10 @@ def flip_diff(outcome: InstanceOutcome, evaluation: SuiteEvaluation) -> str:
     )
     lines = [
         head,
-        f"  prompt:    {trim(outcome.prompt)}",
-        f"  reference: {trim(outcome.reference, 200)}",
-        f"  old:       {trim(outcome.old.answer, 200)!r}  ({_mark(outcome.old.correct)})",
-        f"  new:       {trim(outcome.new.answer, 200)!r}  ({_mark(outcome.new.correct)})",
+        f"  prompt:    {quoted(outcome.prompt, PROMPT_CHARS)}",
+        f"  reference: {quoted(outcome.reference, ANSWER_CHARS)}",
+        f"  old:       {quoted(outcome.old.answer, ANSWER_CHARS)}  ({_mark(outcome.old.correct)})",
+        f"  new:       {quoted(outcome.new.answer, ANSWER_CHARS)}  ({_mark(outcome.new.correct)})",
     ]
     return "\n".join(lines + _evidence(outcome))
 

@@ -88,3 +88,28 @@ def test_exactly_the_independently_computed_negative_flips_fail(
     failed = {line.split("::")[1].split(" ")[0] for line in result.outlines if line.startswith("FAILED suites/")}
     assert failed == flips | {"[gate]"}
     result.assert_outcomes(failed=len(flips) + 1, passed=len(QUESTIONS) - len(flips))
+
+
+def test_the_report_environment_is_the_same_with_and_without_xdist(
+    pytester: pytest.Pytester, hf_pair: tuple[Path, Path, list[int], list[int]]
+) -> None:
+    # `-n 0` imports torch, transformers and peft in the process that writes the report; an xdist controller
+    # never does (its workers do): the report must still name their versions.
+    old, new, old_picks, _ = hf_pair
+    lines = [
+        json.dumps({"id": f"q{i:02d}", "prompt": prompt, "choices": choices, "answer": old_picks[i]})
+        for i, (prompt, choices) in enumerate(QUESTIONS[:4])
+    ]
+    pytester.makefile(".jsonl", **{"suites/questions": "\n".join(lines)})
+
+    environments = []
+    for xdist in ([], ["-n", "2"]):
+        pytester.runpytest_subprocess(
+            f"--muscle-old={old}", f"--muscle-new={new}", "--muscle-report=report.json", "-p", "no:cacheprovider",
+            "-p", "no:hypothesispytest", *xdist,
+        )  # fmt: skip
+        environments.append(json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))["environment"])
+
+    serial, parallel = environments
+    assert {"torch", "transformers", "peft"} <= set(serial)
+    assert parallel == serial

@@ -69,7 +69,7 @@ def test_the_summary_is_printed_once_with_the_worst_negative_flips(project: Proj
     run = project.run(*xdist_args)
 
     assert run.stdout.count(TITLE) == 1
-    table = run.stdout.split(TITLE)[1].splitlines()
+    table = run.stdout.split(TITLE)[1].split("\ncompatibility")[0].splitlines()
     rows = {line.split("│")[1].strip(): line for line in table if line.startswith("│")}
     assert rows["capitals"].split("│")[2:-1] == [
         " 12 ",
@@ -85,6 +85,14 @@ def test_the_summary_is_printed_once_with_the_worst_negative_flips(project: Proj
         " FAIL ",
     ]
     assert rows["rivers"].split("│")[-2].strip() == "pass"
+    compatibility = run.stdout.split("\ncompatibility")[1].split("worst negative flips")[0].splitlines()
+    ratios = [[cell.strip() for cell in line.split("│")[1:-1]] for line in compatibility if line.startswith("│")]
+    # capitals: 9 of the 12 old right stay right, its 3 new errors are all flips; rivers: the old model is
+    # never right (BTC undefined), its 4 new errors are old errors.
+    assert {row[0]: row[1:] for row in ratios} == {
+        "capitals": ["75.00%", "0.00%", "100.00%"],
+        "rivers": ["-", "100.00%", "0.00%"],
+    }
     worst = run.stdout.split("worst negative flips")[1]
     for i in (0, 4, 8):
         assert f"suites/capitals.jsonl::capital{i} " in worst

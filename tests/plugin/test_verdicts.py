@@ -33,16 +33,52 @@ def test_a_negative_flip_over_budget_fails_with_a_compact_diff(project: Project,
         "(suite capitals: NFR 25.00% = 1/4, budget max_nfr 0.00%)"
     )
     assert diff[1:5] == [
-        "  prompt:    Is paris right?",
-        "  reference: yes",
+        "  prompt:    'Is paris right?'",
+        "  reference: 'yes'",
         "  old:       'yes'  (right)",
         "  new:       'no'  (WRONG)",
     ]
     assert diff[5].split() == ["log-likelihood", "per", "choice:", "old", "new"]
-    assert diff[6].split() == ["[0]", "yes", "-0.500", "-1.000", "<old"]
-    assert diff[7].split() == ["[1]", "no", "-1.010", "-0.500", "<new"]
+    assert diff[6].split() == ["[0]", "'", "yes'", "-0.500", "-1.000", "<old"]
+    assert diff[7].split() == ["[1]", "'", "no'", "-1.010", "-0.500", "<new"]
     for noise in ("Traceback", "def runtest", "Captured"):
         assert noise not in run.stdout
+
+
+def test_answers_that_differ_only_in_whitespace_read_differently(project: Project, xdist_args: list[str]) -> None:
+    prompt = "Two lines\n\tor one?"
+    choices = ["new\nline", "new line", "new\u00a0line"]
+    project.write_lines("suites/lines.jsonl", [{"id": "nl", "prompt": prompt, "choices": choices, "answer": 0}])
+    project.teach("old", {prompt: 0})
+    project.teach("new", {prompt: 1})
+
+    run = project.run(*xdist_args)
+
+    diff = run.longrepr("suites/lines.jsonl::nl").splitlines()
+    assert diff[1:5] == [
+        "  prompt:    'Two lines\\n\\tor one?'",
+        "  reference: 'new\\nline'",
+        "  old:       'new\\nline'  (right)",
+        "  new:       'new line'  (WRONG)",
+    ]
+    assert [line.split()[:2] for line in diff[6:9]] == [
+        ["[0]", "'new\\nline'"],
+        ["[1]", "'new"],
+        ["[2]", "'new\\xa0line'"],
+    ]
+
+
+def test_a_long_prompt_is_cut_in_the_middle_visibly_and_keeps_its_whitespace(project: Project) -> None:
+    prompt = "Start\n" + "word\t" * 500 + "end?"
+    project.write_lines("suites/long.jsonl", [{"id": "q", "prompt": prompt, "choices": [" yes", " no"], "answer": 0}])
+    project.teach("old", {prompt: 0})
+    project.teach("new", {prompt: 1})
+
+    run = project.run()
+
+    line = run.longrepr("suites/long.jsonl::q").splitlines()[1]
+    shown = repr(prompt[:200]) + f" ... {len(prompt) - 400:,} characters left out ... " + repr(prompt[-200:])
+    assert line == f"  prompt:    {shown}"
 
 
 def test_a_negative_flip_within_budget_is_an_xfail_naming_budget_and_rate(

@@ -70,6 +70,83 @@ def test_format_follows_the_output_suffix(save: Save, tmp_path: Path, name: str,
     assert marker in (tmp_path / name).read_text(encoding="utf-8")
 
 
+# BTC, BEC and NFI of run_report(): sarcasm (a both right, b a negative flip, c a positive flip) and samsum,
+# continuous, where they are undefined.
+RATIOS = {"sarcasm": ["50.00%", "0.00%", "100.00%"], "samsum": ["-", "-", "-"]}
+
+
+def test_terminal_shows_btc_bec_and_nfi_per_suite(save: Save) -> None:
+    _, out, _ = invoke(save(run_report()), "--format", "terminal")
+    table = out.split("\ncompatibility")[1].split("worst negative flips")[0].splitlines()
+    header = next(line for line in table if line.startswith("┃"))
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == ["suite", "BTC", "BEC", "NFI"]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in table if line.startswith("│")]
+    assert {row[0]: row[1:] for row in rows} == RATIOS
+    assert "…" not in out  # nothing cut to fit 120 columns
+
+
+def test_markdown_shows_btc_bec_and_nfi_per_suite(save: Save) -> None:
+    _, text, _ = invoke(save(run_report()), "--format", "markdown")
+    lines = text.splitlines()
+    assert (
+        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | BTC | BEC | NFI | p | gate |" in lines
+    )
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[10:13] for line in lines if line.startswith("| sa")}
+    assert rows == RATIOS
+
+
+def test_html_shows_btc_bec_and_nfi_per_suite(save: Save) -> None:
+    _, page, _ = invoke(save(run_report()), "--format", "html")
+    for name, ratios in RATIOS.items():
+        row = page.split(f"<td><b>{name}</b></td>")[1].split("</tr>")[0]
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        assert cells[9:12] == ratios
+
+
+# --- strings side by side -------------------------------------------------------------------------------
+
+
+def lookalike(old: str, new: str, reference: str = "") -> RunReport:
+    """A run with one negative flip whose answers (and reference) are the given strings."""
+    outcome = mc("a", 0, 1)
+    outcome = replace(outcome, reference=reference or old, old=replace(outcome.old, answer=old),
+                      new=replace(outcome.new, answer=new))  # fmt: skip
+    return run_report([suite_report([outcome])])
+
+
+def test_every_format_tells_apart_answers_that_differ_only_in_whitespace(save: Save) -> None:
+    path = save(lookalike("new\nline", "new line"))
+    _, terminal, _ = invoke(path, "--format", "terminal")
+    _, markdown, _ = invoke(path, "--format", "markdown")
+    _, page, _ = invoke(path, "--format", "html")
+    assert "'new\\nline'" in terminal
+    assert "'new line'" in terminal
+    flip = next(line for line in markdown.splitlines() if line.startswith("| `sarcasm::a`"))
+    assert flip == "| `sarcasm::a` | `'new\\nline'` | `'new\\nline'` | `'new line'` |"
+    assert '<span class="old"><code class="exact">&#x27;new\\nline&#x27;</code></span>' in page
+    assert '<span class="new"><code class="exact">&#x27;new line&#x27;</code></span>' in page
+    assert '<pre><code class="exact">&#x27;new\\nline&#x27;</code></pre>' in page
+
+
+def test_the_terminal_folds_answers_at_exact_positions_so_no_space_is_lost(save: Save) -> None:
+    old, new = "x" * 30 + "  " + "y" * 20, "x" * 30 + " " + "y" * 21
+    _, out, _ = invoke(save(lookalike(old, new, reference="r")), "--format", "terminal")
+    table = out.split("worst negative flips")[1]
+    header = next(line for line in table.splitlines() if line.startswith("┃"))
+    columns = [cell.strip() for cell in header.split("┃")[1:-1]]
+    cells = [line.split("│")[1:-1] for line in table.splitlines() if line.startswith("│")]
+    for column, text in (("old", old), ("new", new)):
+        parts = [row[columns.index(column)][1:-1] for row in cells]  # less the one-space padding each side
+        assert "".join(parts).rstrip() == repr(text)
+        assert len(parts) > 1  # the cell did wrap
+
+
+def test_markdown_code_spans_keep_backticks_and_pipes(save: Save) -> None:
+    _, text, _ = invoke(save(lookalike("a `b` | c", "a 'b' | c")), "--format", "markdown")
+    flip = next(line for line in text.splitlines() if line.startswith("| `sarcasm::a`"))
+    assert flip.endswith(r"""| ``'a `b` \| c'`` | ``'a `b` \| c'`` | `"a 'b' \| c"` |""")
+
+
 def test_terminal_shows_suite_text_as_typed_even_when_it_looks_like_markup(save: Save) -> None:
     outcome = replace(mc("x[/]", 0, 1), reference="[bold]ref[/] and [/]")
     report = run_report([suite_report([outcome], name="suite[/]")])
@@ -110,8 +187,9 @@ def test_html_shows_suite_text_as_text_never_as_markup(save: Save) -> None:
 
 def test_html_has_the_table_matrix_slices_flips_and_evidence(save: Save) -> None:
     _, page, _ = invoke(save(run_report()), "--format", "html")
-    header = "".join(f"<th{' class=num' if 0 < i < 11 else ''}>{h}</th>" for i, h in enumerate(
-        ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "McNemar p", "gate", "reasons")
+    header = "".join(f"<th{' class=num' if 0 < i < 14 else ''}>{h}</th>" for i, h in enumerate(
+        ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "BTC", "BEC", "NFI",
+         "McNemar p", "gate", "reasons")
     ))  # fmt: skip
     assert header in page
     assert "<td class=num>0.75</td>" in page  # McNemar p of the binary suite
@@ -184,7 +262,7 @@ def test_markdown_length_is_bounded_by_suite_count_not_by_instances(save: Save) 
 def test_markdown_cells_cannot_break_the_table_or_add_html(save: Save) -> None:
     outcome = replace(mc("a|b", 0, 1), reference="<details>x | y</details>")
     _, text, _ = invoke(save(run_report([suite_report([outcome])])), "--format", "markdown")
-    assert "&lt;details&gt;x \\| y&lt;/details&gt;" in text
+    assert "`'<details>x \\| y</details>'`" in text  # in a code span: shown, never rendered
     assert "`sarcasm::a\\|b`" in text
 
 

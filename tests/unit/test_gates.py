@@ -6,7 +6,7 @@ import pytest
 
 from muscle_guard.config import Gates
 from muscle_guard.flips import SuiteMetrics, compare, compute_metrics
-from muscle_guard.gates import GateVerdict, budget_text, evaluate_gates, p_text, percent, points
+from muscle_guard.gates import GateVerdict, budget_text, evaluate_gates, opt_percent, p_text, percent, points, quoted
 from muscle_guard.scoring import Judgement
 from muscle_guard.suite import Instance, Shape
 
@@ -113,6 +113,30 @@ def test_points(fraction: float, text: str) -> None:
 )
 def test_p_text(p: float, text: str) -> None:
     assert p_text(p) == text
+
+
+@pytest.mark.parametrize(("fraction", "text"), [(None, "-"), (0.0, "0.00%"), (0.75, "75.00%")])
+def test_opt_percent_shows_an_undefined_ratio_as_a_dash(fraction: float | None, text: str) -> None:
+    assert opt_percent(fraction) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "shown"),
+    [
+        ("new\nline", None, r"'new\nline'"),
+        ("new line", None, "'new line'"),
+        ("tab\there", None, r"'tab\there'"),
+        ("no\u00a0break", None, r"'no\xa0break'"),
+        ("zero\u200bwidth", None, r"'zero\u200bwidth'"),
+        ("it's", None, '"it\'s"'),
+        ("abcdef", 6, "'abcdef'"),
+        ("ab\n  cdefgh\t", 6, r"'ab\n' ... 6 characters left out ... 'gh\t'"),
+        ("x" * 10_005, 4, "'xx' ... 10,001 characters left out ... 'xx'"),
+    ],
+    ids=["newline", "space", "tab", "nbsp", "zero-width", "quote", "at the limit", "cut", "long"],
+)
+def test_quoted_keeps_every_character_visible(text: str, limit: int | None, shown: str) -> None:
+    assert quoted(text, limit) == shown
 
 
 @pytest.mark.parametrize("alpha", [0.5, 0.05])  # p = 5/16: a failure with reasons, a pass with notes
