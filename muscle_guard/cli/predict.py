@@ -22,6 +22,7 @@ from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.config import DEFAULT_CACHE_DIR, load_project_config
 from muscle_guard.distributed import launched_world_size, partial_state
 from muscle_guard.errors import ConfigError, ModelRefError
+from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.pipeline import predict_suite
 from muscle_guard.sources import close_source, open_source
 from muscle_guard.suite import discover_suites, load_suite
@@ -91,6 +92,10 @@ def _predict(
         shard = (state.process_index, state.num_processes)
         if device == "auto":
             device = str(state.device)
+    check_outputs(
+        [Place("-o", output), Place("--cache-dir", cache_dir, directory=True, holds_inputs=True)],
+        [*model_places("MODEL", model), *places("SUITES", suite_paths, suites=True), Place("--pyproject", pyproject)],
+    )
     project = load_project_config(pyproject if pyproject.is_file() else None)
     files = discover_suites(suite_paths)
     if not files:

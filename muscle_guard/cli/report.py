@@ -13,6 +13,7 @@ import typer
 from muscle_guard.cli.common import reported_errors
 from muscle_guard.errors import ReportError
 from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.outputs import Place, check_outputs, places
 from muscle_guard.report import read_report
 
 
@@ -46,6 +47,8 @@ def report(
     with reported_errors():
         if len(paths) > 2:
             raise ReportError(f"give one report to render or two to compare, got {len(paths)}")
+        if output is not None:
+            check_outputs([Place("-o", output)], places("RUN", list(paths)))
         chosen = fmt or (_SUFFIXES.get(output.suffix.lower(), Format.terminal) if output else Format.terminal)
         text = render(paths, chosen, to_terminal=output is None and sys.stdout.isatty())
         if output is None:

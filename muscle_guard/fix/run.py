@@ -44,6 +44,7 @@ from muscle_guard.fix.train import (
     select_epoch,
 )
 from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.progress import message
 from muscle_guard.suite import Shape, Suite, load_suite
 
@@ -199,6 +200,17 @@ def run_fix(request: FixRequest) -> FixResult:
 
 def _check_out(request: FixRequest) -> None:
     out = request.out
+    cache = [Place("--cache-dir", request.cache_dir, directory=True, holds_inputs=True)] if request.cache_dir else []
+    check_outputs(
+        [Place("--out", out, directory=True), *cache],
+        [
+            *model_places("--old", request.old),
+            *model_places("--new", request.new),
+            Place("--train", request.train),
+            *places("--suite", list(request.suites), suites=True),
+            Place("--pyproject", request.pyproject),
+        ],
+    )
     if out.exists() and not out.is_dir():
         raise FixError(f"--out {out} is a file; pass a directory")
     previous = (out / ckpt.CHECKPOINTS).is_dir() or (out / FIX_JSON).is_file()

@@ -11,6 +11,7 @@ import pytest
 
 from muscle_guard.config import DEFAULT_CACHE_DIR, ProjectConfig, load_project_config, parse_setting
 from muscle_guard.errors import ConfigError
+from muscle_guard.outputs import Place, check_outputs, model_places, places
 
 # (option name, dest/ini key, metavar, help). Every option is also an ini key of the same dest.
 _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
@@ -182,7 +183,7 @@ def _read(config: pytest.Config) -> MuscleOptions:
         raise ConfigError(f"--muscle-suites: {missing[0]} does not exist; pass suite files or directories")
     no_cache = bool(value("muscle_no_cache"))
     cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, base("muscle_cache_dir"))) or rootpath / DEFAULT_CACHE_DIR
-    return MuscleOptions(
+    options = MuscleOptions(
         old=model("muscle_old"),
         new=model("muscle_new"),
         suites=suites,
@@ -198,6 +199,29 @@ def _read(config: pytest.Config) -> MuscleOptions:
         trust_remote_code=bool(value("muscle_trust_remote_code")),
         allow_pickle=bool(value("muscle_allow_pickle")),
         project=project,
+    )
+    if options.active:
+        _check_outputs(options, pyproject)
+    return options
+
+
+def _check_outputs(options: MuscleOptions, pyproject: Path) -> None:
+    """No report, summary, baseline or cache lands on a model, a suite, the waivers or the configuration."""
+    cache = [Place("--muscle-cache-dir", options.cache_dir, directory=True, holds_inputs=True)]
+    check_outputs(
+        [
+            *places("--muscle-report", [options.report]),
+            *places("--muscle-markdown", [options.markdown]),
+            *places("--muscle-update-baseline", [options.update_baseline]),
+            *(cache if options.cache_dir is not None else []),
+        ],
+        [
+            *model_places("--muscle-old", options.old),
+            *model_places("--muscle-new", options.new),
+            *places("--muscle-suites", list(options.suites), suites=True),
+            *places("--muscle-waivers", [options.waivers]),
+            Place("pyproject.toml", pyproject),
+        ],
     )
 
 
