@@ -207,13 +207,14 @@ def _read(config: pytest.Config) -> MuscleOptions:
 
 def _check_outputs(options: MuscleOptions, pyproject: Path) -> None:
     """No report, summary, baseline or cache lands on a model, a suite, the waivers or the configuration."""
-    cache = [Place("--muscle-cache-dir", options.cache_dir, directory=True, holds_inputs=True)]
+    cache_dir = options.cache_dir
+    cache = [] if cache_dir is None else [Place("--muscle-cache-dir", cache_dir, directory=True, holds_inputs=True)]
     check_outputs(
         [
             *places("--muscle-report", [options.report]),
             *places("--muscle-markdown", [options.markdown]),
             *places("--muscle-update-baseline", [options.update_baseline]),
-            *(cache if options.cache_dir is not None else []),
+            *cache,
         ],
         [
             *model_places("--muscle-old", options.old),
