@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.errors import SuiteError
+from muscle_guard.errors import ConfigError, SuiteError
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -311,3 +311,16 @@ def discover_suites(paths: list[Path]) -> list[Path]:
         else:
             found.setdefault(path)
     return list(found)
+
+
+def refuse_empty_suite_paths(paths: Sequence[Path], label: str) -> None:
+    """ConfigError unless every path exists and holds suites: a gate over nothing would pass without a word."""
+    for path in paths:
+        if not path.exists():
+            raise ConfigError(f"{label}: {path} does not exist; pass suite files or directories")
+        if path.is_file() and path.suffix != ".jsonl":
+            raise ConfigError(
+                f"{label}: {path} is not a suite: suites are .jsonl files (JSON Lines, one instance a line)"
+            )
+        if path.is_dir() and not discover_suites([path]):
+            raise ConfigError(f"{label}: {path} holds no .jsonl suite; pass suite files or directories that hold them")

@@ -40,8 +40,18 @@ def check(
     """Compare OLD and NEW on the suites through pytest (extra arguments after -- go to pytest)."""
     import pytest
 
+    from muscle_guard.cli.common import reported_errors
+    from muscle_guard.suite import refuse_empty_suite_paths
+
+    # Typer hands over what follows `--` as more PATHS: from the first option on, they are pytest's.
+    given = [str(p) for p in paths or []]
+    cut = next((i for i, a in enumerate(given) if a.startswith("-")), len(given))
+    typed, passed_on = [Path(a) for a in given[:cut]], given[cut:]
     # Only the suites: with no paths, pytest would also run the project's own tests.
-    args: list[str] = [str(p) for p in paths or _configured_suites()]
+    suite_paths = typed or _configured_suites()
+    with reported_errors(exit_code=int(pytest.ExitCode.USAGE_ERROR)):
+        refuse_empty_suite_paths(suite_paths, "PATHS" if typed else "suites")
+    args: list[str] = [str(p) for p in suite_paths]
     # The plugin module was imported before pytest.main started, so pytest cannot rewrite its asserts
     # (it has none to rewrite): without this filter every run ends with a warning about it.
     args += ["-W", "ignore:Module already imported so cannot be rewritten; muscle_guard"]
@@ -58,7 +68,7 @@ def check(
     if workers is not None:
         args += ["-n", str(workers)]
     args += ["-p", "no:cacheprovider"] if as_json else []
-    args += list(ctx.args)
+    args += passed_on + list(ctx.args)
     # With --json, stdout carries the report alone: pytest's own output goes to stderr.
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     with redirect:

@@ -21,11 +21,11 @@ from muscle_guard.cache import PredictionCache
 from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.config import DEFAULT_CACHE_DIR, load_project_config
 from muscle_guard.distributed import launched_world_size, partial_state
-from muscle_guard.errors import ConfigError, ModelRefError
+from muscle_guard.errors import ModelRefError
 from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.pipeline import predict_suite
 from muscle_guard.sources import close_source, open_source
-from muscle_guard.suite import discover_suites, load_suite
+from muscle_guard.suite import discover_suites, load_suite, refuse_empty_suite_paths
 
 Opt = typer.Option
 
@@ -96,10 +96,9 @@ def _predict(
         [Place("-o", output), Place("--cache-dir", cache_dir, directory=True, holds_inputs=True)],
         [*model_places("MODEL", model), *places("SUITES", suite_paths, suites=True), Place("--pyproject", pyproject)],
     )
+    refuse_empty_suite_paths(suite_paths, "SUITES")
     project = load_project_config(pyproject if pyproject.is_file() else None)
     files = discover_suites(suite_paths)
-    if not files:
-        raise ConfigError(f"no .jsonl suites in {', '.join(map(str, suite_paths))}")
     suites = [load_suite(path) for path in files]
     options = RunOptions(
         device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,

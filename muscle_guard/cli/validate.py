@@ -29,15 +29,17 @@ def validate(
     """Check suite files: instances, task shape and scorer of each, and every error as path:line."""
     targets = paths or [Path("suites")]
     missing = [p for p in targets if not p.exists()]
-    files = discover_suites([p for p in targets if p.exists()])
+    not_suites = [p for p in targets if p.is_file() and p.suffix != ".jsonl"]
+    files = discover_suites([p for p in targets if p.exists() and p not in not_suites])
     problems: list[str] = [f"{p}: no such file or directory" for p in missing]
+    problems += [f"{p} is not a suite: suites are .jsonl files (JSON Lines, one instance a line)" for p in not_suites]
     rows: list[dict[str, Any]] = []
     try:
         project = load_project_config(pyproject)
     except ConfigError as exc:
         problems.append(str(exc))
         project = None
-    if not files and not missing:
+    if not files and not missing and not not_suites:
         problems.append(f"{', '.join(map(str, targets))}: no .jsonl suites found")
     for path in files:
         try:

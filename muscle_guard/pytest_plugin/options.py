@@ -12,6 +12,7 @@ import pytest
 from muscle_guard.config import DEFAULT_CACHE_DIR, ProjectConfig, load_project_config, parse_setting
 from muscle_guard.errors import ConfigError
 from muscle_guard.outputs import Place, check_outputs, model_places, places
+from muscle_guard.suite import refuse_empty_suite_paths
 
 # (option name, dest/ini key, metavar, help). Every option is also an ini key of the same dest.
 _OPTIONS: tuple[tuple[str, str, str, str], ...] = (
@@ -177,10 +178,9 @@ def _read(config: pytest.Config) -> MuscleOptions:
             overrides[key] = parse_setting(key, raw, option)
     suites_raw = value("muscle_suites")
     suites = _paths(suites_raw, base("muscle_suites")) if suites_raw else (rootpath / "suites",)
-    missing = [p for p in suites if not p.exists()] if suites_raw else []
-    if missing and value("muscle_old") and value("muscle_new"):
+    if suites_raw and value("muscle_old") and value("muscle_new"):
         # A mistyped suite path would otherwise check nothing, and the gate would pass.
-        raise ConfigError(f"--muscle-suites: {missing[0]} does not exist; pass suite files or directories")
+        refuse_empty_suite_paths(suites, "--muscle-suites")
     no_cache = bool(value("muscle_no_cache"))
     cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, base("muscle_cache_dir"))) or rootpath / DEFAULT_CACHE_DIR
     options = MuscleOptions(

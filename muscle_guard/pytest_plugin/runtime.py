@@ -116,6 +116,18 @@ class MusclePlugin:
 
     def _write_outputs(self, session: pytest.Session) -> None:
         report = self.session.run_report()
+        if report is None:
+            for option, path in (
+                ("--muscle-report", self.options.report),
+                ("--muscle-markdown", self.options.markdown),
+            ):
+                if path is not None:
+                    session.config.get_terminal_writer().line(
+                        f"muscle-guard: {option} {_shown(path, self.config.invocation_params.dir)} was not written: "
+                        "no [gate] item ran (deselected by -k/-m, or stopped before it); select the suites' "
+                        "[gate] items to gate and report them",
+                        yellow=True,
+                    )
         if report is not None and self.options.report:
             write_report(report, self.options.report)
         if report is not None and self.options.markdown:

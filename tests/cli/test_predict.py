@@ -46,7 +46,11 @@ ERRORS = {
         2,
         "Error: MODEL: base.jsonl is already a baseline file; pass a model to predict with",
     ),
-    "no suites": (["fake:models/old.json", "models", "-o", "out.jsonl"], 2, "Error: no .jsonl suites in models"),
+    "no suites": (
+        ["fake:models/old.json", "models", "-o", "out.jsonl"],
+        2,
+        "Error: SUITES: models holds no .jsonl suite; pass suite files or directories that hold them",
+    ),
     "missing model": (
         ["./nowhere", "suites", "-o", "out.jsonl"],
         2,
