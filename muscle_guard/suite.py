@@ -324,3 +324,22 @@ def refuse_empty_suite_paths(paths: Sequence[Path], label: str) -> None:
             )
         if path.is_dir() and not discover_suites([path]):
             raise ConfigError(f"{label}: {path} holds no .jsonl suite; pass suite files or directories that hold them")
+
+
+def same_name_error(suite: Suite, other: Path) -> SuiteError:
+    """Two suites of one run with one name: waivers, baselines, settings tables and reports could not tell them
+    apart (each names a suite by its file name), so the second is refused rather than silently merged."""
+    return SuiteError(
+        [
+            f"{suite.path}: suite name {suite.name!r} is also the name of {other}; waivers, baselines, "
+            f"[tool.muscle-guard.suites.{suite.name}] and reports name a suite by its file name, so rename one file"
+        ]
+    )
+
+
+def refuse_duplicate_names(suites: Sequence[Suite]) -> None:
+    seen: dict[str, Path] = {}
+    for suite in suites:
+        if suite.name in seen and seen[suite.name].resolve() != suite.path.resolve():
+            raise same_name_error(suite, seen[suite.name])
+        seen.setdefault(suite.name, suite.path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +51,38 @@ class Waivers:
 
     def expired(self) -> tuple[Waiver, ...]:
         return tuple(w for w in self.entries if not w.active(self.today))
+
+    def unmatched(self, suite_paths: Sequence[Path]) -> list[str]:
+        """One line per waiver that names a suite or an instance this run does not have (a typo waives nothing).
+
+        Suites are named by file name (`suite.suite_name`); only the suites that waivers name are read.
+        """
+        from muscle_guard.errors import SuiteError
+        from muscle_guard.suite import load_suite, suite_name
+
+        by_name = {suite_name(p): p for p in suite_paths}
+        ids: dict[str, set[str]] = {}
+        lines = []
+        for waiver in self.entries:
+            path = by_name.get(waiver.suite)
+            if path is None:
+                known = ", ".join(sorted(by_name)) or "none"
+                lines.append(
+                    f"waiver {waiver.suite}::{waiver.id} matches no suite of this run (its suites: {known}); "
+                    "check the suite name in the waiver file"
+                )
+                continue
+            if waiver.suite not in ids:
+                try:
+                    ids[waiver.suite] = {i.id for i in load_suite(path).instances}
+                except SuiteError:
+                    ids[waiver.suite] = set()  # the broken suite is reported by its own collection error
+                    continue
+            if ids[waiver.suite] and waiver.id not in ids[waiver.suite]:
+                lines.append(
+                    f"waiver {waiver.suite}::{waiver.id} matches no instance of {path}; check the id in the waiver file"
+                )
+        return lines
 
 
 def load_waivers(path: Path | None, today: dt.date | None = None) -> Waivers:

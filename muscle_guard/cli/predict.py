@@ -25,7 +25,7 @@ from muscle_guard.errors import ModelRefError
 from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.pipeline import predict_suite
 from muscle_guard.sources import close_source, open_source
-from muscle_guard.suite import discover_suites, load_suite, refuse_empty_suite_paths
+from muscle_guard.suite import discover_suites, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
 Opt = typer.Option
 
@@ -100,6 +100,7 @@ def _predict(
     project = load_project_config(pyproject if pyproject.is_file() else None)
     files = discover_suites(suite_paths)
     suites = [load_suite(path) for path in files]
+    refuse_duplicate_names(suites)
     options = RunOptions(
         device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle, progress=shard is None or shard[0] == 0,

@@ -16,7 +16,7 @@ from rich.text import Text
 from muscle_guard.cli.common import stderr, stdout
 from muscle_guard.config import load_project_config
 from muscle_guard.errors import ConfigError, SuiteError
-from muscle_guard.suite import Shape, discover_suites, load_suite
+from muscle_guard.suite import Shape, discover_suites, load_suite, same_name_error
 
 
 def validate(
@@ -41,9 +41,13 @@ def validate(
         project = None
     if not files and not missing and not not_suites:
         problems.append(f"{', '.join(map(str, targets))}: no .jsonl suites found")
+    names: dict[str, Path] = {}
     for path in files:
         try:
             suite = load_suite(path)
+            first = names.setdefault(suite.name, path)
+            if first != path:
+                raise same_name_error(suite, first)
         except SuiteError as exc:
             problems.extend(exc.problems)
             rows.append({"path": str(path), "ok": False, "errors": len(exc.problems)})

@@ -46,7 +46,7 @@ from muscle_guard.fix.train import (
 from muscle_guard.fsutil import atomic_write_text
 from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.progress import message
-from muscle_guard.suite import Shape, Suite, load_suite, refuse_empty_suite_paths
+from muscle_guard.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
@@ -94,6 +94,7 @@ def run_fix(request: FixRequest) -> FixResult:
     train_suite = load_suite(request.train)
     refuse_empty_suite_paths(list(request.suites), "--suite")
     suites = [load_suite(p) for p in request.suites]
+    refuse_duplicate_names(suites)
     if not request.allow_overlap:
         refuse_overlaps(find_overlaps(train_suite, suites))
     _check_out(request)

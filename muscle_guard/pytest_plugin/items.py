@@ -30,6 +30,7 @@ class SuiteFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         try:
             self.suite = load_suite(self.path)
+            muscle_session(self.config).claim_name(self.suite)
             muscle_session(self.config).settings_for(self.suite)  # bad per-suite settings fail here, once
         except MuscleGuardError as exc:
             muscle_session(self.config).broken_suites += 1

@@ -95,8 +95,16 @@ class MusclePlugin:
             terminalreporter.write_line(
                 f"expired waiver no longer applies: {waiver.suite}::{waiver.id} ({waiver.reason})"
             )
+        if self.options.waivers:
+            for line in self.session.waivers().unmatched(self._suite_paths()):
+                terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
             terminalreporter.write_line(f"muscle-guard wrote {_shown(path, self.config.invocation_params.dir)}")
+
+    def _suite_paths(self) -> list[Path]:
+        """Every suite of the run: the configured ones and those named on the command line (also on an xdist
+        controller, which collects nothing itself)."""
+        return sorted(set(discover_suites(list(self.options.suites))) | {p for p in self.explicit if p.exists()})
 
     def _outputs(self) -> list[Path]:
         return [p for p in (self.options.report, self.options.markdown, self.options.update_baseline) if p]
@@ -134,8 +142,7 @@ class MusclePlugin:
             atomic_write_text(self.options.markdown, render_markdown(report))
         if self.options.update_baseline:
             # Every configured suite, also on an xdist controller that collected nothing itself.
-            paths = sorted(set(discover_suites(list(self.options.suites))) | {p for p in self.explicit if p.exists()})
-            suites = [load_suite(p) for p in paths]
+            suites = [load_suite(p) for p in self._suite_paths()]
             self.session.write_baseline(self.options.update_baseline, suites)
 
 

@@ -18,7 +18,7 @@ from muscle_guard.pipeline import SuitePredictions, predict_suite
 from muscle_guard.pytest_plugin.options import MuscleOptions
 from muscle_guard.report import RunReport, SuiteReport
 from muscle_guard.sources import ModelSource, close_source, open_source
-from muscle_guard.suite import Suite
+from muscle_guard.suite import Suite, same_name_error
 from muscle_guard.waivers import Waivers, load_waivers
 
 
@@ -38,6 +38,7 @@ class MuscleSession:
     _waivers: Waivers | None = None
     # Suites that failed to collect: their collection errors must not stop the other suites.
     broken_suites: int = 0
+    _names: dict[str, Path] = field(default_factory=dict)
     # Filled on the controller from the gate items' reports (ours or the workers').
     suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -67,6 +68,12 @@ class MuscleSession:
                 self._source_errors[side] = exc
                 raise
         return self._sources[side]
+
+    def claim_name(self, suite: Suite) -> None:
+        """Refuse a second suite file with a name already taken in this run (see `same_name_error`)."""
+        first = self._names.setdefault(suite.name, suite.path)
+        if first.resolve() != suite.path.resolve():
+            raise same_name_error(suite, first)
 
     def waivers(self) -> Waivers:
         if self._waivers is None:
