@@ -20,7 +20,7 @@ from muscle_guard.baseline import BaselineFile, write_baseline
 from muscle_guard.cache import PredictionCache
 from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.config import DEFAULT_CACHE_DIR, load_project_config
-from muscle_guard.distributed import launched_world_size, partial_state
+from muscle_guard.distributed import check_one_group, device_option, launched_world_size, partial_state
 from muscle_guard.errors import ModelRefError
 from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.pipeline import predict_suite
@@ -89,9 +89,10 @@ def _predict(
     state = None
     if shard is not None:
         state = partial_state()
+        check_one_group(state.num_processes, "predict")
         shard = (state.process_index, state.num_processes)
         if device == "auto":
-            device = str(state.device)
+            device = device_option(state.device)
     check_outputs(
         [Place("-o", output), Place("--cache-dir", cache_dir, directory=True, holds_inputs=True)],
         [*model_places("MODEL", model), *places("SUITES", suite_paths, suites=True), Place("--pyproject", pyproject)],

@@ -19,6 +19,7 @@ from typing import Any
 from muscle_guard.backends.base import RunOptions
 from muscle_guard.cache import PredictionCache
 from muscle_guard.config import load_project_config
+from muscle_guard.distributed import accelerator_on_cpu, check_one_group, device_option
 from muscle_guard.errors import FixError
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import checkpoint as ckpt
@@ -108,11 +109,14 @@ def run_fix(request: FixRequest) -> FixResult:
         )
 
     # 2. Models: student (new + a trainable copy of its adapter), old teacher; the strategy they allow.
-    accelerator = Accelerator(mixed_precision=_mixed_precision(request.options), cpu=request.options.device == "cpu")
+    accelerator = Accelerator(
+        mixed_precision=_mixed_precision(request.options), cpu=accelerator_on_cpu(request.options.device)
+    )
+    check_one_group(accelerator.num_processes, "fix")
     set_seed(request.config.seed)
     options = replace(
         request.options,
-        device=_device_option(accelerator.device),
+        device=device_option(accelerator.device),
         progress=request.options.progress and accelerator.is_main_process,
     )
     new_ref, old_ref = models.parse_ref(request.new, "--new"), models.parse_ref(request.old, "--old")
@@ -193,7 +197,7 @@ def run_fix(request: FixRequest) -> FixResult:
             str(request.out),
             suites,
             project,
-            replace(request.options, device=_device_option(accelerator.device)),
+            replace(request.options, device=device_option(accelerator.device)),
             cache,
         )
         write_report(request.out, comparisons)
@@ -243,11 +247,6 @@ def _check_labels(examples: Sequence[Example], loaded: Any) -> None:
     for example in examples:
         if example.label is not None and not 0 <= example.label < classes:
             raise FixError(f"{example.where}: label {example.label} is out of range for a {classes}-class model")
-
-
-def _device_option(device: Any) -> str:
-    """accelerate's device as a --device value ("cpu:0" under several CPU processes is plain "cpu")."""
-    return "cpu" if device.type == "cpu" else str(device)
 
 
 def _mixed_precision(options: RunOptions) -> str:

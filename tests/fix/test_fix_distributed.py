@@ -24,14 +24,16 @@ app()
 
 
 @pytest.mark.slow
-def test_two_cpu_processes_train_one_adapter(classifier_pair: Pair, tmp_path: Path) -> None:
+@pytest.mark.parametrize("device", [["--device", "cpu"], []], ids=["--device cpu", "default device"])
+def test_two_cpu_processes_train_one_adapter(classifier_pair: Pair, tmp_path: Path, device: list[str]) -> None:
+    # Without --device, on a machine without CUDA, the processes used to train alone, each the whole run.
     driver = tmp_path / "fix_cli.py"
     driver.write_text(DRIVER, encoding="utf-8")
     out = tmp_path / "out"
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
     launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", "0"]
     args = ["--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train)]
-    args += ["--out", str(out), "--epochs", "1", "--lr", "1e-2", "--batch-size", "8", "--device", "cpu"]
+    args += ["--out", str(out), "--epochs", "1", "--lr", "1e-2", "--batch-size", "8", *device]
     args += ["--pyproject", str(tmp_path / "none.toml")]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     done = subprocess.run([*launch, str(driver), *args], capture_output=True, text=True, env=env, timeout=300)

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 
 from muscle_guard.pipeline import DEFAULT_CHUNK
 from muscle_guard.testing import tiny_models as tm
-from tests.robustness.conftest import SUBPROCESS_ENV, TinyModels
+from tests.robustness.conftest import SUBPROCESS_ENV, Project, TinyModels, assert_no_traceback, muscle_guard_process
 
 CHECKPOINT_FILES = ("adapter_config.json", "adapter_model.safetensors", "trainer_state.json", "training_state.pt")
 N = 5 * DEFAULT_CHUNK  # five cache appends per model and suite
@@ -298,3 +298,22 @@ def test_a_fix_killed_after_its_first_checkpoint_resumes_to_the_same_adapter(
     for checkpoint in (tmp_path / "resumed/checkpoints").iterdir():
         assert not checkpoint.name.startswith("."), checkpoint
         assert {p.name for p in checkpoint.iterdir()} >= set(CHECKPOINT_FILES), checkpoint
+
+
+@pytest.mark.slow  # two accelerate launches of a real (tiny) model
+def test_predict_over_two_cpu_processes_needs_no_device_option(project: Project, tiny: TinyModels) -> None:
+    # With the default device, accelerate's CPU processes report "cpu:0", which used to be refused as a device.
+    one = muscle_guard_process(
+        "predict", str(tiny.lm_adapter), "suites", "-o", "one.jsonl", "--cache-dir", "c1", cwd=project.path
+    )
+    two = muscle_guard_process(
+        "predict", str(tiny.lm_adapter), "suites", "-o", "two.jsonl", "--cache-dir", "c2", "--num-processes", "2",
+        cwd=project.path, timeout=300,
+    )  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert_no_traceback(two.stderr)
+    first = (project.path / "one.jsonl").read_text(encoding="utf-8").splitlines()
+    second = (project.path / "two.jsonl").read_text(encoding="utf-8").splitlines()
+    assert second[0] == first[0]
+    assert sorted(second[1:]) == sorted(first[1:])
