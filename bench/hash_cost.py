@@ -7,6 +7,7 @@ lookup that the stat identity answers (what every warm run pays), and their rati
 
     python bench/hash_cost.py                 # 500 MB scratch file + demo models if present
     python bench/hash_cost.py --size-mb 2000
+    python bench/hash_cost.py --files DIR/model.safetensors   # any model files, e.g. the demo's MiniLM weights
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def measure(files: list[Path], cache_dir: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size-mb", type=int, default=500)
+    parser.add_argument("--files", nargs="*", type=Path, default=[], help="also measure these model files")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hash-cost-") as tmp:
         big = Path(tmp) / "weights.bin"
@@ -64,6 +66,8 @@ def main() -> None:
                 sets[f"demo cache ({len(models)} safetensors, {sum(p.stat().st_size for p in models) >> 20} MB)"] = (
                     models
                 )
+        for path in args.files:
+            sets[f"{path.name} ({path.stat().st_size >> 20} MB)"] = [path]
         print(f"{'files':<48} {'full hash':>10} {'cached':>10} {'ratio':>8}")
         for name, files in sets.items():
             cold, lookup = measure(files, Path(tmp) / f"cache-{len(name)}")
