@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -385,3 +385,18 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
     for name in suites:
         config.settings_for(name)
     return config
+
+
+def unmatched_tables(project: ProjectConfig, suite_paths: Sequence[Path]) -> list[str]:
+    """One line per `[tool.muscle-guard.suites.NAME]` table that names none of the suites: a typo configures
+    nothing, and its budget would silently not apply."""
+    from muscle_guard.suite import suite_name
+
+    names = sorted({suite_name(p) for p in suite_paths})
+    where = project.path or "pyproject.toml"
+    return [
+        f"{where}: [tool.{TOOL_KEY}.suites.{name}] matches no suite (suites: {', '.join(names) or 'none'}); "
+        "check the name: a suite is named by its file name"
+        for name in project.suites
+        if name not in names
+    ]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from muscle_guard.config import unmatched_tables
 from muscle_guard.errors import MuscleGuardError
 from muscle_guard.fsutil import atomic_write_text
 from muscle_guard.markdown import render_markdown
@@ -98,6 +99,8 @@ class MusclePlugin:
         if self.options.waivers:
             for line in self.session.waivers().unmatched(self._suite_paths()):
                 terminalreporter.write_line(line, yellow=True)
+        for line in unmatched_tables(self.options.project, self._suite_paths()):
+            terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
             terminalreporter.write_line(f"muscle-guard wrote {_shown(path, self.config.invocation_params.dir)}")
 

@@ -91,3 +91,16 @@ def test_a_waiver_that_matches_is_not_reported(project: Project) -> None:
     run = project.pytest("--muscle-waivers=waivers.toml")
 
     assert "matches no" not in run.stdout
+
+
+def test_a_settings_table_that_names_no_suite_is_reported(project: Project) -> None:
+    # A typo in the table's name configures nothing: the suite keeps the default budget, which nothing said.
+    project.write("pyproject.toml", "[tool.muscle-guard.suites.capital]\nmax_nfr = 0.5\n")
+
+    run = project.pytest()
+
+    assert run.outcomes == passing("capitals", "rivers")
+    assert (
+        f"{project.path / 'pyproject.toml'}: [tool.muscle-guard.suites.capital] matches no suite (suites: capitals, "
+        "rivers); check the name: a suite is named by its file name"
+    ) in run.stdout
