@@ -44,6 +44,12 @@ def fix(
     ce_weight: Annotated[
         float, Opt(help="Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none.")
     ] = 0.0,
+    ensemble_weight: Annotated[
+        float, Opt(help="--strategy ensemble: weight w of the old teacher in w·p_old + (1−w)·p_new.")
+    ] = 0.5,
+    ensemble_beta: Annotated[
+        float, Opt(help="--strategy ensemble: extra weight β where the old model is right (focal); 0 = none.")
+    ] = 0.0,
     val_fraction: Annotated[float, Opt(help="Validation split of the training data, chosen by seed.")] = 0.2,
     select: Annotated[
         str, Opt(help="Epoch to ship: val-loss (default, as the paper) or val-nfr (lowest validation NFR vs old).")
@@ -94,7 +100,7 @@ def fix(
             ce_weight=ce_weight, val_fraction=val_fraction, select=select, batch_size=batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
             gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
-            teacher_cache_gb=teacher_cache_gb,
+            teacher_cache_gb=teacher_cache_gb, ensemble_weight=ensemble_weight, ensemble_beta=ensemble_beta,
         )  # fmt: skip
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),

@@ -50,6 +50,10 @@ class TrainConfig:
     # Memory budget for cached full-vocabulary teacher logits; above it the top-k form. Small by default: full
     # logits of both teachers for a few hundred sequences of a 49k vocabulary already double a fine-tune's memory.
     teacher_cache_gb: float = 0.25
+    # --strategy ensemble: the old teacher's weight w in w·p_old + (1 − w)·p_new, and the focal boost β where the
+    # old model is right (0: none).
+    ensemble_weight: float = 0.5
+    ensemble_beta: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -77,6 +81,13 @@ class TrainConfig:
             raise FixError("--ce-weight does not apply to --strategy focal (its cross-entropy term is built in)")
         if self.strategy is Strategy.CE and self.ce_weight not in (0.0, 1.0):
             raise FixError("--ce-weight does not apply to --strategy ce (it is cross-entropy only)")
+        if not 0.0 <= self.ensemble_weight <= 1.0:
+            raise FixError("--ensemble-weight must be between 0 and 1")
+        if self.ensemble_beta < 0:
+            raise FixError("--ensemble-beta must be >= 0")
+        tuned = (self.ensemble_weight, self.ensemble_beta) != (0.5, 0.0)
+        if tuned and self.strategy not in (Strategy.ENSEMBLE, Strategy.AUTO):
+            raise FixError("--ensemble-weight and --ensemble-beta apply to --strategy ensemble only")
         if self.val_fraction == 0.0 and self.select == "val-nfr":
             raise FixError("--select val-nfr needs a validation split; set --val-fraction > 0")
 
@@ -90,6 +101,8 @@ class TrainConfig:
         out["strategy"] = self.strategy.value
         if self.choice_level == (self.strategy is Strategy.CHOICE):  # implied: recorded as before --level existed,
             del out["choice_level"]  # so checkpoints of earlier versions still resume
+        if self.strategy is not Strategy.ENSEMBLE:  # likewise: recorded only where they mean something
+            del out["ensemble_weight"], out["ensemble_beta"]
         return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from muscle_guard.config import SuiteSettings
+from muscle_guard.errors import FixError
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import teachers
 from muscle_guard.fix.config import TrainConfig
@@ -77,6 +78,11 @@ def prepare(
     new_pad, old_pad = B.pad_id_of(student_loaded.tokenizer), B.pad_id_of(old_loaded.tokenizer)
     if mode == "tokens":
         cache.form = teachers.token_form(encoded, int(student_loaded.model.config.vocab_size), config.teacher_cache_gb)
+        if cache.form == "topk" and config.strategy is Strategy.ENSEMBLE:
+            raise FixError(
+                "--strategy ensemble mixes the teachers' full next-token distributions, which exceed "
+                f"--teacher-cache-gb {config.teacher_cache_gb:g} here; raise it, or use --level choice"
+            )
         kept_as = "full-vocabulary logits" if cache.form == "full" else f"top-{config.teacher_topk} logits + tail mass"
         say(f"fix: caching both teachers' next-token {kept_as} for {len(encoded)} instances")
         for which, model, items, pad in (

@@ -1,6 +1,6 @@
 """Which compatibility loss `fix` trains with, and whether it can: `--strategy` resolved against the task and tokenizers.
 
-Token-level strategies (muscle, kd-old, old-correct, focal) compare the two teachers' next-token distributions
+Token-level strategies (muscle, kd-old, old-correct, focal, ensemble) compare the two teachers' next-token distributions
 with the student's, so old and new must share the tokenizer. Choice-level and sequence-level distillation are
 vocabulary-agnostic, and so is `ce`: plain fine-tuning without teachers, the baseline to compare with. For a
 classifier the "tokens" are the class logits: every strategy works on them per instance, whatever the
@@ -27,6 +27,7 @@ class Strategy(str, Enum):
     KD_OLD = "kd-old"  # distil the old model everywhere (ablation)
     OLD_CORRECT = "old-correct"  # old where the old model is right, new elsewhere (ablation)
     FOCAL = "focal"  # positive-congruent focal distillation: CE + λ·mean((α + β·1[old right])·KD)
+    ENSEMBLE = "ensemble"  # distil the mix w·p_old + (1 − w)·p_new of both teachers everywhere
     CHOICE = "choice"  # MUSCLE over choices' log-likelihoods / class logits, per instance
     SEQUENCE = "sequence"  # CE on the old model's right outputs, the reference elsewhere
     CE = "ce"  # plain fine-tuning, no teachers: the baseline the others are compared with
@@ -45,9 +46,10 @@ class Level(str, Enum):
     CHOICE = "choice"
 
 
-TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL})
+TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.ENSEMBLE})
 STRATEGY_HELP = (
-    "muscle (default, the paper's loss) | kd-old | old-correct | focal | choice (vocabulary-agnostic, multiple "
+    "muscle (default, the paper's loss) | kd-old | old-correct | focal | ensemble (distil the old+new mix, see "
+    "--ensemble-weight) | choice (vocabulary-agnostic, multiple "
     "choice and classification) | sequence (vocabulary-agnostic, generation) | ce (plain fine-tuning on the "
     "ground truth, no teachers: a baseline) | auto (muscle when old and new share the tokenizer, else choice or "
     "sequence)"

@@ -138,6 +138,10 @@ def strategy_loss(
         return losses.old_correct_loss(logits, old, new, targets, mask, t, lam)
     if strategy is Strategy.FOCAL:
         return losses.focal_loss(logits, old, targets, mask, t)
+    if strategy is Strategy.ENSEMBLE:
+        return losses.ensemble_loss(
+            logits, old, new, targets, mask, t, config.ensemble_weight, config.ensemble_beta, lam
+        )
     raise ValueError(f"no token-level loss for strategy {strategy.value}")
 
 

@@ -63,7 +63,7 @@ def request(
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal"])
+@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal", "ensemble"])
 def test_token_level_strategies_refuse_another_tokenizer(
     causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, strategy: str
 ) -> None:
@@ -90,7 +90,7 @@ def test_auto_falls_back_to_choice_level_across_tokenizers(
     assert record["strategy"]["used"] == "choice"
 
 
-@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal", "ce"])
+@pytest.mark.parametrize("strategy", ["muscle", "kd-old", "old-correct", "focal", "ensemble", "ce"])
 def test_level_choice_runs_every_strategy_across_tokenizers(
     causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, strategy: str
 ) -> None:

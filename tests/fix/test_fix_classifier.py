@@ -15,6 +15,7 @@ from muscle_guard.cli.fix import run_request
 from muscle_guard.fix.checkpoint import INTERRUPTED, latest_checkpoint
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.run import FixRequest, run_fix
+from muscle_guard.fix.strategies import Strategy
 from tests.fix.conftest import Pair, RunCli, write_jsonl
 from tests.fix.settings import ACCURACY_MARGIN, TINY, TINY_CONFIG
 
@@ -204,3 +205,13 @@ def test_labels_outside_the_model_classes_are_refused(classifier_pair: Pair, tmp
     )
     with pytest.raises(FixError, match=r"t\.jsonl:2: label 3 is out of range for a 2-class model"):
         run_fix(replace(request(classifier_pair, tmp_path / "out", TrainConfig(epochs=1)), train=train))
+
+
+def test_the_ensemble_strategy_trains_and_is_recorded(classifier_pair: Pair, tmp_path: Path) -> None:
+    config = TrainConfig(epochs=1, lr=1e-2, batch_size=16, strategy=Strategy.ENSEMBLE, ensemble_weight=0.6)
+    result = run_fix(request(classifier_pair, tmp_path / "out", config, strategy=Strategy.ENSEMBLE))
+    assert result.strategy.strategy is Strategy.ENSEMBLE
+    record = json.loads((tmp_path / "out" / "muscle_fix.json").read_text())
+    assert record["strategy"]["used"] == "ensemble"
+    assert record["config"]["ensemble_weight"] == 0.6
+    assert result.history[0]["val_loss"] >= 0

@@ -134,7 +134,53 @@ def test_padded_positions_never_change_loss_or_gradients() -> None:
     assert torch.allclose(other_grad, base_grad)
 
 
-@pytest.mark.parametrize("name", ["muscle", "kd_old", "old_correct", "focal"])
+def mix(a: list[float], b: list[float], w: float, t: float = 2.0) -> list[float]:
+    return [w * x + (1 - w) * y for x, y in zip(softmax(a, t), softmax(b, t), strict=True)]
+
+
+@pytest.mark.parametrize("w", [0.0, 0.3, 0.5, 1.0])
+def test_ensemble_distils_the_mixture_of_both_teachers_probabilities(w: float) -> None:
+    student, old, new, targets = tensors()
+    got = losses.ensemble_loss(student, old, new, targets, torch.ones(3, dtype=torch.bool), 2.0, old_weight=w)
+    expected = [kl(mix(o, n, w), softmax(s, 2.0)) for o, n, s in zip(OLD, NEW, STUDENT, strict=True)]
+    assert got.item() == pytest.approx(sum(expected) / 3, rel=1e-5)
+
+
+def test_ensemble_at_the_ends_is_plain_distillation_to_one_teacher() -> None:
+    student, old, new, targets = tensors()
+    mask = torch.ones(3, dtype=torch.bool)
+    assert losses.ensemble_loss(student, old, new, targets, mask, old_weight=1.0).item() == pytest.approx(
+        losses.kd_old_loss(student, old, targets, mask).item(), rel=1e-6
+    )
+    to_new = losses.masked_mean(losses.kd_kl(new, student), mask)
+    assert losses.ensemble_loss(student, old, new, targets, mask, old_weight=0.0).item() == pytest.approx(
+        to_new.item(), rel=1e-6
+    )
+
+
+def test_ensemble_focal_beta_weights_where_the_old_model_is_right() -> None:
+    student, old, new, targets = tensors()
+    got = losses.ensemble_loss(student, old, new, targets, torch.ones(3, dtype=torch.bool), 2.0, 0.5, beta=4.0)
+    kls = [kl(mix(o, n, 0.5), softmax(s, 2.0)) for o, n, s in zip(OLD, NEW, STUDENT, strict=True)]
+    assert got.item() == pytest.approx((kls[0] + 5 * kls[1] + kls[2]) / 3, rel=1e-5)  # old right at 1 only
+
+
+def test_ensemble_with_ce_and_its_refusals() -> None:
+    student, old, new, targets = tensors()
+    mask = torch.ones(3, dtype=torch.bool)
+    pure = losses.ensemble_loss(student, old, new, targets, mask).item()
+    ce = losses.ce_loss(student, targets, mask).item()
+    assert losses.ensemble_loss(student, old, new, targets, mask, lam=0.25).item() == pytest.approx(
+        0.25 * pure + 0.75 * ce, rel=1e-6
+    )
+    top = TopK(old.topk(2).values, old.topk(2).indices, torch.logsumexp(old / 2, -1), 2.0)
+    with pytest.raises(TypeError, match="full teacher logits"):
+        losses.ensemble_loss(student, top, new, targets, mask)
+    with pytest.raises(ValueError, match="old_weight"):
+        losses.ensemble_loss(student, old, new, targets, mask, old_weight=1.5)
+
+
+@pytest.mark.parametrize("name", ["muscle", "kd_old", "old_correct", "focal", "ensemble"])
 def test_gradients_reach_only_the_student(name: str) -> None:
     torch.manual_seed(1)
     student = torch.randn(2, 3, 5, requires_grad=True)
@@ -146,6 +192,7 @@ def test_gradients_reach_only_the_student(name: str) -> None:
         "kd_old": lambda: losses.kd_old_loss(student, old, targets, mask, lam=0.5),
         "old_correct": lambda: losses.old_correct_loss(student, old, new, targets, mask, lam=0.5),
         "focal": lambda: losses.focal_loss(student, old, targets, mask),
+        "ensemble": lambda: losses.ensemble_loss(student, old, new, targets, mask, beta=1.0, lam=0.5),
     }
     calls[name]().backward()
     assert student.grad is not None

@@ -62,14 +62,16 @@ def test_auto_picks_token_level_only_with_the_same_tokenizer(shape: Shape, same:
     assert ("tokenizers differ" in resolved.reason) is not same
 
 
-@pytest.mark.parametrize("strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL])
+@pytest.mark.parametrize(
+    "strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.ENSEMBLE]
+)
 def test_token_level_refuses_different_tokenizers(strategy: Strategy) -> None:
     with pytest.raises(FixError, match=r"token-level.*vocabularies differ.*--strategy choice"):
         resolve_strategy(strategy, Shape.MULTIPLE_CHOICE, "vocabularies differ (x)")
 
 
 @pytest.mark.parametrize(
-    "strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.CE]
+    "strategy", [Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.ENSEMBLE, Strategy.CE]
 )
 @pytest.mark.parametrize("difference", [None, "vocabularies differ (x)"])
 def test_level_choice_applies_any_loss_to_the_choices(strategy: Strategy, difference: str | None) -> None:
@@ -287,3 +289,26 @@ def test_the_implied_level_is_not_recorded_so_older_checkpoints_still_resume() -
     assert "choice_level" not in TrainConfig().to_json()
     assert "choice_level" not in TrainConfig(strategy=Strategy.CHOICE, choice_level=True).to_json()
     assert TrainConfig(strategy=Strategy.KD_OLD, choice_level=True).to_json()["choice_level"] is True
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"strategy": Strategy.ENSEMBLE, "ensemble_weight": 1.5}, "--ensemble-weight must be between 0 and 1"),
+        ({"strategy": Strategy.ENSEMBLE, "ensemble_beta": -1.0}, "--ensemble-beta must be >= 0"),
+        ({"strategy": Strategy.MUSCLE, "ensemble_weight": 0.7}, "apply to --strategy ensemble only"),
+    ],
+)
+def test_ensemble_settings_are_checked(changes: dict[str, object], message: str) -> None:
+    from muscle_guard.fix.config import TrainConfig
+
+    with pytest.raises(FixError, match=message):
+        TrainConfig(**changes)  # type: ignore[arg-type]
+
+
+def test_ensemble_settings_are_recorded_only_for_the_ensemble() -> None:
+    from muscle_guard.fix.config import TrainConfig
+
+    assert "ensemble_weight" not in TrainConfig().to_json()  # earlier runs' checkpoints still resume
+    record = TrainConfig(strategy=Strategy.ENSEMBLE, ensemble_weight=0.6).to_json()
+    assert (record["ensemble_weight"], record["ensemble_beta"]) == (0.6, 0.0)
