@@ -45,7 +45,7 @@ def run_one(root: Path, pair: Any, fixture_seed: int, fix_seed: int, config: Any
     started = time.perf_counter()
     request = FixRequest(
         old=str(pair.old), new=str(pair.new), train=pair.train, out=out,
-        config=replace(config, seed=fix_seed), suites=(pair.heldout,),
+        config=replace(config, seed=fix_seed), strategy=config.strategy, suites=(pair.heldout,),
         options=RunOptions(device="cpu", progress=False), pyproject=root / "none.toml",
     )  # fmt: skip
     result = run_fix(request)
