@@ -14,7 +14,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt $(LOCK) |
 $(STAMP): pyproject.toml constraints.txt $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet -c constraints.txt pip
-	$(PIP) install --quiet -r $(LOCK)
+	$(PIP) install --quiet --no-deps -r $(LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
 	$(PIP) check
 	rm -f $(VENV)/.installed-* && touch $@

@@ -7,6 +7,7 @@ built-in defaults < `[tool.muscle-guard]` < `[tool.muscle-guard.suites.<name>]` 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -238,8 +239,9 @@ def _has_toml_type(expected: str, value: Any) -> bool:
 
 def _type_hint(key: str, expected: str, value: Any) -> str:
     if expected == _TEXTS and isinstance(value, str):
-        items = [v.strip() for v in value.split(",")] if "," in value else [value]
-        return "; write " + key + " = [" + ", ".join(f'"{v}"' for v in items) + "]"
+        split = key.replace("-", "_") == "labels" and "," in value  # stop strings may hold commas
+        items = [v.strip() for v in value.split(",")] if split else [value]
+        return "; write " + key + " = [" + ", ".join(json.dumps(v) for v in items) + "]"
     if expected in (_NUMBER, _WHOLE) and isinstance(value, str):
         return "; write it without quotes"
     return ""
@@ -396,7 +398,7 @@ def unmatched_tables(project: ProjectConfig, suite_paths: Sequence[Path]) -> lis
     where = project.path or "pyproject.toml"
     return [
         f"{where}: [tool.{TOOL_KEY}.suites.{name}] matches no suite (suites: {', '.join(names) or 'none'}); "
-        "check the name: a suite is named by its file name"
+        "unless it is for `fix --train` data, check the name: a suite is named by its file name"
         for name in project.suites
         if name not in names
     ]

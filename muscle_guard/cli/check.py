@@ -16,7 +16,7 @@ Opt = typer.Option
 def check(
     ctx: typer.Context,
     paths: Annotated[
-        list[Path] | None, typer.Argument(help="Suite files or directories (default: configured suites).")
+        list[str] | None, typer.Argument(help="Suite files or directories (default: configured suites).")
     ] = None,
     old: Annotated[str | None, Opt("--old", help="Old model reference (default: old in tool.muscle-guard).")] = None,
     new: Annotated[str | None, Opt("--new", help="New model reference (default: new in tool.muscle-guard).")] = None,
@@ -43,10 +43,15 @@ def check(
     from muscle_guard.cli.common import reported_errors
     from muscle_guard.suite import refuse_empty_suite_paths
 
-    # Typer hands over what follows `--` as more PATHS: from the first option on, they are pytest's.
-    given = [str(p) for p in paths or []]
+    # Typer hands over what follows `--` as more PATHS. Suites are the arguments before the first option, and
+    # later ones that name a .jsonl file or a directory (`check -k rome suites/a.jsonl`); the rest is pytest's.
+    given = list(paths or [])
     cut = next((i for i, a in enumerate(given) if a.startswith("-")), len(given))
-    typed, passed_on = [Path(a) for a in given[:cut]], given[cut:]
+    is_suite = [
+        i < cut or (not a.startswith("-") and (a.endswith(".jsonl") or Path(a).is_dir())) for i, a in enumerate(given)
+    ]
+    typed = [Path(a) for a, suite in zip(given, is_suite, strict=True) if suite]
+    passed_on = [a for a, suite in zip(given, is_suite, strict=True) if not suite]
     # Only the suites: with no paths, pytest would also run the project's own tests.
     suite_paths = typed or _configured_suites()
     with reported_errors(exit_code=int(pytest.ExitCode.USAGE_ERROR)):

@@ -46,7 +46,7 @@ def validate(
         try:
             suite = load_suite(path)
             first = names.setdefault(suite.name, path)
-            if first != path:
+            if first.resolve() != path.resolve():
                 raise same_name_error(suite, first)
         except SuiteError as exc:
             problems.extend(exc.problems)

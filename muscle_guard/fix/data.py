@@ -65,10 +65,10 @@ def split_validation(examples: Sequence[Example], fraction: float, seed: int) ->
 
     Examples whose inputs are equal after `normalise_for_overlap` form one group and go to the same side, so
     duplicated texts cannot leak from training into validation and make the validation signal measure
-    memorisation. Each group's place depends on its normalised input and the seed only; groups are taken in
-    that order until the validation part holds at least round(fraction·n) examples (at least one when
-    fraction > 0 and n >= 2). Training always keeps at least one group; with a single distinct input there
-    is no validation part. Both parts keep the input order.
+    memorisation. Each group's place depends on its normalised input and the seed only; in that order, each
+    group that still fits goes to validation, up to round(fraction·n) examples (at least one when fraction > 0
+    and n >= 2; when every group is larger, the first group alone). Training always keeps at least one group;
+    with a single distinct input there is no validation part. Both parts keep the input order.
     """
     n = len(examples)
     n_val = min(max(round(fraction * n), 1), n - 1) if fraction > 0 and n >= 2 else 0
@@ -80,10 +80,12 @@ def split_validation(examples: Sequence[Example], fraction: float, seed: int) ->
         return hashlib.sha256(f"{seed}\x00{key}".encode()).hexdigest()
 
     val_ids: set[str] = set()
-    for key in sorted(groups, key=rank)[: max(len(groups) - 1, 0)]:
-        if len(val_ids) >= n_val:
-            break
-        val_ids.update(e.id for e in groups[key])
+    ranked = sorted(groups, key=rank)
+    for key in ranked:  # whole groups that fit (n_val < n, so training keeps a group), copies never swamp it
+        if len(val_ids) + len(groups[key]) <= n_val:
+            val_ids.update(e.id for e in groups[key])
+    if not val_ids and n_val and len(ranked) >= 2:  # every group is larger than n_val: the first one, alone
+        val_ids.update(e.id for e in groups[ranked[0]])
     return [e for e in examples if e.id not in val_ids], [e for e in examples if e.id in val_ids]
 
 

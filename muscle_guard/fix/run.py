@@ -276,6 +276,7 @@ def _fingerprint(request: FixRequest, config: TrainConfig, world: int) -> str:
         "old": request.old,
         "new": request.new,
         "world": world,
+        "split": 2,  # validation split by normalised input (2) instead of by id: another split, another run
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
 

@@ -201,11 +201,12 @@ def _read(config: pytest.Config) -> MuscleOptions:
         project=project,
     )
     if options.active:
-        _check_outputs(options, pyproject)
+        named = [Path(a.split("::")[0]) for a in config.args if a.split("::")[0].endswith(".jsonl")]
+        _check_outputs(options, pyproject, [invocation / p for p in named])
     return options
 
 
-def _check_outputs(options: MuscleOptions, pyproject: Path) -> None:
+def _check_outputs(options: MuscleOptions, pyproject: Path, named_suites: list[Path]) -> None:
     """No report, summary, baseline or cache lands on a model, a suite, the waivers or the configuration."""
     cache_dir = options.cache_dir
     cache = [] if cache_dir is None else [Place("--muscle-cache-dir", cache_dir, directory=True, holds_inputs=True)]
@@ -220,6 +221,7 @@ def _check_outputs(options: MuscleOptions, pyproject: Path) -> None:
             *model_places("--muscle-old", options.old),
             *model_places("--muscle-new", options.new),
             *places("--muscle-suites", list(options.suites), suites=True),
+            *places("suite", named_suites, suites=True),  # suite files named on the command line
             *places("--muscle-waivers", [options.waivers]),
             Place("pyproject.toml", pyproject),
         ],

@@ -127,7 +127,9 @@ class MusclePlugin:
 
     def _write_outputs(self, session: pytest.Session) -> None:
         report = self.session.run_report()
-        if report is None:
+        option_values = session.config.option
+        narrowed = bool(option_values.keyword or option_values.markexpr or getattr(option_values, "deselect", None))
+        if report is None and narrowed:
             for option, path in (
                 ("--muscle-report", self.options.report),
                 ("--muscle-markdown", self.options.markdown),

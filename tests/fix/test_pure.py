@@ -209,6 +209,12 @@ def test_validation_split_keeps_duplicated_texts_on_one_side(tmp_path: Path) -> 
     assert len(val) == 12  # round(0.2 · 60) = 12: four whole groups of three
     seen = {normalise_for_overlap(e.context) for e in train}
     assert not any(normalise_for_overlap(e.context) in seen for e in val)
+    # A large group of copies never swamps validation: 8 copies of one text and 2 other texts, every seed.
+    skewed = [{"id": f"c{i}", "text": "same text", "label": 0} for i in range(8)]
+    skewed += [{"id": "u1", "text": "other one", "label": 1}, {"id": "u2", "text": "other two", "label": 1}]
+    skewed_examples = build_examples(load_suite(write(tmp_path / "skewed.jsonl", skewed)), SuiteSettings())
+    for seed in range(6):
+        assert len(split_validation(skewed_examples, 0.2, seed)[1]) == 2
     one_text = build_examples(load_suite(write(tmp_path / "one.jsonl", lines[:3])), SuiteSettings())
     assert split_validation(one_text, 0.2, seed=0) == (one_text, [])  # nothing to validate on without a leak
 

@@ -89,3 +89,15 @@ def test_deselecting_every_gate_says_why_the_report_is_missing(project: Project,
         "select the suites' [gate] items to gate and report them"
     ) in run.stdout
     assert not (project.path / shown.split()[1]).exists()
+
+
+def test_check_takes_a_suite_named_after_a_pytest_option(project: Project) -> None:
+    result = project.cli(
+        "check", "--old", "fake:models/old.json", "--new", "fake:models/new.json", "--", "-x",
+        "suites/capitals.jsonl", "--muscle-report=r.json",
+    )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    report = (project.path / "r.json").read_text(encoding="utf-8")
+    assert '"capitals"' in report
+    assert '"rivers"' not in report  # only the suite named, not every configured one

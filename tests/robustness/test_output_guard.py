@@ -209,3 +209,17 @@ def test_fix_refuses_an_out_on_its_inputs(project: Project, adapters: tuple[Path
     assert result.error_lines() == ["Error: " + message.format(base=base)]
     assert snapshot(project) == before
     assert_no_traceback(result.output)
+
+
+def test_pytest_refuses_an_output_onto_a_suite_named_on_its_command_line(project: Project) -> None:
+    project.write_lines(
+        "other/extra.jsonl", [{"id": "e0", "prompt": "Is e0 right?", "choices": [" yes", " no"], "answer": 0}]
+    )
+    before = snapshot(project)
+
+    run = project.pytest("other/extra.jsonl", "--muscle-markdown=other/extra.jsonl")
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    path = project.path / "other/extra.jsonl"
+    assert f"ERROR: --muscle-markdown {path} is also suite {path}; write it elsewhere" in run.stderr
+    assert snapshot(project) == before
