@@ -62,7 +62,8 @@ class FixRequest:
     train: Path
     out: Path
     config: TrainConfig
-    strategy: Strategy = Strategy.MUSCLE  # as requested (may be auto); config.strategy is set once resolved
+    # As requested (may be auto); None: the config's. config.strategy is set to the resolved one.
+    strategy: Strategy | None = None
     level: Level = Level.AUTO  # as requested; config.choice_level is set once resolved
     suites: tuple[Path, ...] = ()
     resume: bool = False
@@ -71,6 +72,10 @@ class FixRequest:
     options: RunOptions = field(default_factory=RunOptions)
     cache_dir: Path | None = None
     callbacks: tuple[EpochCallback, ...] = ()
+
+    @property
+    def requested_strategy(self) -> Strategy:
+        return self.strategy if self.strategy is not None else self.config.strategy
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ def run_fix(request: FixRequest) -> FixResult:
             )
     _check_labels(examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
-    resolved = resolve_strategy(request.strategy, train_suite.shape, difference, request.level)
+    resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
     say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
@@ -305,7 +310,7 @@ def _write_fix_json(
         "old": request.old,
         "new": request.new,
         "strategy": {
-            "requested": request.strategy.value,
+            "requested": request.requested_strategy.value,
             "used": resolved.strategy.value,
             "level": _level_name(resolved, train),
             "reason": resolved.reason,

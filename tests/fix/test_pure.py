@@ -318,3 +318,14 @@ def test_ensemble_settings_are_recorded_only_for_the_ensemble() -> None:
     assert "ensemble_weight" not in TrainConfig().to_json()  # earlier runs' checkpoints still resume
     record = TrainConfig(strategy=Strategy.ENSEMBLE, ensemble_weight=0.6).to_json()
     assert (record["ensemble_weight"], record["ensemble_beta"]) == (0.6, 0.0)
+
+
+def test_a_request_without_a_strategy_takes_its_configs(tmp_path: Path) -> None:
+    # Programmatic use: TrainConfig(strategy=...) alone is enough (it used to be replaced by muscle silently).
+    from muscle_guard.fix.config import TrainConfig
+    from muscle_guard.fix.run import FixRequest
+
+    config = TrainConfig(strategy=Strategy.ENSEMBLE)
+    request = FixRequest(old="o", new="n", train=tmp_path / "t.jsonl", out=tmp_path / "out", config=config)
+    assert request.requested_strategy is Strategy.ENSEMBLE
+    assert FixRequest(**{**request.__dict__, "strategy": Strategy.AUTO}).requested_strategy is Strategy.AUTO
