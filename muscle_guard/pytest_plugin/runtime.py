@@ -96,10 +96,9 @@ class MusclePlugin:
             terminalreporter.write_line(
                 f"expired waiver no longer applies: {waiver.suite}::{waiver.id} ({waiver.reason})"
             )
-        if self.options.waivers:
-            for line in self.session.waivers().unmatched(self._suite_paths()):
-                terminalreporter.write_line(line, yellow=True)
-        for line in unmatched_tables(self.options.project, self._suite_paths()):
+        suite_paths = self._suite_paths()  # one walk of the suite folders for both checks
+        unmatched = self.session.waivers().unmatched(suite_paths) if self.options.waivers else []
+        for line in [*unmatched, *unmatched_tables(self.options.project, suite_paths)]:
             terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
             terminalreporter.write_line(f"muscle-guard wrote {_shown(path, self.config.invocation_params.dir)}")
@@ -107,7 +106,8 @@ class MusclePlugin:
     def _suite_paths(self) -> list[Path]:
         """Every suite of the run: the configured ones and those named on the command line (also on an xdist
         controller, which collects nothing itself)."""
-        return sorted(set(discover_suites(list(self.options.suites))) | {p for p in self.explicit if p.exists()})
+        configured = {p.resolve() for p in discover_suites(list(self.options.suites))}
+        return sorted(configured | {p for p in self.explicit if p.exists()})  # both resolved: each file once
 
     def _outputs(self) -> list[Path]:
         return [p for p in (self.options.report, self.options.markdown, self.options.update_baseline) if p]
