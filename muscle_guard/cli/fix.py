@@ -14,6 +14,8 @@ from rich.console import Console
 
 from muscle_guard.backends.base import RunOptions
 from muscle_guard.cli.common import reported_errors
+from muscle_guard.fix.aim import DEFAULT_WEIGHTS, Aim, parse_floats
+from muscle_guard.fix.averaging import AVERAGE
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.strategies import LEVEL_HELP, STRATEGY_HELP, Level, Strategy
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
 Opt = typer.Option
 PAPER = "paper default"
 TABLE_WIDTH = 160
+WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_WEIGHTS)
 
 
 def fix(
@@ -34,7 +37,9 @@ def fix(
         list[Path] | None,
         Opt("--suite", metavar="SUITE", help="Suite to check before/after (repeatable); never trained on."),
     ] = None,
-    strategy: Annotated[Strategy, Opt(help=STRATEGY_HELP)] = Strategy.MUSCLE,
+    strategy: Annotated[
+        Strategy | None, Opt(help=STRATEGY_HELP + "; default muscle, or ensemble with --aim budget", show_default=False)
+    ] = None,
     level: Annotated[Level, Opt(help=LEVEL_HELP)] = Level.AUTO,
     epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} 10).")] = 10,
     lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} 1e-4).")] = 1e-4,
@@ -50,10 +55,34 @@ def fix(
     ensemble_beta: Annotated[
         float, Opt(help="--strategy ensemble: extra weight β where the old model is right (focal); 0 = none.")
     ] = 0.0,
+    aim: Annotated[
+        Aim,
+        Opt(
+            help="budget: train one --strategy ensemble candidate per --ensemble-weights × --ce-weights value (teachers "
+            "computed once) and ship the most accurate whose validation NFR meets every --suite's gate with a "
+            "margin; none: train one model (default)."
+        ),
+    ] = Aim.NONE,
+    ensemble_weights: Annotated[
+        str, Opt(help="--aim budget: the old teacher's weights w to try, comma-separated.")
+    ] = WEIGHTS_TEXT,
+    ce_weights: Annotated[
+        str | None, Opt(help="--aim budget: the CE weights to try, comma-separated (default: --ce-weight).")
+    ] = None,
+    budget_margin: Annotated[
+        float | None,
+        Opt(help="--aim budget: NFR points below the budget a candidate must reach (default: one standard error)."),
+    ] = None,
     val_fraction: Annotated[float, Opt(help="Validation split of the training data, chosen by seed.")] = 0.2,
     select: Annotated[
-        str, Opt(help="Epoch to ship: val-loss (default, as the paper) or val-nfr (lowest validation NFR vs old).")
-    ] = "val-loss",
+        str | None,
+        Opt(
+            help="What to ship: val-loss (the epoch with the lowest validation loss, as the paper; the default), "
+            "val-nfr (the epoch with the lowest validation NFR vs old) or average (the mean adapter of the last "
+            "half of the epochs; the default with --aim budget).",
+            show_default=False,
+        ),
+    ] = None,
     batch_size: Annotated[int, Opt(help="Micro-batch size per process (not reported by the paper).")] = 8,
     grad_accum: Annotated[
         int | None, Opt(help="Gradient accumulation; default 8 (paper), at most a quarter of an epoch's batches.")
@@ -94,10 +123,12 @@ def fix(
 
     # Every refusal is "bad input" (2), a broken --train suite too: 1 means a suite still fails its gates.
     with reported_errors(exit_code=2):
+        budget = aim is Aim.BUDGET
         config = TrainConfig(
-            strategy=Strategy.MUSCLE if strategy is Strategy.AUTO else strategy,
+            strategy=Strategy.ENSEMBLE if budget else Strategy.MUSCLE if strategy in (None, Strategy.AUTO) else strategy,
             epochs=epochs, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
-            ce_weight=ce_weight, val_fraction=val_fraction, select=select, batch_size=batch_size,
+            ce_weight=ce_weight, val_fraction=val_fraction, select=select or (AVERAGE if budget else "val-loss"),
+            batch_size=batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
             gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
             teacher_cache_gb=teacher_cache_gb, ensemble_weight=ensemble_weight, ensemble_beta=ensemble_beta,
@@ -105,7 +136,9 @@ def fix(
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
             resume=resume, allow_overlap=allow_overlap, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
-            cache_dir=cache_dir,
+            cache_dir=cache_dir, aim=aim, ensemble_weights=parse_floats(ensemble_weights, "--ensemble-weights"),
+            ce_weights=parse_floats(ce_weights, "--ce-weights") if ce_weights is not None else None,
+            budget_margin=budget_margin,
         )  # fmt: skip
         raise typer.Exit(run_request(request, check=not no_check))
 
@@ -128,9 +161,17 @@ def run_request(request: FixRequest, check: bool) -> int:
         elif stop.state.global_step == 0:
             print("Interrupted before the first optimizer step; nothing to keep.", file=sys.stderr)
         return 130
+    wide = Console(highlight=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
+    # Logs and pipes get wide tables rather than ones wrapped at rich's default 80 columns.
+    if result.search is not None:
+        from muscle_guard.fix.aim import frontier_table
+
+        wide.print(frontier_table(result.search.points, result.search.chosen, result.search.budget))
+        miss = result.search.miss()
+        if miss is not None:
+            print(miss, file=sys.stderr)
+            return 1 if check else 0
     if result.comparisons:
-        # Logs and pipes get a wide table rather than one wrapped at rich's default 80 columns.
-        wide = Console(highlight=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
         wide.print(comparison_table(result.comparisons))
         for row in result.comparisons:
             for reason in row.reasons_after:

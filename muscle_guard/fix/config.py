@@ -21,7 +21,7 @@ PAPER_GRAD_ACCUM = 8
 PAPER_WARMUP = 500
 WARMUP_CAP = 0.10
 MIN_STEPS_PER_EPOCH = 4
-SELECT_CHOICES = ("val-loss", "val-nfr")
+SELECT_CHOICES = ("val-loss", "val-nfr", "average")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ Conventions shared by every function:
   gradients.
 - `mask` marks the positions that count (padding excluded); every mean is 1/n Σ over those n positions, and
   whatever sits at a masked-out position (even inf/nan) never reaches the loss or the gradients.
-- KL direction is teacher ‖ student, KL(σ(z_t/T) ‖ σ(z_s/T)), with no T² rescaling (as the paper).
+- KL direction is teacher ‖ student, KL(σ(z_t/T) ‖ σ(z_s/T)), with no T² rescaling (as the paper), except
+  `ensemble_loss`, which is not the paper's and scales by T² (see there).
 - `lam` is the paper's λ in `λ·L + (1−λ)·CE`; λ = 1 (the default) means no ground-truth cross-entropy.
 
 A teacher is either full logits or a `TopK` (its k largest logits + the log-partition), the memory-saving form
@@ -234,8 +235,10 @@ def ensemble_loss(
     """Distillation of the old+new ensemble (ELODI-style): one student learns the mix of both teachers.
 
     p_i = w·σ(z_old,i/T) + (1 − w)·σ(z_new,i/T)   (a mixture of probabilities, not of logits)
-    L   = 1/n Σ_i (1 + β·1[argmax z_old,i = y_i]) · KL(p_i ‖ σ(z_s,i/T))
-    then λ·L + (1 − λ)·CE as the other strategies. Averaging the two models' probabilities at inference removes
+    L   = T² · 1/n Σ_i (1 + β·1[argmax z_old,i = y_i]) · KL(p_i ‖ σ(z_s,i/T))
+    then λ·L + (1 − λ)·CE as the other strategies. The T² (Hinton et al. 2015) keeps the distillation
+    gradient on the cross-entropy's scale whatever T: without it, at T = 2 on two classes the term is about a
+    hundredth of the CE and the mix trains as plain fine-tuning (docs/fix.md measures both gradient norms). Averaging the two models' probabilities at inference removes
     far more flips than either model alone keeps (MUSCLE.md: 44 → 22 at w = 0.5 on the demo pair); this trains
     one model towards that average, so serving still costs one model. β > 0 adds focal weight where the old
     model is right (two-source focal distillation). Needs full teacher logits (TopK teachers raise TypeError).
@@ -259,7 +262,7 @@ def ensemble_loss(
     s_logp = F.log_softmax(student_logits.float() / temperature, dim=-1)
     mix_p = mix_logp.exp()
     kl = (mix_p * (mix_logp - s_logp)).nan_to_num(nan=0.0).sum(-1)  # 0·(-inf − x) where p = 0: no mass there
-    weights = 1.0 + beta * (old.detach().argmax(-1) == targets).float()
+    weights = temperature**2 * (1.0 + beta * (old.detach().argmax(-1) == targets).float())
     return _with_ce(masked_mean(weights * kl, mask), student_logits, targets, mask, lam)
 
 

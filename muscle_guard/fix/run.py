@@ -24,6 +24,18 @@ from muscle_guard.errors import FixError
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
+from muscle_guard.fix.aim import (
+    DEFAULT_WEIGHTS,
+    Aim,
+    Budget,
+    Point,
+    choose,
+    grid,
+    miss_line,
+    point_of,
+    suite_budget,
+)
+from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.compare import SuiteComparison, compare_suites
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
@@ -49,8 +61,10 @@ from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.progress import message
 from muscle_guard.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
+NEW_POINT, OLD_POINT = "new model", "old model"
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
+CANDIDATES = "candidates"
 
 
 @dataclass(frozen=True)
@@ -72,23 +86,85 @@ class FixRequest:
     options: RunOptions = field(default_factory=RunOptions)
     cache_dir: Path | None = None
     callbacks: tuple[EpochCallback, ...] = ()
+    # --aim budget: the candidate grid (the ensemble's old weight w × the CE weight; None: the config's CE weight)
+    # and the margin below each --suite's budget (NFR points; None: one standard error, see fix/aim.py).
+    aim: Aim = Aim.NONE
+    ensemble_weights: tuple[float, ...] = DEFAULT_WEIGHTS
+    ce_weights: tuple[float, ...] | None = None
+    budget_margin: float | None = None
 
     @property
     def requested_strategy(self) -> Strategy:
-        return self.strategy if self.strategy is not None else self.config.strategy
+        if self.strategy is not None:
+            return self.strategy
+        return Strategy.ENSEMBLE if self.aim is Aim.BUDGET else self.config.strategy
+
+
+@dataclass(frozen=True)
+class Shipped:
+    """The weights of one training run that validation picked, where they are, and their validation metrics."""
+
+    directory: Path  # an adapter directory: OUT/checkpoints/epoch-N or OUT/checkpoints/average
+    picked: str  # "epoch 3", "average of epochs 2-3"
+    epoch: int | None  # None for an average
+    metrics: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Search:
+    """`--aim budget`: the budget, every point on validation (old, new, candidates), the one chosen (or None)."""
+
+    budget: Budget
+    points: list[Point]
+    chosen: Point | None
+    runs: list[dict[str, Any]]  # per candidate: its directory, what was picked, its epochs' metrics
+    state: ckpt.TrainState
+    shipped: Shipped | None
+    config: TrainConfig | None  # the chosen candidate's configuration
+
+    @property
+    def acc_new(self) -> float | None:
+        return next((p.acc for p in self.points if p.label == NEW_POINT), None)
+
+    def miss(self) -> str | None:
+        return miss_line(self.points, self.budget) if self.chosen is None else None
+
+    def to_json(self) -> dict[str, Any]:
+        n = max((p.n for p in self.points), default=0)
+        return {
+            "budget": {
+                "source": self.budget.source,
+                "max_nfr": self.budget.max_nfr,
+                "margin": self.budget.margin(n),
+                "target_val_nfr": self.budget.target(n),
+                "min_accuracy_delta": self.budget.min_accuracy_delta,
+            },
+            "points": [p.to_json() for p in self.points],
+            "chosen": self.chosen.label if self.chosen is not None else None,
+            "candidates": self.runs,
+        }
 
 
 @dataclass(frozen=True)
 class FixResult:
     out: Path
     strategy: Resolved
-    selected_epoch: int
+    shipped: Shipped | None  # None: --aim budget found no candidate within budget, and nothing was written
     history: list[dict[str, Any]]
     comparisons: list[SuiteComparison]
+    search: Search | None = None
 
     @property
     def passed(self) -> bool:
-        return all(c.passed_after for c in self.comparisons)
+        return self.shipped is not None and all(c.passed_after for c in self.comparisons)
+
+    @property
+    def selected_epoch(self) -> int | None:
+        return self.shipped.epoch if self.shipped is not None else None
+
+    @property
+    def selected(self) -> str:
+        return self.shipped.picked if self.shipped is not None else "nothing"
 
 
 def run_fix(request: FixRequest) -> FixResult:
@@ -104,6 +180,9 @@ def run_fix(request: FixRequest) -> FixResult:
     if not request.allow_overlap:
         refuse_overlaps(find_overlaps(train_suite, suites))
     _check_out(request)
+    budget = suite_budget(suites, project, request.budget_margin) if request.aim is Aim.BUDGET else None
+    if budget is not None:
+        grid(request.ensemble_weights, request.ce_weights or (request.config.ce_weight,))  # refuse a bad grid now
     settings = project.settings_for(train_suite.name)
     examples = build_examples(train_suite, settings)
     train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
@@ -137,6 +216,10 @@ def run_fix(request: FixRequest) -> FixResult:
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
     resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
+    if request.aim is Aim.BUDGET and resolved.strategy is not Strategy.ENSEMBLE:
+        raise FixError(
+            f"--aim budget searches the ensemble's weights; it trains --strategy ensemble, not {resolved.strategy.value}"
+        )
     say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
@@ -147,7 +230,7 @@ def run_fix(request: FixRequest) -> FixResult:
     if config.gradient_checkpointing:
         student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     old_backend = models.as_backend(old_ref, options, old_loaded)
-    want_val_nfr = not train_suite.shape.is_generative or config.select == "val-nfr"
+    want_val_nfr = not train_suite.shape.is_generative or config.select == "val-nfr" or request.aim is Aim.BUDGET
     prep = prepare(
         accelerator, config, settings, examples, val_ex, student, student_loaded, old_loaded, old_backend,
         difference is None, want_val_nfr, say,
@@ -155,7 +238,7 @@ def run_fix(request: FixRequest) -> FixResult:
     del old_loaded, old_backend
     _free_memory()
 
-    # 4. Train (resuming from the last checkpoint if asked), then ship the epoch the validation picks.
+    # 4. Train (resuming from the last checkpoint if asked) each candidate; ship the weights validation picks.
     student_backend = partial(models.live_backend, new_ref, options, student_loaded)
     items = [prep.encoded[e.index] for e in train_ex]
     val_items = [prep.encoded[e.index] for e in val_ex]
@@ -163,38 +246,35 @@ def run_fix(request: FixRequest) -> FixResult:
     validation = Validation(val_items, instances, prep.old_correct, settings, student_backend)
     rank, world = accelerator.process_index, accelerator.num_processes
     schedule = plan_schedule(config, len(epoch_batches(len(items), config.batch_size, config.seed, 0, rank, world)))
-    optimizer, scheduler = make_optimizer(student, config, schedule)
-    model, optimizer = accelerator.prepare(student, optimizer)
-    fingerprint = _fingerprint(request, config, world)
-    state = ckpt.TrainState(fingerprint=fingerprint)
-    if request.resume:
-        state = _resume(request.out, accelerator.unwrap_model(model), optimizer, scheduler, fingerprint, say)
+    model = accelerator.prepare(student)
     say(
         f"fix: {config.epochs} epochs × {schedule.steps_per_epoch} optimizer steps (batch {config.batch_size} × "
         f"{world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
     )
-    objective = Objective(config, student_loaded.task, prep.cache, B.pad_id_of(student_loaded.tokenizer))
-
-    trainer = Trainer(
-        accelerator, model, optimizer, scheduler, schedule, config, objective,
-        items, validation, request.out, state, request.callbacks, options.progress,
-    )  # fmt: skip
-    state = trainer.fit()
-    selected = select_epoch(state.history, config.select)
+    run = _Run(request, accelerator, model, schedule, items, validation, student_loaded, prep.cache, world, say)
+    search = _search(run, config, budget, prep.old_correct) if budget is not None else None
+    shipped: Shipped | None
+    if search is None:
+        state, shipped = run.train(config, request.out, request.resume)
+    else:
+        state, shipped = search.state, search.shipped
     if accelerator.is_main_process:
-        ckpt.export_adapter(ckpt.epoch_dir(request.out, selected), request.out, models.base_reference(student_loaded))
-        models.save_tokenizer_if_own(student_loaded, request.out)
+        if shipped is not None:
+            ckpt.export_adapter(shipped.directory, request.out, models.base_reference(student_loaded))
+            models.save_tokenizer_if_own(student_loaded, request.out)
         _write_fix_json(
-            request, config, resolved, schedule.to_json(), state.history, selected, train_suite, suites, world
-        )
-        say(f"fix: selected epoch {selected} by {config.select}; adapter written to {request.out}")
+            request, search.config if search and search.config else config, resolved, schedule.to_json(),
+            state.history, shipped, train_suite, suites, world, search,
+        )  # fmt: skip
+        if shipped is not None:
+            say(f"fix: shipped {shipped.picked} (--select {config.select}); adapter written to {request.out}")
     accelerator.wait_for_everyone()
-    del model, student, student_loaded, trainer, prep, validation, student_backend, objective
+    del model, student, student_loaded, prep, validation, student_backend, run
     _free_memory()
 
     # 5. Before/after on every --suite (old→new against old→fixed), on the main process.
     comparisons: list[SuiteComparison] = []
-    if suites and accelerator.is_main_process:
+    if suites and shipped is not None and accelerator.is_main_process:
         cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
         comparisons = compare_suites(
             request.old,
@@ -206,7 +286,119 @@ def run_fix(request: FixRequest) -> FixResult:
             cache,
         )
         write_report(request.out, comparisons)
-    return FixResult(request.out, resolved, selected, state.history, comparisons)
+    return FixResult(request.out, resolved, shipped, state.history, comparisons, search)
+
+
+@dataclass
+class _Run:
+    """What every training run of one `fix` shares: the prepared student, the data, the teachers' outputs."""
+
+    request: FixRequest
+    accelerator: Any
+    model: Any  # the student, prepared by accelerate
+    schedule: Any
+    items: list[B.Encoded]
+    validation: Validation
+    loaded: Any  # the new model's LoadedModel
+    teachers: Any  # TeacherCache, computed once
+    world: int
+    say: Any
+    start: dict[str, Any] | None = None  # the student's trainable weights before any step (the new model)
+
+    @property
+    def student(self) -> Any:
+        return self.accelerator.unwrap_model(self.model)
+
+    def objective(self, config: TrainConfig) -> Objective:
+        return Objective(config, self.loaded.task, self.teachers, B.pad_id_of(self.loaded.tokenizer))
+
+    def trainer(self, config: TrainConfig, out: Path, state: ckpt.TrainState, optimizer: Any = None,
+                scheduler: Any = None) -> Trainer:  # fmt: skip
+        return Trainer(
+            self.accelerator, self.model, optimizer, scheduler, self.schedule, config, self.objective(config),
+            self.items, self.validation, out, state, self.request.callbacks, self.request.options.progress,
+        )  # fmt: skip
+
+    def validate(self, config: TrainConfig) -> dict[str, Any]:
+        """The current student's validation metrics (before training: the new model's)."""
+        return self.trainer(config, self.request.out, ckpt.TrainState()).validate()
+
+    def restart(self, seed: int) -> None:
+        """Put the student back to the new model and reseed, so the next run starts where the first did."""
+        import torch
+        from accelerate.utils import set_seed
+
+        params = {n: p for n, p in self.student.named_parameters() if p.requires_grad}
+        if self.start is None:
+            self.start = {n: p.detach().clone() for n, p in params.items()}
+        else:
+            with torch.no_grad():
+                for name, param in params.items():
+                    param.copy_(self.start[name])
+        set_seed(seed)
+
+    def train(self, config: TrainConfig, out: Path, resume: bool) -> tuple[ckpt.TrainState, Shipped]:
+        """Train one configuration into `out`/checkpoints (resuming if asked); the weights validation picks."""
+        optimizer, scheduler = make_optimizer(self.student, config, self.schedule)
+        optimizer = self.accelerator.prepare(optimizer)
+        fingerprint = _fingerprint(self.request, config, self.world)
+        state = ckpt.TrainState(fingerprint=fingerprint)
+        if resume:
+            state = _resume(out, self.student, optimizer, scheduler, fingerprint, self.say)
+        trainer = self.trainer(config, out, state, optimizer, scheduler)
+        state = trainer.fit()
+        if config.select != AVERAGE:
+            selected = select_epoch(state.history, config.select)
+            entry = next(h for h in state.history if h["epoch"] == selected)
+            return state, Shipped(ckpt.epoch_dir(out, selected), f"epoch {selected}", selected, entry)
+        epochs = averaged_epochs(config.epochs)
+        load_average(self.student, out, epochs)
+        if self.accelerator.is_main_process:
+            save_average(out, self.student)
+        self.accelerator.wait_for_everyone()
+        metrics = trainer.validate()
+        picked = f"average of epochs {epochs[0]}-{epochs[-1]}" if len(epochs) > 1 else f"epoch {epochs[0]}"
+        self.say(f"fix: {picked}: {_val_text(metrics)}")
+        return state, Shipped(average_dir(out), picked, None, metrics)
+
+
+def _val_text(metrics: dict[str, Any]) -> str:
+    if "val_nfr" not in metrics:
+        return f"val loss {metrics.get('val_loss', float('nan')):.4f}"
+    return (
+        f"val NFR {metrics['val_nfr']:.2%} ({metrics['val_nf']}/{metrics['val_n']}) · val acc {metrics['val_acc']:.2%}"
+    )
+
+
+def _search(run: _Run, config: TrainConfig, budget: Budget, old_correct: dict[str, bool] | None) -> Search:
+    """`--aim budget`: one training run per candidate, the teachers shared; the most accurate within budget."""
+    request = run.request
+    if old_correct is None or not run.validation.instances:
+        raise FixError("--aim budget needs a validation split with NFR (set --val-fraction > 0)")
+    candidates = grid(request.ensemble_weights, request.ce_weights or (config.ce_weight,))
+    new = run.validate(config)
+    old_right = sum(old_correct[i.id] for i in run.validation.instances)
+    n = int(new["val_n"])
+    points = [Point(OLD_POINT, old_right / n, 0.0, 0, n), point_of(NEW_POINT, new)]
+    run.say(f"fix --aim budget: {budget.describe(n)}; {len(candidates)} candidates; new model: {_val_text(new)}")
+    runs: list[dict[str, Any]] = []
+    trained: dict[str, tuple[ckpt.TrainState, Shipped, TrainConfig]] = {}
+    for i, candidate in enumerate(candidates):
+        run.restart(config.seed)
+        cfg = replace(config, ensemble_weight=candidate.ensemble_weight, ce_weight=candidate.ce_weight)
+        where = request.out / CANDIDATES / candidate.slug
+        run.say(f"fix --aim budget: candidate {i + 1}/{len(candidates)}: {candidate.label}")
+        state, shipped = run.train(cfg, where, resume=False)
+        point = point_of(candidate.label, shipped.metrics, shipped.picked, candidate)
+        points.append(point)
+        trained[candidate.label] = (state, shipped, cfg)
+        runs.append({"label": candidate.label, "dir": str(where), "picked": shipped.picked, "epochs": state.history})
+    chosen = choose(points, budget, points[1].acc)
+    if chosen is None:
+        last = trained[candidates[-1].label][0]
+        return Search(budget, points, None, runs, last, None, None)
+    state, shipped, cfg = trained[chosen.label]
+    return Search(budget, points, chosen, runs, state, shipped, cfg)
 
 
 def _check_out(request: FixRequest) -> None:
@@ -224,7 +416,9 @@ def _check_out(request: FixRequest) -> None:
     )
     if out.exists() and not out.is_dir():
         raise FixError(f"--out {out} is a file; pass a directory")
-    previous = (out / ckpt.CHECKPOINTS).is_dir() or (out / FIX_JSON).is_file()
+    previous = any((out / name).exists() for name in (ckpt.CHECKPOINTS, CANDIDATES, FIX_JSON))
+    if request.resume and request.aim is Aim.BUDGET:
+        raise FixError("--resume does not continue an --aim budget run yet; start it again with another --out")
     if request.resume:
         if ckpt.latest_checkpoint(out) is None:
             raise FixError(f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; start without --resume")
@@ -301,11 +495,12 @@ def _resume(out: Path, model: Any, optimizer: Any, scheduler: Any, fingerprint: 
 
 def _write_fix_json(
     request: FixRequest, config: TrainConfig, resolved: Resolved, schedule: dict[str, int],
-    history: list[dict[str, Any]], selected: int, train: Suite, suites: Sequence[Suite], world: int,
+    history: list[dict[str, Any]], shipped: Shipped | None, train: Suite, suites: Sequence[Suite], world: int,
+    search: Search | None,
 ) -> None:  # fmt: skip
     from muscle_guard import __version__
 
-    record = {
+    record: dict[str, Any] = {
         "muscle_guard_version": __version__,
         "old": request.old,
         "new": request.new,
@@ -322,10 +517,15 @@ def _write_fix_json(
             "train": {"path": str(request.train), "sha256": _file_hash(request.train), "instances": len(train)},
             "suites": [{"path": str(s.path), "content_hash": s.content_hash(), "instances": len(s)} for s in suites],
         },
-        "selected_epoch": selected,
+        "selected_epoch": shipped.epoch if shipped is not None else None,
+        "shipped": shipped.picked if shipped is not None else None,
         "selection": config.select,
         "epochs": history,
     }
+    if shipped is not None and shipped.epoch is None:
+        record["shipped_metrics"] = shipped.metrics
+    if search is not None:
+        record["aim"] = search.to_json()
     atomic_write_text(request.out / FIX_JSON, json.dumps(record, indent=2) + "\n")
 
 

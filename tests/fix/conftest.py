@@ -77,13 +77,16 @@ RunCli = Callable[..., Any]
 
 @pytest.fixture
 def run_cli(tmp_path: Path) -> RunCli:
-    """`run_cli(*args)`: invoke the `fix` command in-process (no pyproject: built-in suite settings)."""
+    """`run_cli(*args)`: invoke the `fix` command in-process (no pyproject unless `--pyproject` is given: built-in
+    suite settings)."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(fix)
     runner = CliRunner()
 
     def run(*args: str) -> Any:
-        argv = [*args, "--device", "cpu", "--pyproject", str(tmp_path / "no-pyproject.toml")]
+        argv = [*args, "--device", "cpu"]
+        if "--pyproject" not in args:
+            argv += ["--pyproject", str(tmp_path / "no-pyproject.toml")]
         return runner.invoke(app, argv, catch_exceptions=False)
 
     return run

@@ -44,4 +44,4 @@ def test_two_cpu_processes_train_one_adapter(classifier_pair: Pair, tmp_path: Pa
     assert [e["epoch"] for e in record["epochs"]] == [1]
     assert (out / "adapter_model.safetensors").is_file()
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["epoch-1"]  # no temp dirs left
-    assert done.stderr.count("fix: selected epoch") == 1  # messages from the main process only
+    assert done.stderr.count("fix: shipped epoch") == 1  # messages from the main process only

@@ -143,18 +143,19 @@ def test_ensemble_distils_the_mixture_of_both_teachers_probabilities(w: float) -
     student, old, new, targets = tensors()
     got = losses.ensemble_loss(student, old, new, targets, torch.ones(3, dtype=torch.bool), 2.0, old_weight=w)
     expected = [kl(mix(o, n, w), softmax(s, 2.0)) for o, n, s in zip(OLD, NEW, STUDENT, strict=True)]
-    assert got.item() == pytest.approx(sum(expected) / 3, rel=1e-5)
+    assert got.item() == pytest.approx(4 * sum(expected) / 3, rel=1e-5)  # × T² = 4
 
 
 def test_ensemble_at_the_ends_is_plain_distillation_to_one_teacher() -> None:
     student, old, new, targets = tensors()
     mask = torch.ones(3, dtype=torch.bool)
+    # T² = 4 times the paper's unscaled distillation to one teacher
     assert losses.ensemble_loss(student, old, new, targets, mask, old_weight=1.0).item() == pytest.approx(
-        losses.kd_old_loss(student, old, targets, mask).item(), rel=1e-6
+        4 * losses.kd_old_loss(student, old, targets, mask).item(), rel=1e-6
     )
     to_new = losses.masked_mean(losses.kd_kl(new, student), mask)
     assert losses.ensemble_loss(student, old, new, targets, mask, old_weight=0.0).item() == pytest.approx(
-        to_new.item(), rel=1e-6
+        4 * to_new.item(), rel=1e-6
     )
 
 
@@ -162,7 +163,7 @@ def test_ensemble_focal_beta_weights_where_the_old_model_is_right() -> None:
     student, old, new, targets = tensors()
     got = losses.ensemble_loss(student, old, new, targets, torch.ones(3, dtype=torch.bool), 2.0, 0.5, beta=4.0)
     kls = [kl(mix(o, n, 0.5), softmax(s, 2.0)) for o, n, s in zip(OLD, NEW, STUDENT, strict=True)]
-    assert got.item() == pytest.approx((kls[0] + 5 * kls[1] + kls[2]) / 3, rel=1e-5)  # old right at 1 only
+    assert got.item() == pytest.approx(4 * (kls[0] + 5 * kls[1] + kls[2]) / 3, rel=1e-5)  # old right at 1 only
 
 
 def test_ensemble_with_ce_and_its_refusals() -> None:

@@ -1,0 +1,224 @@
+"""`fix --aim budget`: train a few candidates, pick the most accurate one whose validation NFR meets the budget.
+
+Pure decisions only (no torch): the budget each `--suite`'s gates set, the candidate grid, the
+accuracy-vs-NFR frontier, the choice, and the line said when no candidate qualifies.
+
+- **Budget.** The tightest flip budget over the `--suite`s, read from the same `[tool.muscle-guard]` tables as
+  pytest: `max_nfr` where it applies, `max_negative_flips / N` for a count budget, and `min_accuracy_delta` (the
+  largest one). `alpha` only ever tolerates flips, so it is ignored here: the aim is stricter than the gate.
+- **Margin.** A validation NFR is an estimate from a few hundred instances: a candidate must reach the budget
+  minus a margin, by default one standard error of a binomial rate at the budget over the validation
+  instances, √(b·(1 − b)/n) (1.3 points for a 7% budget on 400 instances); `--budget-margin` sets it in points.
+- **Choice.** Among the candidates whose validation NFR ≤ budget − margin (and whose validation accuracy change
+  against the new model is at least `min_accuracy_delta`, when set), the most accurate; ties go to the lower NFR,
+  then to the earlier candidate.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from muscle_guard.config import ProjectConfig
+from muscle_guard.errors import FixError
+from muscle_guard.gates import percent, points, uses_rate_budget
+from muscle_guard.suite import Suite
+
+
+class Aim(str, Enum):
+    NONE = "none"  # train one model with the given settings (default)
+    BUDGET = "budget"  # train the candidate grid, ship the most accurate one that meets the suites' budget
+
+
+DEFAULT_WEIGHTS = (0.25, 0.5, 0.75)  # the old teacher's weight w in the ensemble, one candidate each
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What a candidate's validation metrics must meet. Rates are fractions."""
+
+    max_nfr: float
+    source: str  # e.g. "suites/sarcasm.jsonl: max_nfr 7.00%"
+    min_accuracy_delta: float | None = None
+    margin_points: float | None = None  # None: one standard error at the budget over the validation instances
+
+    def margin(self, n: int) -> float:
+        if self.margin_points is not None:
+            return self.margin_points / 100.0
+        return math.sqrt(self.max_nfr * (1.0 - self.max_nfr) / n) if n > 0 else 0.0
+
+    def target(self, n: int) -> float:
+        """The highest validation NFR a candidate may have (never below 0)."""
+        return max(0.0, self.max_nfr - self.margin(n))
+
+    def describe(self, n: int) -> str:
+        text = (
+            f"{self.source}, aimed at validation NFR ≤ {percent(self.target(n))} (margin {points(self.margin(n))} pts)"
+        )
+        if self.min_accuracy_delta is not None:
+            text += f", accuracy change ≥ {points(self.min_accuracy_delta)} pts"
+        return text
+
+
+def suite_budget(suites: Sequence[Suite], project: ProjectConfig, margin_points: float | None) -> Budget:
+    """The tightest budget over `suites`, from their gates in the project configuration."""
+    if not suites:
+        raise FixError("--aim budget needs at least one --suite: the budget is that suite's gate")
+    if margin_points is not None and margin_points < 0:
+        raise FixError("--budget-margin must be >= 0 (NFR points)")
+    rates: list[tuple[float, str]] = []
+    floors: list[float] = []
+    for suite in suites:
+        gates = project.settings_for(suite.name).gates
+        if uses_rate_budget(gates):
+            rates.append((gates.max_nfr, f"{suite.path}: max_nfr {percent(gates.max_nfr)}"))
+        if gates.max_negative_flips is not None and len(suite):
+            rate = gates.max_negative_flips / len(suite)
+            rates.append((rate, f"{suite.path}: max_negative_flips {gates.max_negative_flips} of {len(suite)}"))
+        if gates.min_accuracy_delta is not None:
+            floors.append(gates.min_accuracy_delta)
+    rate, source = min(rates)
+    return Budget(rate, source, max(floors) if floors else None, margin_points)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One point of the grid: the ensemble's old weight and the cross-entropy weight it trains with."""
+
+    ensemble_weight: float
+    ce_weight: float
+
+    @property
+    def label(self) -> str:
+        return f"w={self.ensemble_weight:g} ce={self.ce_weight:g}"
+
+    @property
+    def slug(self) -> str:
+        """A directory name: OUT/candidates/<slug>/."""
+        return f"w{self.ensemble_weight:g}-ce{self.ce_weight:g}"
+
+
+def grid(weights: Sequence[float], ce_weights: Sequence[float]) -> list[Candidate]:
+    """Every (w, ce) pair, in the order given, without repeats."""
+    out: list[Candidate] = []
+    for ce in ce_weights:
+        for w in weights:
+            for value, option in ((w, "--ensemble-weights"), (ce, "--ce-weights")):
+                if not 0.0 <= value <= 1.0:
+                    raise FixError(f"{option}: {value:g} is not between 0 and 1")
+            candidate = Candidate(float(w), float(ce))
+            if candidate not in out:
+                out.append(candidate)
+    if not out:
+        raise FixError("--aim budget: the candidate grid is empty (give --ensemble-weights)")
+    return out
+
+
+def parse_floats(text: str, option: str) -> tuple[float, ...]:
+    """ "0.25,0.5" → (0.25, 0.5); one clear line naming the option otherwise."""
+    try:
+        values = tuple(float(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise FixError(f"{option}: {text!r} is not a comma-separated list of numbers, e.g. 0.25,0.5,0.75") from None
+    if not values:
+        raise FixError(f"{option}: give at least one number, e.g. 0.25,0.5,0.75")
+    return values
+
+
+@dataclass(frozen=True)
+class Point:
+    """A model on the validation split: accuracy and NFR against the old model (n judged instances)."""
+
+    label: str
+    acc: float
+    nfr: float
+    nf: int
+    n: int
+    picked: str = ""  # which weights of the candidate: "epoch 3", "average of epochs 2-3"
+    candidate: Candidate | None = None  # None for the reference rows (the old and the new model)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"label": self.label, "acc": self.acc, "nfr": self.nfr, "nf": self.nf, "n": self.n}
+        if self.picked:
+            out["picked"] = self.picked
+        if self.candidate is not None:
+            out["ensemble_weight"] = self.candidate.ensemble_weight
+            out["ce_weight"] = self.candidate.ce_weight
+        return out
+
+
+def point_of(label: str, metrics: dict[str, Any], picked: str = "", candidate: Candidate | None = None) -> Point:
+    return Point(label, metrics["val_acc"], metrics["val_nfr"], metrics["val_nf"], metrics["val_n"], picked, candidate)
+
+
+def meets(point: Point, budget: Budget, acc_new: float | None) -> bool:
+    if point.nfr > budget.target(point.n) + 1e-12:
+        return False
+    if budget.min_accuracy_delta is not None and acc_new is not None:
+        return point.acc - acc_new >= budget.min_accuracy_delta - 1e-12
+    return True
+
+
+def choose(points: Sequence[Point], budget: Budget, acc_new: float | None) -> Point | None:
+    """The most accurate candidate that meets the budget (lower NFR, then grid order, break ties); else None."""
+    ok = [(i, p) for i, p in enumerate(points) if p.candidate is not None and meets(p, budget, acc_new)]
+    if not ok:
+        return None
+    return min(ok, key=lambda ip: (-ip[1].acc, ip[1].nfr, ip[0]))[1]
+
+
+def frontier(points: Sequence[Point]) -> list[Point]:
+    """The points no other point beats on both accuracy (higher) and NFR (lower), by increasing NFR."""
+    keep = [
+        p
+        for p in points
+        if not any((q.acc >= p.acc and q.nfr <= p.nfr) and (q.acc > p.acc or q.nfr < p.nfr) for q in points)
+    ]
+    return sorted(keep, key=lambda p: (p.nfr, -p.acc))
+
+
+def miss_line(points: Sequence[Point], budget: Budget) -> str:
+    """Why nothing was shipped, the closest candidate, and what would help."""
+    candidates = [p for p in points if p.candidate is not None]
+    best = min(candidates, key=lambda p: (p.nfr, -p.acc))
+    n = best.n
+    weights = sorted({p.candidate.ensemble_weight for p in candidates if p.candidate is not None})
+    nearer = (
+        f"a larger --ensemble-weights value than {weights[-1]:g} (nearer the old model)"
+        if weights[-1] < 1.0
+        else "more --epochs or a larger --lr (the students stayed short of their teachers)"
+    )
+    return (
+        f"fix --aim budget: no candidate met {budget.describe(n)}; the closest was {best.label} with validation NFR "
+        f"{percent(best.nfr)} ({best.nf}/{best.n}) at accuracy {percent(best.acc)}. Nothing was shipped to --out. "
+        f"What would help: {nearer}, more --train data (a larger validation split measures NFR more finely), "
+        f"or a looser budget; every candidate is kept under candidates/ in --out"
+    )
+
+
+def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget) -> Any:
+    """The validation points as a rich table: each candidate, the old and new model, the frontier, the choice."""
+    from rich.table import Table
+
+    n = max((p.n for p in points), default=0)
+    on_frontier = {p.label for p in frontier(points)}
+    acc_new = next((p.acc for p in points if p.candidate is None and p.label == "new model"), None)
+    table = Table(
+        "model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier",
+        title=f"fix --aim budget: validation (n={n}), {budget.describe(n)}",
+    )  # fmt: skip
+    for p in points:
+        if p.candidate is None:
+            verdict = "-"
+        elif p is chosen:
+            verdict = "[green]yes: shipped[/]"
+        else:
+            verdict = "yes" if meets(p, budget, acc_new) else "[red]no[/]"
+        table.add_row(
+            p.label, p.picked or "-", percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
+            "*" if p.label in on_frontier else "",
+        )  # fmt: skip
+    return table
