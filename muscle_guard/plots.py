@@ -70,6 +70,37 @@ def fix_scatter_svg(points: Sequence[FixPoint], *, salt: str) -> str:
         return _svg(fig)
 
 
+def frontier_svg(
+    points: Sequence[tuple[str, float, float, bool]], target_nfr: float, chosen: str | None, *, salt: str
+) -> str:
+    """Validation NFR against accuracy of `fix --aim budget`'s points (label, acc, nfr, is a candidate), the
+    aim as a dashed line, the shipped candidate filled."""
+    from matplotlib.figure import Figure
+
+    with _style(salt):
+        fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        for label, acc, nfr, candidate in points:
+            if label == chosen:
+                style = {"color": _BLUE, "s": 64}
+            elif candidate:
+                style = {"facecolors": "white", "edgecolors": _BLUE, "linewidths": 1.5, "s": 40}
+            else:
+                style = {"color": _GREY, "marker": "s", "s": 40}
+            ax.scatter([acc * 100], [nfr * 100], zorder=3, **style)  # type: ignore[arg-type]
+            shown = f"{label} (shipped)" if label == chosen else label
+            ax.annotate(_text(shown), (acc * 100, nfr * 100), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.axhline(target_nfr * 100, color=_RED, linestyle="--", linewidth=1, label=f"aim: NFR ≤ {target_nfr:.2%}")
+        ax.set_xlabel("validation accuracy (%)")
+        ax.set_ylabel("validation negative flip rate vs old (%)")
+        ax.set_ylim(bottom=0)
+        ax.margins(0.15)
+        ax.legend(loc="best", fontsize=8)
+        ax.grid(alpha=0.3)
+        _tidy(ax)
+        return _svg(fig)
+
+
 def _style(salt: str) -> Any:
     import matplotlib
 

@@ -222,3 +222,39 @@ def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget
             "*" if p.label in on_frontier else "",
         )  # fmt: skip
     return table
+
+
+def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget, title: str) -> str:
+    """OUT/aim.html: the validation table and the accuracy-vs-NFR plot of an `--aim budget` run."""
+    from muscle_guard import html_page as h
+    from muscle_guard.plots import frontier_svg
+
+    n = max((p.n for p in points), default=0)
+    on_frontier = {p.label for p in frontier(points)}
+    acc_new = next((p.acc for p in points if p.candidate is None and p.label == "new model"), None)
+    rows = []
+    for p in points:
+        verdict = (
+            "-" if p.candidate is None else "shipped" if p is chosen else "yes" if meets(p, budget, acc_new) else "no"
+        )
+        rows.append(
+            [h.esc(p.label), h.esc(p.picked or "-"), percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
+             "*" if p.label in on_frontier else ""]
+        )  # fmt: skip
+    svg = frontier_svg(
+        [(p.label, p.acc, p.nfr, p.candidate is not None) for p in points],
+        budget.target(n),
+        chosen.label if chosen is not None else None,
+        salt="aim",
+    )
+    outcome = (
+        f"<p>Shipped: <b>{h.esc(chosen.label)}</b> ({h.esc(chosen.picked)}).</p>"
+        if chosen is not None
+        else f"<p><b>Nothing shipped.</b> {h.esc(miss_line(points, budget))}</p>"
+    )
+    body = (
+        f"<h1>{h.esc(title)}</h1><p>{h.esc(budget.describe(n))}; validation n = {n}.</p>{outcome}"
+        + h.table(["model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier"], rows, numeric=(2, 3))
+        + f'<div class="plot">{svg}</div>'
+    )
+    return h.page(title, body)

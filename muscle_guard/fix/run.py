@@ -30,6 +30,7 @@ from muscle_guard.fix.aim import (
     Budget,
     Point,
     choose,
+    frontier_html,
     grid,
     miss_line,
     point_of,
@@ -65,6 +66,7 @@ NEW_POINT, OLD_POINT = "new model", "old model"
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
 CANDIDATES = "candidates"
+AIM_HTML = "aim.html"
 
 
 @dataclass(frozen=True)
@@ -526,6 +528,10 @@ def _write_fix_json(
         record["shipped_metrics"] = shipped.metrics
     if search is not None:
         record["aim"] = search.to_json()
+        page = frontier_html(
+            search.points, search.chosen, search.budget, f"muscle-guard fix --aim budget: {request.out}"
+        )
+        atomic_write_text(request.out / AIM_HTML, page)
     atomic_write_text(request.out / FIX_JSON, json.dumps(record, indent=2) + "\n")
 
 

@@ -61,6 +61,9 @@ def test_aim_budget_ships_the_most_accurate_candidate_that_meets_the_gate(
     assert result.exit_code == 0, result.stderr  # a 50% budget passes on the held-out suite too
     assert "fix --aim budget: validation" in result.stdout
     assert "yes: shipped" in result.stdout
+    page = (out / "aim.html").read_text()  # the same table and the accuracy-vs-NFR plot
+    assert "<svg" in page
+    assert f"Shipped: <b>{best['label']}</b>" in page
 
 
 def test_aim_budget_ships_nothing_when_no_candidate_meets_the_gate(
@@ -77,6 +80,7 @@ def test_aim_budget_ships_nothing_when_no_candidate_meets_the_gate(
     assert record["shipped"] is None
     assert record["aim"]["chosen"] is None
     assert sorted(p.name for p in (out / "candidates").iterdir()) == ["w0.5-ce0", "w1-ce0"]
+    assert "Nothing shipped." in (out / "aim.html").read_text()
 
 
 def test_select_average_ships_the_mean_of_the_last_half_of_the_epochs(
