@@ -1,0 +1,95 @@
+"""How hard each loss term pulls the student: gradient norms of every term `fix` mixes, on the demo's pair.
+
+A term mixed with another (`(1 − w)·L + w·CE`) only matters if its gradient is of the same order as the other's;
+Adam then normalises the sum, so a term a hundred times smaller is simply lost. This measures, at the student's
+starting point (the new adapter) and on the demo's fix data, the norm of the gradient over the trainable weights
+of each term alone: the ground-truth cross-entropy, MUSCLE's KD term (Eq. 1), the focal KD term, and the
+ensemble KD term with and without its T² factor (`fix/losses.py`).
+
+Run from the repository root after `make demo` (it reads the demo's cached adapters and fix data):
+    .venv/bin/python bench/grad_norms.py --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / ".muscle-cache/demo"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batches", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--temperature", type=float, default=2.0)
+    args = parser.parse_args()
+
+    import torch
+
+    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.config import load_project_config
+    from muscle_guard.fix import batches as B
+    from muscle_guard.fix import losses, models
+    from muscle_guard.fix.config import TrainConfig
+    from muscle_guard.fix.data import build_examples
+    from muscle_guard.suite import load_suite
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    old_dir, new_dir = DEMO / "adapters/old-rotten_tomatoes", DEMO / "adapters/new-rotten_tomatoes"
+    train = DEMO / "data/rotten_tomatoes/fix_train-1000.jsonl"
+    if not train.is_file():
+        train = DEMO / "data/rotten_tomatoes/fix_train.jsonl"
+    options = RunOptions(device="cpu", progress=False)
+    old = models.load(models.parse_ref(str(old_dir), "--old"), options, trainable=False)
+    new = models.load(models.parse_ref(str(new_dir), "--new"), options, trainable=True)
+    student = models.make_student(new, TrainConfig())
+    params = [p for p in student.parameters() if p.requires_grad]
+    suite = load_suite(train)
+    examples = build_examples(suite, load_project_config(ROOT / "pyproject.toml").settings_for("rotten_tomatoes"))
+    examples = examples[: args.batches * args.batch_size]
+    enc_new = B.encode(examples, new.tokenizer, "classify", 512)
+    enc_old = B.encode(examples, old.tokenizer, "classify", 512)
+    pad_new, pad_old = B.pad_id_of(new.tokenizer), B.pad_id_of(old.tokenizer)
+    t = args.temperature
+    norms: dict[str, list[float]] = {}
+    values: dict[str, list[float]] = {}
+    for b in range(0, len(examples), args.batch_size):
+        items_new, items_old = enc_new[b : b + args.batch_size], enc_old[b : b + args.batch_size]
+        with torch.no_grad():
+            z_old = B.class_logits(old.model, items_old, pad_old, "cpu")
+            z_new = B.class_logits(student, items_new, pad_new, "cpu")
+        y = torch.tensor([e.label for e in items_new])
+        mask = torch.ones_like(y, dtype=torch.bool)
+        terms = {
+            "CE (ground truth)": lambda z: losses.ce_loss(z, y, mask),
+            "MUSCLE KD (Eq. 1)": lambda z: losses.muscle_loss(z, z_old, z_new, y, mask, t),
+            "focal KD term (α=1, β=5)": lambda z: losses.focal_loss(z, z_old, y, mask, t) - losses.ce_loss(z, y, mask),
+            "ensemble KD w=0.5 without T²": lambda z: losses.ensemble_loss(z, z_old, z_new, y, mask, t, 0.5) / t**2,
+            "ensemble KD w=0.5 with T² (ours)": lambda z: losses.ensemble_loss(z, z_old, z_new, y, mask, t, 0.5),
+        }
+        for name, term in terms.items():
+            student.zero_grad(set_to_none=True)
+            z = B.class_logits(student, items_new, pad_new, "cpu")
+            loss = term(z)
+            grads = torch.autograd.grad(loss, params, allow_unused=True)
+            norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None))
+            norms.setdefault(name, []).append(float(norm))
+            values.setdefault(name, []).append(float(loss.detach()))
+    ce = statistics.mean(norms["CE (ground truth)"])
+    print(f"demo pair (Rotten Tomatoes), {len(examples)} fix rows in batches of {args.batch_size}, T = {t:g}, "
+          "student = the new adapter (before any step)")  # fmt: skip
+    print("| term | loss value, mean | gradient norm, mean ± std over batches | ÷ CE's |")
+    print("|---|---:|---:|---:|")
+    for name in norms:
+        m, s = statistics.mean(norms[name]), statistics.stdev(norms[name])
+        print(f"| {name} | {statistics.mean(values[name]):.4f} | {m:.4f} ± {s:.4f} | {m / ce:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
