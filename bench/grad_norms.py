@@ -15,9 +15,25 @@ from __future__ import annotations
 import argparse
 import statistics
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".muscle-cache/demo"
+
+
+def term_losses(z: Any, z_old: Any, z_new: Any, y: Any, mask: Any, t: float) -> dict[str, Any]:
+    """Each term alone, on the student's logits `z`."""
+    from muscle_guard.fix import losses
+
+    ce = losses.ce_loss(z, y, mask)
+    ensemble = losses.ensemble_loss(z, z_old, z_new, y, mask, t, 0.5)
+    return {
+        "CE (ground truth)": ce,
+        "MUSCLE KD (Eq. 1)": losses.muscle_loss(z, z_old, z_new, y, mask, t),
+        "focal KD term (α=1, β=5)": losses.focal_loss(z, z_old, y, mask, t) - ce,
+        "ensemble KD w=0.5 without T²": ensemble / t**2,
+        "ensemble KD w=0.5 with T² (ours)": ensemble,
+    }
 
 
 def main() -> None:
@@ -33,7 +49,7 @@ def main() -> None:
     from muscle_guard.backends.base import RunOptions
     from muscle_guard.config import load_project_config
     from muscle_guard.fix import batches as B
-    from muscle_guard.fix import losses, models
+    from muscle_guard.fix import models
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.data import build_examples
     from muscle_guard.suite import load_suite
@@ -66,19 +82,10 @@ def main() -> None:
             z_new = B.class_logits(student, items_new, pad_new, "cpu")
         y = torch.tensor([e.label for e in items_new])
         mask = torch.ones_like(y, dtype=torch.bool)
-        terms = {
-            "CE (ground truth)": lambda z: losses.ce_loss(z, y, mask),
-            "MUSCLE KD (Eq. 1)": lambda z: losses.muscle_loss(z, z_old, z_new, y, mask, t),
-            "focal KD term (α=1, β=5)": lambda z: losses.focal_loss(z, z_old, y, mask, t) - losses.ce_loss(z, y, mask),
-            "ensemble KD w=0.5 without T²": lambda z: losses.ensemble_loss(z, z_old, z_new, y, mask, t, 0.5) / t**2,
-            "ensemble KD w=0.5 with T² (ours)": lambda z: losses.ensemble_loss(z, z_old, z_new, y, mask, t, 0.5),
-        }
-        for name, term in terms.items():
-            student.zero_grad(set_to_none=True)
-            z = B.class_logits(student, items_new, pad_new, "cpu")
-            loss = term(z)
-            grads = torch.autograd.grad(loss, params, allow_unused=True)
-            norm = torch.sqrt(sum((g.float() ** 2).sum() for g in grads if g is not None))
+        z = B.class_logits(student, items_new, pad_new, "cpu")
+        for name, loss in term_losses(z, z_old, z_new, y, mask, t).items():
+            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+            norm = torch.sqrt(torch.stack([(g.float() ** 2).sum() for g in grads if g is not None]).sum())
             norms.setdefault(name, []).append(float(norm))
             values.setdefault(name, []).append(float(loss.detach()))
     ce = statistics.mean(norms["CE (ground truth)"])
