@@ -60,7 +60,7 @@ def run_one(root: Path, pair: Any, fixture_seed: int, fix_seed: int, config: Any
         "nf": row.nf,
         "nf_c": row.nf_c,
         "ratio": row.nf_c / row.nf if row.nf else None,
-        "selected_epoch": result.selected_epoch,
+        "selected": result.selected,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -108,7 +108,7 @@ def main() -> None:
     kernels = {k: os.environ[k] for k in KERNEL_VARS if k in os.environ}
     label = " ".join(f"{k}={v}" for k, v in kernels.items()) or "default kernels"
     print(f"# {label}; fix settings: {config}", flush=True)
-    print(f"{'fixture':>7} {'fix':>3} {'NF':>4} {'NF_c':>4} {'NF_c/NF':>7} {'acc new':>7} {'acc fix':>7} {'epoch':>5}")
+    print(f"{'fixture':>7} {'fix':>3} {'NF':>4} {'NF_c':>4} {'NF_c/NF':>7} {'acc new':>7} {'acc fix':>7} shipped")
     rows = []
     with tempfile.TemporaryDirectory(prefix="fix-seeds-") as tmp:
         for fixture_seed in (int(s) for s in args.fixture_seeds.split(",")):
@@ -119,7 +119,7 @@ def main() -> None:
                 ratio = f"{row['ratio']:.2f}" if row["ratio"] is not None else "-"
                 print(
                     f"{fixture_seed:>7} {fix_seed:>3} {row['nf']:>4} {row['nf_c']:>4} {ratio:>7} "
-                    f"{row['acc_new']:>7.3f} {row['acc_fixed']:>7.3f} {row['selected_epoch']:>5}",
+                    f"{row['acc_new']:>7.3f} {row['acc_fixed']:>7.3f} {row['selected']}",
                     flush=True,
                 )
                 if args.jsonl:
