@@ -124,7 +124,7 @@ def gate(old: Path, new: Path, report: Path, label: str, task: str = TASK) -> in
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3, help="epochs of the compatibility training")
+    parser.add_argument("--epochs", type=int, default=6, help="epochs of the compatibility training")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     OUT.mkdir(parents=True, exist_ok=True)
@@ -133,19 +133,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     before = gate(old, new, OUT / "before.json", "2/4 the upgrade, gated: pytest --muscle-old=OLD --muscle-new=NEW")
     compat = OUT / "compat"
-    # MUSCLE + cross-entropy (the paper's λ = 0.5): on this pair it removes the most flips and adds accuracy
-    # (Rotten Tomatoes, 1,000 fix reviews: 44 -> 28 flips, acc +5.4; MUSCLE alone 44 -> 33, +1.8; see
-    # docs/BENCHMARKS.md).
-    _banner("3/4 muscle-guard fix: a MUSCLE compatibility adapter on the new base")
+    # `fix --aim budget`: one ensemble-distillation candidate per old-teacher weight (0.5, 0.75), the teachers
+    # computed once; the most accurate candidate whose validation NFR meets the suite's 7% budget with a margin is
+    # shipped, or nothing. 6 epochs at lr 2e-3: at the paper-like 3 epochs × 5e-4 the students stayed near the
+    # new model (docs/BENCHMARKS.md, issue #16).
+    _banner("3/4 muscle-guard fix --aim budget: a compatibility adapter on the new base, aimed at the gate")
     run_fix_once(
         [
             _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
-            "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--epochs", str(args.epochs),
-            "--ce-weight", "0.5", "--lr", "5e-4", "--batch-size", "32", "--grad-accum", "1", "--select", "val-nfr",
-            "--no-check",
+            "--out", str(compat), "--suite", f"suites/{TASK}.jsonl", "--aim", "budget", "--epochs", str(args.epochs),
+            "--lr", "2e-3", "--batch-size", "32", "--grad-accum", "1", "--no-check",
         ],
         compat, old, new,
     )  # fmt: skip
+    if not (compat / "adapter_model.safetensors").is_file():
+        message(f"demo: fix --aim budget shipped no adapter (see above and {compat / 'aim.html'})")
+        return 1
     after = gate(old, compat, OUT / "after.json", "4/4 the fixed upgrade, gated again")
     summary(OUT / "before.json", OUT / "after.json", before, after)
     message(f"\ndemo finished in {time.perf_counter() - started:.0f} s; outputs in {OUT}/")
@@ -159,7 +162,7 @@ def summary(
     before_code: int,
     after_code: int,
     task: str = TASK,
-    names: tuple[str, str, str] = ("old (L3 + adapter)", "new (L6 + adapter)", "fixed (L6 + MUSCLE)"),
+    names: tuple[str, str, str] = ("old (L3 + adapter)", "new (L6 + adapter)", "fixed (L6 + ensemble KD)"),
 ) -> None:
     """The before/after table of the demo."""
     from rich.console import Console

@@ -33,7 +33,10 @@ class Aim(str, Enum):
     BUDGET = "budget"  # train the candidate grid, ship the most accurate one that meets the suites' budget
 
 
-DEFAULT_WEIGHTS = (0.5, 0.75)  # the old teacher's weight w in the ensemble, one candidate each (w = 0.25 removed 14% of the demo pair's flips)
+DEFAULT_WEIGHTS = (
+    0.5,
+    0.75,
+)  # the old teacher's weight w in the ensemble, one candidate each (w = 0.25 removed 14% of the demo pair's flips)
 
 
 @dataclass(frozen=True)
