@@ -33,10 +33,9 @@ class Aim(str, Enum):
     BUDGET = "budget"  # train the candidate grid, ship the most accurate one that meets the suites' budget
 
 
-DEFAULT_WEIGHTS = (
-    0.5,
-    0.75,
-)  # the old teacher's weight w in the ensemble, one candidate each (w = 0.25 removed 14% of the demo pair's flips)
+NEW_POINT, OLD_POINT = "new model", "old model"  # the reference rows of the frontier
+# The old teacher's weight w in the ensemble, one candidate each (w = 0.25 removed 14% of the demo pair's flips).
+DEFAULT_WEIGHTS = (0.5, 0.75)
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget
 
     n = max((p.n for p in points), default=0)
     on_frontier = {p.label for p in frontier(points)}
-    acc_new = next((p.acc for p in points if p.candidate is None and p.label == "new model"), None)
+    acc_new = next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
     table = Table(
         "model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier",
         title=f"fix --aim budget: validation (n={n}), {budget.describe(n)}",
@@ -234,7 +233,7 @@ def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget,
 
     n = max((p.n for p in points), default=0)
     on_frontier = {p.label for p in frontier(points)}
-    acc_new = next((p.acc for p in points if p.candidate is None and p.label == "new model"), None)
+    acc_new = next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
     rows = []
     for p in points:
         verdict = (

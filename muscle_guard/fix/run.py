@@ -26,6 +26,8 @@ from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
 from muscle_guard.fix.aim import (
     DEFAULT_WEIGHTS,
+    NEW_POINT,
+    OLD_POINT,
     Aim,
     Budget,
     Point,
@@ -62,7 +64,6 @@ from muscle_guard.outputs import Place, check_outputs, model_places, places
 from muscle_guard.progress import message
 from muscle_guard.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
-NEW_POINT, OLD_POINT = "new model", "old model"
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
 CANDIDATES = "candidates"
@@ -123,10 +124,6 @@ class Search:
     state: ckpt.TrainState
     shipped: Shipped | None
     config: TrainConfig | None  # the chosen candidate's configuration
-
-    @property
-    def acc_new(self) -> float | None:
-        return next((p.acc for p in self.points if p.label == NEW_POINT), None)
 
     def miss(self) -> str | None:
         return miss_line(self.points, self.budget) if self.chosen is None else None
