@@ -387,7 +387,9 @@ def _search(run: _Run, config: TrainConfig, budget: Budget, old_correct: dict[st
         cfg = replace(config, ensemble_weight=candidate.ensemble_weight, ce_weight=candidate.ce_weight)
         where = request.out / CANDIDATES / candidate.slug
         run.say(f"fix --aim budget: candidate {i + 1}/{len(candidates)}: {candidate.label}")
-        state, shipped = run.train(cfg, where, resume=False)
+        # --resume continues the candidate that was interrupted; finished ones restore and train no further.
+        resume = request.resume and ckpt.latest_checkpoint(where) is not None
+        state, shipped = run.train(cfg, where, resume=resume)
         point = point_of(candidate.label, shipped.metrics, shipped.picked, candidate)
         points.append(point)
         trained[candidate.label] = (state, shipped, cfg)
@@ -417,8 +419,9 @@ def _check_out(request: FixRequest) -> None:
         raise FixError(f"--out {out} is a file; pass a directory")
     previous = any((out / name).exists() for name in (ckpt.CHECKPOINTS, CANDIDATES, FIX_JSON))
     if request.resume and request.aim is Aim.BUDGET:
-        raise FixError("--resume does not continue an --aim budget run yet; start it again with another --out")
-    if request.resume:
+        if not (out / CANDIDATES).is_dir():
+            raise FixError(f"--resume: no --aim budget candidates in {out / CANDIDATES}; start without --resume")
+    elif request.resume:
         if ckpt.latest_checkpoint(out) is None:
             raise FixError(f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; start without --resume")
     elif previous:

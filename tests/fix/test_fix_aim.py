@@ -137,3 +137,37 @@ def test_aim_budget_refusals(
     assert result.exit_code == 2
     assert message in result.stderr
     assert not (out / "candidates").exists()
+
+
+def test_an_interrupted_aim_run_resumes_to_the_same_choice(
+    classifier_pair: Pair, run_cli: RunCli, tmp_path: Path
+) -> None:
+    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.cli.fix import run_request
+    from muscle_guard.fix.aim import Aim
+    from muscle_guard.fix.config import TrainConfig
+    from muscle_guard.fix.run import FixRequest
+
+    calls: list[int] = []
+
+    def stop_in_the_second_candidate(epoch: int, metrics: dict[str, object]) -> None:
+        calls.append(epoch)
+        if len(calls) == 3:  # candidate 2, epoch 1 (2 epochs each)
+            raise KeyboardInterrupt
+
+    def request(out: Path, resume: bool = False, callbacks: tuple = ()) -> FixRequest:  # type: ignore[type-arg]
+        return FixRequest(
+            old=str(classifier_pair.old), new=str(classifier_pair.new), train=classifier_pair.train, out=out,
+            config=TrainConfig(epochs=2, lr=1e-2, batch_size=16, select="average"), suites=(classifier_pair.heldout,),
+            options=RunOptions(device="cpu", progress=False), pyproject=pyproject(tmp_path, "max_nfr = 0.5"),
+            aim=Aim.BUDGET, ensemble_weights=(0.5, 1.0), resume=resume, callbacks=callbacks,
+        )  # fmt: skip
+
+    whole, cut = tmp_path / "whole", tmp_path / "cut"
+    assert run_request(request(whole), check=True) == 0
+    assert run_request(request(cut, callbacks=(stop_in_the_second_candidate,)), check=True) == 130
+    assert not (cut / "adapter_model.safetensors").exists()
+    assert run_request(request(cut, resume=True), check=True) == 0
+    a, b = (json.loads((d / "muscle_fix.json").read_text())["aim"] for d in (whole, cut))
+    assert a["points"] == b["points"]
+    assert a["chosen"] == b["chosen"]
