@@ -2,9 +2,7 @@
 
 Pairs and tasks:
 - `minilm`: paraphrase-MiniLM-L3-v2 → all-MiniLM-L6-v2, LoRA classifier adapters trained with the demo's
-  recipe (`muscle_guard.demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes`, `sarcasm` and
-  `quartz_cls` (QuaRTz multiple choice posed to the encoder as 2-way classification: "<question> A: <first
-  option> B: <second option>" → 0/1);
+  recipe (`muscle_guard.demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes` and `sarcasm`;
 - `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CAUSAL_RECIPE`, seeded) on
   `sarcasm_mc`; the tokenizers differ, so every strategy runs with `--level choice`: its loss compares each
   instance's distribution over the two choices (`muscle` at that level is `--strategy choice`).
@@ -15,7 +13,7 @@ prediction cache, so old and new are predicted once. Each run's comparison is sa
 the script is run again (delete `.muscle-cache/bench/compat/results` to start over).
 
 Run from the repository root (not in CI):
-    python bench/compat_table.py --pair minilm --seeds 0,1,2
+    python bench/compat_table.py --pair minilm --seeds 0,1,2 --strategies ceiling,ce,aim --epochs 6 --lr 2e-3
     python bench/compat_table.py --pair causal --seeds 0,1,2
     python bench/compat_table.py --table          # print the Markdown tables and draw docs/img/compat-*.png
 """
@@ -38,7 +36,9 @@ DEMO = ROOT / ".muscle-cache/demo"
 WORK = ROOT / ".muscle-cache/bench/compat"
 RESULTS = WORK / "results"
 IMG = ROOT / "docs/img"
-MINILM_TASKS = ("rotten_tomatoes", "sarcasm", "quartz_cls")
+# quartz_cls (QuaRTz as 2-way classification) was dropped in issue #16: both encoders sit at chance on it
+# (48.7% and 49.2%), so its flips are noise and no fix can be judged on it.
+MINILM_TASKS = ("rotten_tomatoes", "sarcasm")
 MINILM_STRATEGIES = ("muscle", "kd-old", "old-correct", "focal", "muscle+ce")  # add ce with --strategies
 # Issue #16's rows, by --strategies name: `ce` (the control: the same fix data, no teachers), `ensemble` (w = 0.5,
 # one run), `aim` (`fix --aim budget`: one ensemble candidate per weight, the most accurate within the bench
@@ -73,17 +73,6 @@ def _write(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     tmp.write_text("".join(json.dumps(r, sort_keys=True) + "\n" for r in rows), encoding="utf-8")
     tmp.replace(path)
     return path
-
-
-def quartz_as_classification(row: dict[str, Any]) -> dict[str, Any]:
-    """A QuaRTz multiple-choice instance as 2-way classification text for an encoder."""
-    question = row["prompt"].removeprefix("Question: ").removesuffix("\nAnswer:").strip()
-    first, second = (c.strip() for c in row["choices"])
-    return {
-        "id": row["id"].replace("quartz-", "quartz-cls-"),
-        "text": f"{question} A: {first} B: {second}",
-        "label": row["answer"],
-    }
 
 
 def ensure_data() -> None:
@@ -128,23 +117,12 @@ def big_fix_split(name: str, fix_size: int) -> Path:
 
 
 def task(name: str, fix_size: int) -> Task:
-    if name == "quartz_cls":
-        suite = _write(
-            WORK / "suites/quartz_cls.jsonl",
-            [quartz_as_classification(r) for r in _lines(ROOT / "suites/quartz.jsonl")],
-        )
-        adapter_rows = [quartz_as_classification(r) for r in _lines(DEMO / "data/quartz/adapter_train.jsonl")]
-        fix_rows = [quartz_as_classification(r) for r in _lines(DEMO / "data/quartz/fix_train.jsonl")]
-        adapter = _write(WORK / "data/quartz_cls/adapter_train.jsonl", adapter_rows)
-    else:
-        suite = ROOT / "suites" / f"{name}.jsonl"
-        adapter = DEMO / "data" / name / "adapter_train.jsonl"
-        built = (
-            DEMO / "data" / name / "fix_train.jsonl" if fix_size <= BUILT_FIX_ROWS else big_fix_split(name, fix_size)
-        )
-        fix_rows = _lines(built)
-        if len(fix_rows) < fix_size:
-            sys.exit(f"{name} has {len(fix_rows)} fix rows, fewer than --fix-size {fix_size}")
+    suite = ROOT / "suites" / f"{name}.jsonl"
+    adapter = DEMO / "data" / name / "adapter_train.jsonl"
+    built = DEMO / "data" / name / "fix_train.jsonl" if fix_size <= BUILT_FIX_ROWS else big_fix_split(name, fix_size)
+    fix_rows = _lines(built)
+    if len(fix_rows) < fix_size:
+        sys.exit(f"{name} has {len(fix_rows)} fix rows, fewer than --fix-size {fix_size}")
     fix = _write(WORK / "data" / name / f"fix_train-{fix_size}.jsonl", fix_rows[:fix_size])
     return Task(name, suite, adapter, fix)
 
