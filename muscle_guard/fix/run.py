@@ -357,13 +357,14 @@ class _Run:
         self.accelerator.wait_for_everyone()
         metrics = trainer.validate()
         picked = f"average of epochs {epochs[0]}-{epochs[-1]}" if len(epochs) > 1 else f"epoch {epochs[0]}"
-        self.say(f"fix: {picked}: {_val_text(metrics)}")
+        if metrics:
+            self.say(f"fix: {picked}: {_val_text(metrics)}")
         return state, Shipped(average_dir(out), picked, None, metrics)
 
 
 def _val_text(metrics: dict[str, Any]) -> str:
     if "val_nfr" not in metrics:
-        return f"val loss {metrics.get('val_loss', float('nan')):.4f}"
+        return f"val loss {metrics['val_loss']:.4f}"
     return (
         f"val NFR {metrics['val_nfr']:.2%} ({metrics['val_nf']}/{metrics['val_n']}) · val acc {metrics['val_acc']:.2%}"
     )
