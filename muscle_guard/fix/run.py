@@ -68,6 +68,7 @@ FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
 CANDIDATES = "candidates"
 AIM_HTML = "aim.html"
+FEW_OLD_RIGHT = 50  # fewer validation instances the old model gets right, and validation NFR is too coarse to aim
 
 
 @dataclass(frozen=True)
@@ -380,6 +381,12 @@ def _search(run: _Run, config: TrainConfig, budget: Budget, old_correct: dict[st
     old_right = sum(old_correct[i.id] for i in run.validation.instances)
     n = int(new["val_n"])
     points = [Point(OLD_POINT, old_right / n, 0.0, 0, n), point_of(NEW_POINT, new)]
+    if old_right < FEW_OLD_RIGHT:
+        run.say(
+            f"fix --aim budget: warning: the old model is right on only {old_right} of the {n} validation instances, "
+            f"so one flip moves validation NFR by {100 / n:.1f} points; more --train data or a larger --val-fraction "
+            "would measure it finely"
+        )
     run.say(f"fix --aim budget: {budget.describe(n)}; {len(candidates)} candidates; new model: {_val_text(new)}")
     runs: list[dict[str, Any]] = []
     trained: dict[str, tuple[ckpt.TrainState, Shipped, TrainConfig]] = {}
