@@ -186,3 +186,26 @@ def test_choice_strategy_needs_choices(causal_pairs: CausalPairs, tmp_path: Path
     )  # fmt: skip
     with pytest.raises(FixError, match="use sequence"):
         run_fix(fix_request)
+
+
+@pytest.mark.parametrize("level", ["token", "choice"])
+def test_aim_budget_on_multiple_choice_at_both_levels(
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, level: str
+) -> None:
+    # Token level needs one tokenizer (old and new share it here); choice level works across tokenizers.
+    new = causal_pairs.new if level == "token" else causal_pairs.new_other_tokenizer
+    project = tmp_path / "pyproject.toml"
+    project.write_text("[tool.muscle-guard]\nmax_nfr = 1.0\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(new), "--train", str(causal_pairs.train), "--out", str(out),
+        "--suite", str(causal_pairs.heldout), "--aim", "budget", "--ensemble-weights", "0.5,1", "--level", level,
+        "--epochs", "1", "--pyproject", str(project), *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    record = json.loads((out / "muscle_fix.json").read_text())
+    assert record["strategy"]["used"] == "ensemble"
+    assert record["strategy"]["level"] == level
+    assert [p["label"] for p in record["aim"]["points"]][2:] == ["w=0.5 ce=0", "w=1 ce=0"]
+    assert record["aim"]["chosen"] in ("w=0.5 ce=0", "w=1 ce=0")  # a 100% budget is met by any candidate
+    assert (out / "adapter_model.safetensors").is_file()
