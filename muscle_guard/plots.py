@@ -60,14 +60,9 @@ def fix_scatter_svg(points: Sequence[FixPoint], *, salt: str) -> str:
                 "", (x1, y1), (x0, y0), arrowprops={"arrowstyle": "->", "color": _GREY, "shrinkA": 4, "shrinkB": 4}
             )
             ax.annotate(_text(p.suite), (x1, y1), textcoords="offset points", xytext=(6, 4), fontsize=8)
-        ax.set_xlabel("accuracy of the new model (%; mean score for continuous suites)")
-        ax.set_ylabel("negative flip rate (%)")
-        ax.set_ylim(bottom=0)
-        ax.margins(0.15)
-        ax.legend(loc="best", fontsize=8)
-        ax.grid(alpha=0.3)
-        _tidy(ax)
-        return _svg(fig)
+        return _scatter_svg(
+            fig, ax, "accuracy of the new model (%; mean score for continuous suites)", "negative flip rate (%)"
+        )
 
 
 def frontier_svg(
@@ -91,14 +86,19 @@ def frontier_svg(
             shown = f"{label} (shipped)" if label == chosen else label
             ax.annotate(_text(shown), (acc * 100, nfr * 100), textcoords="offset points", xytext=(6, 4), fontsize=8)
         ax.axhline(target_nfr * 100, color=_RED, linestyle="--", linewidth=1, label=f"aim: NFR ≤ {target_nfr:.2%}")
-        ax.set_xlabel("validation accuracy (%)")
-        ax.set_ylabel("validation negative flip rate vs old (%)")
-        ax.set_ylim(bottom=0)
-        ax.margins(0.15)
-        ax.legend(loc="best", fontsize=8)
-        ax.grid(alpha=0.3)
-        _tidy(ax)
-        return _svg(fig)
+        return _scatter_svg(fig, ax, "validation accuracy (%)", "validation negative flip rate vs old (%)")
+
+
+def _scatter_svg(fig: Figure, ax: Any, xlabel: str, ylabel: str) -> str:
+    """The finish every accuracy-vs-NFR plot shares: labels, NFR from 0, margins, legend, grid; the SVG."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(bottom=0)
+    ax.margins(0.15)
+    ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    _tidy(ax)
+    return _svg(fig)
 
 
 def _style(salt: str) -> Any:
