@@ -1,14 +1,13 @@
 """`muscle-guard fix` end to end: data and guards, models and teachers, training, the adapter at OUT, before/after.
 
 Output directory: OUT/ is a PEFT adapter (adapter_config.json + adapter_model.safetensors) usable as a model
-reference, plus muscle_fix.json (configuration, data hashes, strategy, per-epoch metrics, selected epoch),
+reference, plus muscle_fix.json (configuration, data hashes, strategy, per-epoch metrics, what was shipped),
 fix_report.json (before/after per --suite) and checkpoints/epoch-N/.
 """
 
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,24 +20,15 @@ from muscle_guard.cache import PredictionCache
 from muscle_guard.config import load_project_config
 from muscle_guard.distributed import accelerator_on_cpu, check_one_group, device_option
 from muscle_guard.errors import FixError
-from muscle_guard.fix import batches as B
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
 from muscle_guard.fix.aim import (
     DEFAULT_WEIGHTS,
-    NEW_POINT,
-    OLD_POINT,
     Aim,
-    Budget,
-    Point,
-    choose,
     frontier_html,
     grid,
-    miss_line,
-    point_of,
     suite_budget,
 )
-from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.compare import SuiteComparison, compare_suites
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
@@ -49,15 +39,12 @@ from muscle_guard.fix.data import (
     split_validation,
 )
 from muscle_guard.fix.prepare import prepare
+from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
 from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import (
     EpochCallback,
-    Objective,
-    Trainer,
     Validation,
     epoch_batches,
-    make_optimizer,
-    select_epoch,
 )
 from muscle_guard.fsutil import atomic_write_text
 from muscle_guard.outputs import Place, check_outputs, model_places, places
@@ -66,9 +53,7 @@ from muscle_guard.suite import Shape, Suite, load_suite, refuse_duplicate_names,
 
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
-CANDIDATES = "candidates"
 AIM_HTML = "aim.html"
-FEW_OLD_RIGHT = 50  # fewer validation instances the old model gets right, and validation NFR is too coarse to aim
 
 
 @dataclass(frozen=True)
@@ -102,47 +87,6 @@ class FixRequest:
         if self.strategy is not None:
             return self.strategy
         return Strategy.ENSEMBLE if self.aim is Aim.BUDGET else self.config.strategy
-
-
-@dataclass(frozen=True)
-class Shipped:
-    """The weights of one training run that validation picked, where they are, and their validation metrics."""
-
-    directory: Path  # an adapter directory: OUT/checkpoints/epoch-N or OUT/checkpoints/average
-    picked: str  # "epoch 3", "average of epochs 2-3"
-    epoch: int | None  # None for an average
-    metrics: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Search:
-    """`--aim budget`: the budget, every point on validation (old, new, candidates), the one chosen (or None)."""
-
-    budget: Budget
-    points: list[Point]
-    chosen: Point | None
-    runs: list[dict[str, Any]]  # per candidate: its directory, what was picked, its epochs' metrics
-    state: ckpt.TrainState
-    shipped: Shipped | None
-    config: TrainConfig | None  # the chosen candidate's configuration
-
-    def miss(self) -> str | None:
-        return miss_line(self.points, self.budget) if self.chosen is None else None
-
-    def to_json(self) -> dict[str, Any]:
-        n = max((p.n for p in self.points), default=0)
-        return {
-            "budget": {
-                "source": self.budget.source,
-                "max_nfr": self.budget.max_nfr,
-                "margin": self.budget.margin(n),
-                "target_val_nfr": self.budget.target(n),
-                "min_accuracy_delta": self.budget.min_accuracy_delta,
-            },
-            "points": [p.to_json() for p in self.points],
-            "chosen": self.chosen.label if self.chosen is not None else None,
-            "candidates": self.runs,
-        }
 
 
 @dataclass(frozen=True)
@@ -251,8 +195,8 @@ def run_fix(request: FixRequest) -> FixResult:
         f"fix: {config.epochs} epochs × {schedule.steps_per_epoch} optimizer steps (batch {config.batch_size} × "
         f"{world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
     )
-    run = _Run(request, accelerator, model, schedule, items, validation, student_loaded, prep.cache, world, say)
-    search = _search(run, config, budget, prep.old_correct) if budget is not None else None
+    run = TrainingRun(request, accelerator, model, schedule, items, validation, student_loaded, prep.cache, world, say)
+    search = search_budget(run, config, budget, prep.old_correct) if budget is not None else None
     shipped: Shipped | None
     if search is None:
         state, shipped = run.train(config, request.out, request.resume)
@@ -287,127 +231,6 @@ def run_fix(request: FixRequest) -> FixResult:
         )
         write_report(request.out, comparisons)
     return FixResult(request.out, resolved, shipped, state.history, comparisons, search)
-
-
-@dataclass
-class _Run:
-    """What every training run of one `fix` shares: the prepared student, the data, the teachers' outputs."""
-
-    request: FixRequest
-    accelerator: Any
-    model: Any  # the student, prepared by accelerate
-    schedule: Any
-    items: list[B.Encoded]
-    validation: Validation
-    loaded: Any  # the new model's LoadedModel
-    teachers: Any  # TeacherCache, computed once
-    world: int
-    say: Any
-    start: dict[str, Any] | None = None  # the student's trainable weights before any step (the new model)
-
-    @property
-    def student(self) -> Any:
-        return self.accelerator.unwrap_model(self.model)
-
-    def objective(self, config: TrainConfig) -> Objective:
-        return Objective(config, self.loaded.task, self.teachers, B.pad_id_of(self.loaded.tokenizer))
-
-    def trainer(self, config: TrainConfig, out: Path, state: ckpt.TrainState, optimizer: Any = None,
-                scheduler: Any = None) -> Trainer:  # fmt: skip
-        return Trainer(
-            self.accelerator, self.model, optimizer, scheduler, self.schedule, config, self.objective(config),
-            self.items, self.validation, out, state, self.request.callbacks, self.request.options.progress,
-        )  # fmt: skip
-
-    def validate(self, config: TrainConfig) -> dict[str, Any]:
-        """The current student's validation metrics (before training: the new model's)."""
-        return self.trainer(config, self.request.out, ckpt.TrainState()).validate()
-
-    def restart(self, seed: int) -> None:
-        """Put the student back to the new model and reseed, so the next run starts where the first did."""
-        import torch
-        from accelerate.utils import set_seed
-
-        params = {n: p for n, p in self.student.named_parameters() if p.requires_grad}
-        if self.start is None:
-            self.start = {n: p.detach().clone() for n, p in params.items()}
-        else:
-            with torch.no_grad():
-                for name, param in params.items():
-                    param.copy_(self.start[name])
-        set_seed(seed)
-
-    def train(self, config: TrainConfig, out: Path, resume: bool) -> tuple[ckpt.TrainState, Shipped]:
-        """Train one configuration into `out`/checkpoints (resuming if asked); the weights validation picks."""
-        optimizer, scheduler = make_optimizer(self.student, config, self.schedule)
-        optimizer = self.accelerator.prepare(optimizer)
-        fingerprint = _fingerprint(self.request, config, self.world)
-        state = ckpt.TrainState(fingerprint=fingerprint)
-        if resume:
-            state = _resume(out, self.student, optimizer, scheduler, fingerprint, self.say)
-        trainer = self.trainer(config, out, state, optimizer, scheduler)
-        state = trainer.fit()
-        if config.select != AVERAGE:
-            selected = select_epoch(state.history, config.select)
-            entry = next(h for h in state.history if h["epoch"] == selected)
-            return state, Shipped(ckpt.epoch_dir(out, selected), f"epoch {selected}", selected, entry)
-        epochs = averaged_epochs(config.epochs)
-        load_average(self.student, out, epochs)
-        if self.accelerator.is_main_process:
-            save_average(out, self.student)
-        self.accelerator.wait_for_everyone()
-        metrics = trainer.validate()
-        picked = f"average of epochs {epochs[0]}-{epochs[-1]}" if len(epochs) > 1 else f"epoch {epochs[0]}"
-        if metrics:
-            self.say(f"fix: {picked}: {_val_text(metrics)}")
-        return state, Shipped(average_dir(out), picked, None, metrics)
-
-
-def _val_text(metrics: dict[str, Any]) -> str:
-    if "val_nfr" not in metrics:
-        return f"val loss {metrics['val_loss']:.4f}"
-    return (
-        f"val NFR {metrics['val_nfr']:.2%} ({metrics['val_nf']}/{metrics['val_n']}) · val acc {metrics['val_acc']:.2%}"
-    )
-
-
-def _search(run: _Run, config: TrainConfig, budget: Budget, old_correct: dict[str, bool] | None) -> Search:
-    """`--aim budget`: one training run per candidate, the teachers shared; the most accurate within budget."""
-    request = run.request
-    if old_correct is None or not run.validation.instances:
-        raise FixError("--aim budget needs a validation split with NFR (set --val-fraction > 0)")
-    candidates = grid(request.ensemble_weights, request.ce_weights or (config.ce_weight,))
-    new = run.validate(config)
-    old_right = sum(old_correct[i.id] for i in run.validation.instances)
-    n = int(new["val_n"])
-    points = [Point(OLD_POINT, old_right / n, 0.0, 0, n), point_of(NEW_POINT, new)]
-    if old_right < FEW_OLD_RIGHT:
-        run.say(
-            f"fix --aim budget: warning: the old model is right on only {old_right} of the {n} validation instances, "
-            f"so one flip moves validation NFR by {100 / n:.1f} points; more --train data or a larger --val-fraction "
-            "would measure it finely"
-        )
-    run.say(f"fix --aim budget: {budget.describe(n)}; {len(candidates)} candidates; new model: {_val_text(new)}")
-    runs: list[dict[str, Any]] = []
-    trained: dict[str, tuple[ckpt.TrainState, Shipped, TrainConfig]] = {}
-    for i, candidate in enumerate(candidates):
-        run.restart(config.seed)
-        cfg = replace(config, ensemble_weight=candidate.ensemble_weight, ce_weight=candidate.ce_weight)
-        where = request.out / CANDIDATES / candidate.slug
-        run.say(f"fix --aim budget: candidate {i + 1}/{len(candidates)}: {candidate.label}")
-        # --resume continues the candidate that was interrupted; finished ones restore and train no further.
-        resume = request.resume and ckpt.latest_checkpoint(where) is not None
-        state, shipped = run.train(cfg, where, resume=resume)
-        point = point_of(candidate.label, shipped.metrics, shipped.picked, candidate)
-        points.append(point)
-        trained[candidate.label] = (state, shipped, cfg)
-        runs.append({"label": candidate.label, "dir": str(where), "picked": shipped.picked, "epochs": state.history})
-    chosen = choose(points, budget, points[1].acc)
-    if chosen is None:
-        last = trained[candidates[-1].label][0]
-        return Search(budget, points, None, runs, last, None, None)
-    state, shipped, cfg = trained[chosen.label]
-    return Search(budget, points, chosen, runs, state, shipped, cfg)
 
 
 def _check_out(request: FixRequest) -> None:
@@ -474,35 +297,6 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _file_hash(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def _fingerprint(request: FixRequest, config: TrainConfig, world: int) -> str:
-    payload = {
-        "config": config.to_json(),
-        "train": _file_hash(request.train),
-        "old": request.old,
-        "new": request.new,
-        "world": world,
-        "split": 2,  # validation split by normalised input (2) instead of by id: another split, another run
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:32]
-
-
-def _resume(out: Path, model: Any, optimizer: Any, scheduler: Any, fingerprint: str, say: Any) -> ckpt.TrainState:
-    directory = ckpt.latest_checkpoint(out)
-    assert directory is not None
-    if ckpt.read_state(directory).fingerprint != fingerprint:
-        raise FixError(
-            f"--resume: {directory} was trained with other settings, data, models or process count; "
-            "resume with the same command, or start again with another --out"
-        )
-    state = ckpt.load_checkpoint(directory, model, optimizer, scheduler)
-    say(f"fix: resuming from {directory} (epoch {state.epoch + 1}, step {state.global_step})")
-    return state
-
-
 def _write_fix_json(
     request: FixRequest, config: TrainConfig, resolved: Resolved, schedule: dict[str, int],
     history: list[dict[str, Any]], shipped: Shipped | None, train: Suite, suites: Sequence[Suite], world: int,
@@ -524,7 +318,7 @@ def _write_fix_json(
         "schedule": schedule,
         "processes": world,
         "data": {
-            "train": {"path": str(request.train), "sha256": _file_hash(request.train), "instances": len(train)},
+            "train": {"path": str(request.train), "sha256": file_hash(request.train), "instances": len(train)},
             "suites": [{"path": str(s.path), "content_hash": s.content_hash(), "instances": len(s)} for s in suites],
         },
         "selected_epoch": shipped.epoch if shipped is not None else None,
