@@ -201,28 +201,44 @@ def miss_line(points: Sequence[Point], budget: Budget) -> str:
     )
 
 
-def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget) -> Any:
-    """The validation points as a rich table: each candidate, the old and new model, the frontier, the choice."""
-    from rich.table import Table
+FRONTIER_HEADERS = ("model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier")
 
-    n = max((p.n for p in points), default=0)
+
+def new_accuracy(points: Sequence[Point]) -> float | None:
+    """The new model's validation accuracy among `points` (its reference row), if there."""
+    return next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
+
+
+def frontier_rows(points: Sequence[Point], chosen: Point | None, budget: Budget) -> list[tuple[str, ...]]:
+    """One row per point under FRONTIER_HEADERS, plain text, for the terminal table and aim.html alike."""
     on_frontier = {p.label for p in frontier(points)}
-    acc_new = next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
-    table = Table(
-        "model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier",
-        title=f"fix --aim budget: validation (n={n}), {budget.describe(n)}",
-    )  # fmt: skip
+    acc_new = new_accuracy(points)
+    rows: list[tuple[str, ...]] = []
     for p in points:
         if p.candidate is None:
             verdict = "-"
         elif p is chosen:
-            verdict = "[green]yes: shipped[/]"
+            verdict = "yes: shipped"
         else:
-            verdict = "yes" if meets(p, budget, acc_new) else "[red]no[/]"
-        table.add_row(
-            p.label, p.picked or "-", percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
-            "*" if p.label in on_frontier else "",
+            verdict = "yes" if meets(p, budget, acc_new) else "no"
+        rows.append(
+            (p.label, p.picked or "-", percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
+             "*" if p.label in on_frontier else "")
         )  # fmt: skip
+    return rows
+
+
+def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget) -> Any:
+    """The validation points as a rich table: each candidate, the old and new model, the frontier, the choice."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    n = max((p.n for p in points), default=0)
+    table = Table(*FRONTIER_HEADERS, title=f"fix --aim budget: validation (n={n}), {budget.describe(n)}")
+    colour = {"yes: shipped": "green", "no": "red"}
+    for row in frontier_rows(points, chosen, budget):
+        *cells, verdict, mark = (escape(c) for c in row)
+        table.add_row(*cells, f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict, mark)
     return table
 
 
@@ -232,17 +248,7 @@ def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget,
     from muscle_guard.plots import frontier_svg
 
     n = max((p.n for p in points), default=0)
-    on_frontier = {p.label for p in frontier(points)}
-    acc_new = next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
-    rows = []
-    for p in points:
-        verdict = (
-            "-" if p.candidate is None else "shipped" if p is chosen else "yes" if meets(p, budget, acc_new) else "no"
-        )
-        rows.append(
-            [h.esc(p.label), h.esc(p.picked or "-"), percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
-             "*" if p.label in on_frontier else ""]
-        )  # fmt: skip
+    rows = [[h.esc(c) for c in row] for row in frontier_rows(points, chosen, budget)]
     svg = frontier_svg(
         [(p.label, p.acc, p.nfr, p.candidate is not None) for p in points],
         budget.target(n),
@@ -256,7 +262,7 @@ def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget,
     )
     body = (
         f"<h1>{h.esc(title)}</h1><p>{h.esc(budget.describe(n))}; validation n = {n}.</p>{outcome}"
-        + h.table(["model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier"], rows, numeric=(2, 3))
+        + h.table(list(FRONTIER_HEADERS), rows, numeric=(2, 3))
         + f'<div class="plot">{svg}</div>'
     )
     return h.page(title, body)

@@ -13,7 +13,17 @@ from typing import TYPE_CHECKING, Any
 from muscle_guard.errors import FixError
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import checkpoint as ckpt
-from muscle_guard.fix.aim import NEW_POINT, OLD_POINT, Budget, Point, choose, grid, miss_line, point_of
+from muscle_guard.fix.aim import (
+    NEW_POINT,
+    OLD_POINT,
+    Budget,
+    Point,
+    choose,
+    grid,
+    miss_line,
+    new_accuracy,
+    point_of,
+)
 from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.train import Objective, Trainer, Validation, make_optimizer, select_epoch
@@ -179,7 +189,7 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget, old_cor
         points.append(point)
         trained[candidate.label] = (state, shipped, cfg)
         runs.append({"label": candidate.label, "dir": str(where), "picked": shipped.picked, "epochs": state.history})
-    chosen = choose(points, budget, points[1].acc)
+    chosen = choose(points, budget, new_accuracy(points))
     if chosen is None:
         last = trained[candidates[-1].label][0]
         return Search(budget, points, None, runs, last, None, None)
