@@ -196,16 +196,24 @@ def mcnemar_exact(b: int, c: int) -> float:
 
     b counts negative flips and c positive ones, so a small p says the new model loses significantly more
     instances than it gains. Exact rather than χ² because flip counts in CI are small.
+
+    Computed in integers, Σ C(n, k) over the shorter tail, and rounded to a float once (Python's int
+    division rounds correctly): exact for every n, and no scipy import on the gate's path (2 s and 70 MiB).
     """
     if b < 0 or c < 0:
         raise ValueError(f"flip counts must be >= 0, got b={b}, c={c}")
     if b == 0:
         return 1.0
     n = b + c
-    from scipy.stats import binom  # imported on first use: keeps `import muscle_guard` light
-
-    # sf(k) = P(X > k), so sf(b − 1) = P(X >= b); the clamp guards against ulp-level overshoot.
-    return min(1.0, max(0.0, float(binom.sf(b - 1, n, 0.5))))
+    # P(X >= b) = P(X <= n - b) by symmetry; sum whichever tail has fewer terms, and complement if needed.
+    upper = n - b + 1 <= b
+    last = n - b if upper else b - 1  # sum C(n, k) for k = 0 .. last
+    term, total = 1, 1
+    for k in range(last):
+        term = term * (n - k) // (k + 1)
+        total += term
+    hits = total if upper else (1 << n) - total
+    return min(1.0, hits / (1 << n))
 
 
 @dataclass(frozen=True)

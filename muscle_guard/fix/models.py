@@ -98,7 +98,8 @@ def as_backend(ref: ModelRef, options: RunOptions, loaded: Any) -> Any:
     from muscle_guard.backends.hf.backend import HFBackend
 
     quiet = replace(options, progress=False)
-    return HFBackend(ref, quiet, loaded, {"weights": "muscle-fix-live", "tokenizer": "muscle-fix-live"})
+    identity = {"weights": "muscle-fix-live", "tokenizer": "muscle-fix-live"}
+    return HFBackend(ref, quiet, loaded.plan, identity, loaded)
 
 
 def live_backend(ref: ModelRef, options: RunOptions, loaded: Any, model: Any) -> Any:

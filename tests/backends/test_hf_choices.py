@@ -86,7 +86,11 @@ def test_random_requests_match_the_reference(adapted: HFBackend, batch_size: int
     assert adapted.loaded is not None
     requests = random_requests(seed=11, count=30)
     backend = HFBackend(
-        adapted.ref, RunOptions(device="cpu", progress=False, batch_size=batch_size), adapted.loaded, {"tokenizer": ""}
+        adapted.ref,
+        RunOptions(device="cpu", progress=False, batch_size=batch_size),
+        adapted.plan,
+        {"tokenizer": ""},
+        adapted.loaded,
     )
     got = backend.score_choices(requests)
     worst = max(

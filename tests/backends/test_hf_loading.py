@@ -43,9 +43,11 @@ def test_adapter_dir_base_plus_adapter_and_hf_scheme_agree(tiny: Tiny) -> None:
 
 @pytest.mark.parametrize("which", ["noop_lm_adapter", "noop_classifier_adapter"])
 def test_adapter_that_changes_nothing_is_refused(tiny: Tiny, which: str) -> None:
-    adapter = getattr(tiny, which)
+    backend = hf(str(getattr(tiny, which)))  # its files are fine: the check runs when the weights load
     with pytest.raises(BackendError, match=r"does not change the outputs of base .*LoRA B weights are zero"):
-        hf(str(adapter))
+        _ = backend.loaded
+    with pytest.raises(BackendError, match=r"does not change the outputs"):  # and again, without a second load
+        _ = backend.loaded
 
 
 def test_explicit_base_with_other_shapes_is_refused_naming_both(tiny: Tiny) -> None:
@@ -79,8 +81,9 @@ def _adapter_on_missing_base(tiny: Tiny, tmp_path: Path) -> Path:
 
 def test_unverifiable_base_that_does_not_fit_is_refused(tiny: Tiny, tmp_path: Path) -> None:
     adapter = _adapter_on_missing_base(tiny, tmp_path)
+    backend = hf(f"base={tiny.wide_lm},adapter={adapter}")  # no recorded base to compare configs with
     with pytest.raises(ModelRefError, match=r"adapter .* does not fit base .*lm-wide"):
-        hf(f"base={tiny.wide_lm},adapter={adapter}")
+        _ = backend.loaded
     with pytest.raises(
         ModelRefError, match=r"/nowhere/trained-elsewhere \(recorded in .*\) does not exist; pass the base"
     ):

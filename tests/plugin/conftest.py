@@ -17,8 +17,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy  # noqa: F401  # loaded before pytester snapshots sys.modules: numpy cannot be imported twice
 import pytest
-import scipy.stats  # noqa: F401  # loaded before pytester snapshots sys.modules: numpy cannot be imported twice
 
 OLD = "fake:models/old.json"
 NEW = "fake:models/new.json"

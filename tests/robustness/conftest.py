@@ -18,8 +18,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy  # noqa: F401  # loaded before pytester snapshots sys.modules: numpy cannot be imported twice
 import pytest
-import scipy.stats  # noqa: F401  # loaded before pytester snapshots sys.modules: numpy cannot be imported twice
 import torch
 import transformers.models.bert.modeling_bert  # same: models loaded inside pytester runs
 import transformers.models.llama.modeling_llama  # noqa: F401

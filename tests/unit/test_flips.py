@@ -7,6 +7,8 @@ Binary suites are written as one word per instance: the old model's answer, then
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -190,6 +192,19 @@ def test_compare_with_settings_uses_epsilon_for_continuous_suites() -> None:
 )
 def test_mcnemar_exact_one_sided(b: int, c: int, p: float) -> None:
     assert mcnemar_exact(b, c) == pytest.approx(p, rel=1e-12)
+
+
+@pytest.mark.parametrize(("b", "c"), [(1, 0), (7, 3), (3, 7), (50, 50), (51, 49), (120, 880), (900, 100), (2, 2998)])
+def test_mcnemar_exact_equals_the_rational_tail_rounded_once(b: int, c: int) -> None:
+    n = b + c
+    tail = Fraction(sum(math.comb(n, k) for k in range(b, n + 1)), 2**n)
+    assert mcnemar_exact(b, c) == float(tail)
+
+
+def test_mcnemar_at_fifty_thousand_discordant_pairs_is_a_probability_without_underflow_surprises() -> None:
+    assert mcnemar_exact(25_000, 25_000) == pytest.approx(0.5, abs=0.01)
+    assert mcnemar_exact(50_000, 0) == 0.0  # 2**-50000 underflows to zero, as a float must
+    assert mcnemar_exact(1, 49_999) == 1.0
 
 
 def test_mcnemar_rejects_negative_counts() -> None:

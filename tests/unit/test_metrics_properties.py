@@ -6,7 +6,6 @@ import json
 import math
 from typing import Any
 
-import scipy.stats  # noqa: F401  (imported up front so hypothesis deadlines time the metrics, not this import)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

@@ -10,9 +10,9 @@ from muscle_guard.backends.hf.batching import BatchSizer, progress_bar, run_batc
 from muscle_guard.backends.hf.device import free_memory
 from muscle_guard.backends.hf.fingerprint import FileHasher, combine
 from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
-from muscle_guard.backends.hf.loading import LoadedModel, load_model, model_identity
+from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, load_model, model_identity, plan_model
 from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
-from muscle_guard.errors import BackendError, InputTooLong
+from muscle_guard.errors import BackendError, InputTooLong, MuscleGuardError
 from muscle_guard.modelref import ModelRef
 
 if TYPE_CHECKING:
@@ -32,39 +32,83 @@ PROBE_TEXTS = (
 class HFBackend:
     """A Backend over a transformers model (+ LoRA adapter). Results follow the order of requests.
 
+    The model loads on the first request, not before: the fingerprint and the description come from the
+    files (`ModelPlan`), so a gate whose predictions are all cached reads no weights. Loading also checks that
+    an adapter changes the base's outputs.
+
     `options.batch_size` counts sequences per forward pass (for multiple choice: choices, whose prompt
     is computed once); None sizes batches automatically. Either way an out-of-memory error halves it
     and retries. `options.extra["hash_cache_dir"]` keeps the weight hashes of the fingerprint between runs.
     `identity` maps file groups (base, adapter, tokenizer) to content digests, see `model_identity`.
     """
 
-    def __init__(self, ref: ModelRef, options: RunOptions, loaded: LoadedModel, identity: dict[str, str]) -> None:
+    def __init__(
+        self,
+        ref: ModelRef,
+        options: RunOptions,
+        plan: ModelPlan,
+        identity: dict[str, str],
+        loaded: LoadedModel | None = None,
+    ) -> None:
         self.ref = ref
         self.options = options
-        self.loaded: LoadedModel | None = loaded
-        self.sizer = BatchSizer(loaded.device, options.batch_size)
-        fingerprint = combine({**identity, "dtype": loaded.dtype_name, "task": loaded.task})
+        self.plan = plan
+        self._loaded = loaded
+        self._closed = False
+        self._load_error: MuscleGuardError | None = None
+        self.sizer = BatchSizer(plan.device, options.batch_size)
+        fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task})
+        files = plan.files
         details: dict[str, Any] = {
-            "base": loaded.base_path,
-            "adapter": loaded.adapter_path,
-            "dtype": loaded.dtype_name,
-            "device": str(loaded.device),
-            "task": loaded.task,
+            "base": str(files.base_dir),
+            "adapter": str(files.adapter_dir) if files.adapter_dir is not None else None,
+            "dtype": plan.dtype_name,
+            "device": str(plan.device),
+            "task": plan.task,
             "tokenizer_fingerprint": identity["tokenizer"][:32],
         }
-        if loaded.task == "classify":
-            details["num_labels"] = int(loaded.model.config.num_labels)
+        if plan.task == "classify":
+            details["num_labels"] = int(loaded.model.config.num_labels) if loaded is not None else plan.num_labels
         self._info = ModelInfo(ref=ref.raw, kind="hf", fingerprint=fingerprint, details=details)
 
     @classmethod
     def load(cls, ref: ModelRef, options: RunOptions) -> HFBackend:
-        loaded = load_model(ref, options)
+        """A backend for `ref`, its files vetted and hashed; the weights load on the first request."""
+        plan = plan_model(ref, options)
         hasher = FileHasher(options.extra.get("hash_cache_dir"))
-        identity = model_identity(loaded.files, hasher)
+        identity = model_identity(plan.files, hasher)
         hasher.save()
+        return cls(ref, options, plan, identity)
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The model, loaded now if it was not yet; None once closed."""
+        if self._closed:
+            return None
+        if self._load_error is not None:  # a model that failed to load fails every later request the same way
+            raise self._load_error
+        if self._loaded is None:
+            try:
+                self._loaded = self._load()
+            except MuscleGuardError as exc:
+                self._load_error = exc
+                raise
+        return self._loaded
+
+    def _load(self) -> LoadedModel:
+        loaded = load_model(self.ref, self.options, plan=self.plan)
         if loaded.has_adapter:
             check_adapter_changes_outputs(loaded)
-        return cls(ref, options, loaded, identity)
+        if loaded.task == "classify" and int(loaded.model.config.num_labels) != self.plan.num_labels:
+            raise BackendError(
+                f"{self.ref.raw}: the loaded classifier has {loaded.model.config.num_labels} classes where its "
+                f"files declare {self.plan.num_labels}; check config.json's id2label and the adapter's head"
+            )
+        return loaded
+
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
 
     @property
     def info(self) -> ModelInfo:
@@ -76,12 +120,14 @@ class HFBackend:
         return self.sizer.rows
 
     def _model(self, task: str, what: str) -> LoadedModel:
-        if self.loaded is None:
+        if self._closed:
             raise BackendError(f"{self.ref.raw}: backend already closed")
-        if self.loaded.task != task:
-            kind = "a sequence classifier" if self.loaded.task == "classify" else "a causal language model"
+        if self.plan.task != task:  # known from the files: a wrong suite shape loads nothing
+            kind = "a sequence classifier" if self.plan.task == "classify" else "a causal language model"
             raise BackendError(f"{self.ref.raw} is {kind}; it cannot {what}")
-        return self.loaded
+        loaded = self.loaded
+        assert loaded is not None
+        return loaded
 
     def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[tuple[float, ...]]:
         loaded = self._model("causal", "score multiple-choice continuations (use a classify suite)")
@@ -152,9 +198,10 @@ class HFBackend:
         return [by_index[index(item)] for item in items]
 
     def close(self) -> None:
-        if self.loaded is not None:
-            device = self.loaded.device
-            self.loaded = None
+        self._closed = True
+        if self._loaded is not None:
+            device = self._loaded.device
+            self._loaded = None
             free_memory(device)
 
 

@@ -281,10 +281,37 @@ def resolve_files(ref: ModelRef, options: RunOptions) -> ModelFiles:
 
 
 def head_size(adapter_dir: Path) -> int | None:
-    """Rows of the classification head an adapter saves (modules_to_save), read from the file header."""
+    """Rows of the classification head an adapter saves (modules_to_save), read from the file header.
+
+    A safetensors file starts with the little-endian u64 length of a JSON header naming every tensor's
+    shape: read there, without importing torch or touching the weights.
+    """
     path = adapter_dir / "adapter_model.safetensors"
     if not path.is_file():
         return None
+    for key, entry in safetensors_header(path).items():
+        if key.endswith(("classifier.weight", "score.weight", "classifier.out_proj.weight")) and isinstance(
+            entry, dict
+        ):
+            shape = entry.get("shape")
+            if isinstance(shape, list) and shape and isinstance(shape[0], int):
+                return shape[0]
+    return None
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """The JSON header of a safetensors file (tensor name → dtype, shape, offsets; `__metadata__`)."""
+    try:
+        with path.open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            if not 2 <= size <= 100_000_000:
+                raise ValueError(f"header length {size}")
+            header = json.loads(handle.read(size))
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raise ModelRefError(f"{path}: not a readable safetensors file ({exc}); save the adapter again") from None
+    if not isinstance(header, dict):
+        raise ModelRefError(f"{path}: not a readable safetensors file (header is not an object)")
+    return header
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as handle:

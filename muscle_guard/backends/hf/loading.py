@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from muscle_guard.backends.base import RunOptions
 from muscle_guard.backends.hf.device import dtype_name, select_device, select_dtype
-from muscle_guard.backends.hf.files import ModelFiles, Task, local_dir, resolve_files, weight_files
+from muscle_guard.backends.hf.files import ModelFiles, Task, local_dir, read_json, resolve_files, weight_files
 from muscle_guard.backends.hf.fingerprint import FileHasher, group_digest
 from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import ModelRef
+from muscle_guard.modelref import MODEL_CONFIG, ModelRef
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +47,10 @@ class LoadedModel:
         return self.adapter_path is not None
 
     @property
+    def plan(self) -> ModelPlan:
+        return ModelPlan(self.files, self.device, self.dtype)
+
+    @property
     def dtype_name(self) -> str:
         return dtype_name(self.dtype)
 
@@ -69,8 +73,42 @@ def _quiet_loading(progress: bool) -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
-def load_model(ref: ModelRef, options: RunOptions, *, trainable: bool = False) -> LoadedModel:
-    """Resolve, vet and load `ref` on the device and dtype of `options`.
+@dataclass(frozen=True)
+class ModelPlan:
+    """What loading a reference will give, learnt from its files alone: no weights are read.
+
+    Enough for the fingerprint and the model's description, so a run whose predictions are all cached
+    never loads the model (see HFBackend).
+    """
+
+    files: ModelFiles
+    device: torch.device
+    dtype: torch.dtype
+
+    @property
+    def task(self) -> Task:
+        return self.files.task
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+    @property
+    def num_labels(self) -> int:
+        """The classifier's class count as transformers will build it: the adapter's saved head, else the
+        base config's `id2label` (or `num_labels`), else transformers' default of 2."""
+        if self.files.num_labels is not None:
+            return self.files.num_labels
+        config = read_json(self.files.base_dir / MODEL_CONFIG)
+        id2label = config.get("id2label")
+        if isinstance(id2label, dict) and id2label:
+            return len(id2label)
+        declared = config.get("num_labels")
+        return declared if isinstance(declared, int) and declared > 0 else 2
+
+
+def plan_model(ref: ModelRef, options: RunOptions) -> ModelPlan:
+    """Resolve and vet `ref` and choose its device and dtype, without loading it.
 
     Raises ModelRefError for references that cannot be used (missing, pickle-only, custom code, an
     adapter on another base) and ConfigError for a bad device or dtype.
@@ -80,6 +118,15 @@ def load_model(ref: ModelRef, options: RunOptions, *, trainable: bool = False) -
     dtype = select_dtype(options.dtype, device)
     if files.adapter_dir is not None and files.recorded_base:
         check_same_weights(files, FileHasher(options.extra.get("hash_cache_dir")))
+    return ModelPlan(files, device, dtype)
+
+
+def load_model(
+    ref: ModelRef, options: RunOptions, *, trainable: bool = False, plan: ModelPlan | None = None
+) -> LoadedModel:
+    """Load `ref` on the device and dtype of `options` (after `plan_model`, unless its plan is given)."""
+    plan = plan or plan_model(ref, options)
+    files, device, dtype = plan.files, plan.device, plan.dtype
     with _quiet_loading(options.progress):
         tokenizer = _load_tokenizer(files, options)
         model = _load_base(files, options, device, dtype, tokenizer)
@@ -206,4 +253,4 @@ def model_identity(files: ModelFiles, hasher: FileHasher) -> dict[str, str]:
     return {group: group_digest(hasher, paths) for group, paths in files.fingerprint_files().items()}
 
 
-__all__ = ["LoadedModel", "load_model", "model_identity"]
+__all__ = ["LoadedModel", "ModelPlan", "load_model", "model_identity", "plan_model"]

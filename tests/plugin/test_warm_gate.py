@@ -1,0 +1,70 @@
+"""A gate whose predictions are all cached reads no model weights; a cache miss loads each model once.
+
+The fingerprint that keys the cache comes from the model's files (content hashes of weights, adapter,
+tokenizer), so the model itself is only built when something must be computed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from muscle_guard.backends.hf import backend as hf_backend
+from muscle_guard.testing import tiny_models as tm
+
+QUESTIONS = [
+    ("the capital of france is", [" paris", " london"]),
+    ("the sun is", [" hot", " cold"]),
+    ("a cat is an", [" animal", " apple"]),
+]
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("warm-pair")
+    tok = tm.build_tokenizer(root / "tok")
+    base = tm.build_causal_lm(root / "base", tok, seed=0)
+    return tm.add_lora_adapter(base, root / "old", seed=1), tm.add_lora_adapter(base, root / "new", seed=2)
+
+
+@pytest.fixture
+def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The adapters whose weights were loaded, in order, by any HFBackend in this process."""
+    seen: list[str] = []
+    real = hf_backend.load_model
+
+    def counting(ref: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(Path(ref.raw).name)
+        return real(ref, *args, **kwargs)
+
+    monkeypatch.setattr(hf_backend, "load_model", counting)
+    return seen
+
+
+def test_a_warm_gate_loads_no_weights_and_a_cold_one_loads_each_model_once(
+    pytester: pytest.Pytester, pair: tuple[Path, Path], loads: list[str]
+) -> None:
+    old, new = pair
+    for name in ("first", "second"):  # two suites: still one load per model
+        lines = [
+            json.dumps({"id": f"{name}-{i}", "prompt": prompt, "choices": choices, "answer": 0})
+            for i, (prompt, choices) in enumerate(QUESTIONS)
+        ]
+        pytester.makefile(".jsonl", **{f"suites/{name}": "\n".join(lines)})
+    args = (f"--muscle-old={old}", f"--muscle-new={new}", "--muscle-max-nfr=1", "-p", "no:cacheprovider")
+
+    cold = pytester.runpytest(*args, "--muscle-report=cold.json")
+    assert cold.ret == pytest.ExitCode.OK
+    assert sorted(loads) == ["new", "old"]
+
+    loads.clear()
+    warm = pytester.runpytest(*args, "--muscle-report=warm.json")
+    assert warm.ret == pytest.ExitCode.OK
+    assert loads == []
+    reports = [json.loads((pytester.path / f"{run}.json").read_text(encoding="utf-8")) for run in ("cold", "warm")]
+    assert reports[0]["suites"] == reports[1]["suites"]
+    assert reports[0]["old"] == reports[1]["old"]
+    assert reports[0]["new"] == reports[1]["new"]
