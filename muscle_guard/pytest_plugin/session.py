@@ -29,6 +29,7 @@ class MuscleSession:
     options: MuscleOptions
     rootpath: Path
     is_worker: bool = False
+    worker_index: int = 0  # N of an xdist worker gwN
     # Suspends pytest's output capture while models run, so progress bars reach the terminal.
     uncaptured: Callable[[], AbstractContextManager[object]] = nullcontext
     _sources: dict[str, ModelSource] = field(default_factory=dict)
@@ -106,8 +107,13 @@ class MuscleSession:
             return cached
         try:
             settings = self.settings_for(suite)
-            old = self.predict("old", suite)
-            new = self.predict("new", suite)
+            # Under xdist every worker evaluates every suite it has items of. Odd workers predict the new side
+            # first: on a cold cache two workers then run the two models at once, each waiting on the other's
+            # cache lock only for the side it did not compute; on a warm one the order changes nothing.
+            first, second = ("new", "old") if self.worker_index % 2 else ("old", "new")
+            predicted = {first: self.predict(first, suite)}
+            predicted[second] = self.predict(second, suite)
+            old, new = predicted["old"], predicted["new"]
             evaluation = evaluate_suite(suite, settings, old.predictions, new.predictions, self.waivers())
         except MuscleGuardError as exc:
             self._evaluations[suite.path] = exc

@@ -68,3 +68,26 @@ def test_a_warm_gate_loads_no_weights_and_a_cold_one_loads_each_model_once(
     assert reports[0]["suites"] == reports[1]["suites"]
     assert reports[0]["old"] == reports[1]["old"]
     assert reports[0]["new"] == reports[1]["new"]
+
+
+def test_a_warm_gate_on_a_cpu_only_torch_does_not_import_torch(
+    pytester: pytest.Pytester, pair: tuple[Path, Path]
+) -> None:
+    from muscle_guard.backends.hf.device import cpu_only_torch
+
+    if not cpu_only_torch():
+        pytest.skip("a CUDA build of torch must be imported to know whether a GPU is there")
+    old, new = pair
+    lines = [json.dumps({"id": "q0", "prompt": "the sun is", "choices": [" hot", " cold"], "answer": 0})]
+    pytester.makefile(".jsonl", **{"suites/one": "\n".join(lines)})
+    pytester.makeconftest(
+        "import sys\ndef pytest_sessionfinish(session):\n    print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    args = (f"--muscle-old={old}", f"--muscle-new={new}", "--muscle-max-nfr=1", "-p", "no:cacheprovider", "-s")
+
+    cold = pytester.runpytest_subprocess(*args)
+    warm = pytester.runpytest_subprocess(*args)
+
+    assert cold.ret == warm.ret == pytest.ExitCode.OK
+    cold.stdout.fnmatch_lines(["*torch imported: True*"])
+    warm.stdout.fnmatch_lines(["*torch imported: False*"])

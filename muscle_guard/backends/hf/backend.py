@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
@@ -56,14 +57,13 @@ class HFBackend:
         self._loaded = loaded
         self._closed = False
         self._load_error: MuscleGuardError | None = None
-        self.sizer = BatchSizer(plan.device, options.batch_size)
         fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task})
         files = plan.files
         details: dict[str, Any] = {
             "base": str(files.base_dir),
             "adapter": str(files.adapter_dir) if files.adapter_dir is not None else None,
             "dtype": plan.dtype_name,
-            "device": str(plan.device),
+            "device": plan.device_name,
             "task": plan.task,
             "tokenizer_fingerprint": identity["tokenizer"][:32],
         }
@@ -105,6 +105,10 @@ class HFBackend:
                 f"files declare {self.plan.num_labels}; check config.json's id2label and the adapter's head"
             )
         return loaded
+
+    @cached_property
+    def sizer(self) -> BatchSizer:
+        return BatchSizer(self.plan.device, self.options.batch_size)
 
     @property
     def is_loaded(self) -> bool:

@@ -42,6 +42,39 @@ def select_device(requested: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_only_torch() -> bool:
+    """True when the installed torch is a CPU-only build (its version ends in `+cpu`): it sees no GPU, and
+    knowing that needs no `import torch`, which takes seconds."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("torch").endswith("+cpu")
+    except PackageNotFoundError:
+        return False
+
+
+def device_name_for(requested: str) -> str:
+    """`str(select_device(requested))`, without importing torch where the answer is known to be the CPU."""
+    name = requested.strip().lower()
+    if name == "cpu" or (name in ("auto", "map") and cpu_only_torch()):
+        return "cpu"
+    return str(select_device(requested))
+
+
+def dtype_name_for(requested: str, device: str) -> str:
+    """`dtype_name(select_dtype(requested, device))`, without importing torch off CUDA."""
+    name = requested.strip().lower()
+    if name not in DTYPES:
+        raise ConfigError(f"dtype {requested!r} is invalid; expected one of {', '.join(DTYPES)}")
+    if name != "auto":
+        return name
+    if not device.startswith("cuda"):
+        return "float32"
+    import torch
+
+    return dtype_name(select_dtype(requested, torch.device(device)))
+
+
 def select_dtype(requested: str, device: torch.device) -> torch.dtype:
     """The weights dtype: `auto` is bf16 on CUDA (fp16 where bf16 is unsupported), fp32 elsewhere."""
     import torch

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.backends.base import RunOptions
-from muscle_guard.backends.hf.device import dtype_name, select_device, select_dtype
+from muscle_guard.backends.hf.device import device_name_for, dtype_name, dtype_name_for
 from muscle_guard.backends.hf.files import ModelFiles, Task, local_dir, read_json, resolve_files, weight_files
 from muscle_guard.backends.hf.fingerprint import FileHasher, group_digest
 from muscle_guard.errors import ModelRefError
@@ -48,7 +48,7 @@ class LoadedModel:
 
     @property
     def plan(self) -> ModelPlan:
-        return ModelPlan(self.files, self.device, self.dtype)
+        return ModelPlan(self.files, str(self.device), self.dtype_name)
 
     @property
     def dtype_name(self) -> str:
@@ -78,20 +78,29 @@ class ModelPlan:
     """What loading a reference will give, learnt from its files alone: no weights are read.
 
     Enough for the fingerprint and the model's description, so a run whose predictions are all cached
-    never loads the model (see HFBackend).
+    never loads the model (see HFBackend), nor, on a CPU-only torch build, imports torch.
     """
 
     files: ModelFiles
-    device: torch.device
-    dtype: torch.dtype
+    device_name: str  # resolved: cpu, cuda, cuda:N or mps
+    dtype_name: str  # resolved: float32, bfloat16 or float16
 
     @property
     def task(self) -> Task:
         return self.files.task
 
     @property
-    def dtype_name(self) -> str:
-        return dtype_name(self.dtype)
+    def device(self) -> torch.device:
+        import torch
+
+        return torch.device(self.device_name)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        import torch
+
+        dtype: torch.dtype = getattr(torch, self.dtype_name)
+        return dtype
 
     @property
     def num_labels(self) -> int:
@@ -114,8 +123,8 @@ def plan_model(ref: ModelRef, options: RunOptions) -> ModelPlan:
     adapter on another base) and ConfigError for a bad device or dtype.
     """
     files = resolve_files(ref, options)
-    device = select_device(options.device)
-    dtype = select_dtype(options.dtype, device)
+    device = device_name_for(options.device)
+    dtype = dtype_name_for(options.dtype, device)
     if files.adapter_dir is not None and files.recorded_base:
         check_same_weights(files, FileHasher(options.extra.get("hash_cache_dir")))
     return ModelPlan(files, device, dtype)
