@@ -121,11 +121,13 @@ def build_causal_lm(
     intermediate: int = 64,
     max_positions: int = 512,
     init_std: float = 0.2,
+    vocab_size: int | None = None,
 ) -> Path:
     """A tiny random LlamaForCausalLM saved (safetensors) with the tokenizer files.
 
     `init_std` is larger than Llama's 0.02 so that the random model has peaked, varied predictions
-    (distinct argmaxes, no near-ties) that tests can tell apart.
+    (distinct argmaxes, no near-ties) that tests can tell apart. `vocab_size` (default: the tokenizer's)
+    may be larger than the tokenizer, for logits as wide as a real model's (Gemma-3: 262,144).
     """
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -133,7 +135,7 @@ def build_causal_lm(
     tok, ids = _special_ids(Path(tokenizer_dir))
     config_cls: Any = LlamaConfig
     config = config_cls(
-        vocab_size=len(tok),
+        vocab_size=vocab_size or len(tok),
         hidden_size=hidden,
         intermediate_size=intermediate,
         num_hidden_layers=n_layers,

@@ -16,11 +16,13 @@ from muscle_guard.modelref import parse_model_ref
 
 from .conftest import Tiny
 
+# Similar lengths, so that batches are cut by the row limit (a batch also ends at an item under half its longest).
 REQUESTS = [
     ChoiceRequest("Question: is the sky blue? Answer:", (" yes", " no", " maybe not")),
-    ChoiceRequest("Is fire hot?", (" yes", " no")),
-    ChoiceRequest("The capital of france is", (" paris", " london", " rome", " berlin madrid")),
-    ChoiceRequest("cat", (" dog", " cow sheep horse")),
+    ChoiceRequest("Question: is the fire hot? Answer:", (" yes", " no")),
+    ChoiceRequest("The capital of france is the city", (" paris", " london", " rome", " berlin madrid")),
+    ChoiceRequest("the cat and the dog and the", (" dog", " cow sheep horse")),
+    ChoiceRequest("Question: is the sea blue? Answer:", (" yes", " no")),
 ]
 
 
@@ -59,7 +61,6 @@ def test_choices_back_off_and_stay_exact(tiny: Tiny, error: Callable[[], Excepti
     got = backend.score_choices(REQUESTS)
     for one, other in zip(got, expected, strict=True):
         assert one == pytest.approx(other, abs=1e-5)
-    # Batch size counts choices; forwards are smaller because the choices of a prompt share its pass.
     assert max(seen) > 2  # it did try bigger batches first
     assert backend.batch_size in (8, 4, 2)
     assert backend.sizer.shrinks >= 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
@@ -37,9 +36,10 @@ class HFBackend:
     files (`ModelPlan`), so a gate whose predictions are all cached reads no weights. Loading also checks that
     an adapter changes the base's outputs.
 
-    `options.batch_size` counts sequences per forward pass (for multiple choice: choices, whose prompt
-    is computed once); None sizes batches automatically. Either way an out-of-memory error halves it
-    and retries. `options.extra["hash_cache_dir"]` keeps the weight hashes of the fingerprint between runs.
+    `options.batch_size` counts sequences per forward pass (for multiple choice: prompts, each computed once;
+    their continuations are chunked with the same row limit); None sizes batches automatically by rows and
+    tokens. Either way a batch ends where an item is under half its longest, the continuation pass holds at
+    most a fixed budget of full-vocabulary logits, and an out-of-memory error halves the limits and retries. `options.extra["hash_cache_dir"]` keeps the weight hashes of the fingerprint between runs.
     `identity` maps file groups (base, adapter, tokenizer) to content digests, see `model_identity`.
     """
 
@@ -57,6 +57,7 @@ class HFBackend:
         self._loaded = loaded
         self._closed = False
         self._load_error: MuscleGuardError | None = None
+        self.sizer = BatchSizer(plan.device_name, options.batch_size)
         fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task})
         files = plan.files
         details: dict[str, Any] = {
@@ -106,10 +107,6 @@ class HFBackend:
             )
         return loaded
 
-    @cached_property
-    def sizer(self) -> BatchSizer:
-        return BatchSizer(self.plan.device, self.options.batch_size)
-
     @property
     def is_loaded(self) -> bool:
         return self._loaded is not None
@@ -139,7 +136,7 @@ class HFBackend:
         scorer = ChoiceScorer(loaded.model, loaded.tokenizer.pad_token_id, loaded.device, self.sizer)
 
         def rows(item: EncodedChoices) -> int:
-            return len(item.continuations)
+            return 1  # the prompt pass runs one row per instance; continuations are chunked on their own
 
         def length(item: EncodedChoices) -> int:
             return item.length

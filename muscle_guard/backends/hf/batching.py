@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from muscle_guard.backends.hf.device import free_memory, is_oom
 from muscle_guard.errors import BackendError, ConfigError
-
-if TYPE_CHECKING:
-    import torch
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 AUTO_ROWS = {"cuda": 128, "mps": 32, "cpu": 32}
 AUTO_TOKENS = {"cuda": 65536, "mps": 16384, "cpu": 16384}
+# Full-vocabulary logits one pass may hold (positions × vocabulary, float32): 512 MiB on CUDA, 128 MiB elsewhere,
+# whatever the vocabulary (Gemma-3's 262k included). Applies to fixed batch sizes too: it splits, never changes,
+# the work.
+AUTO_LOGITS = {"cuda": 2**27, "mps": 2**25, "cpu": 2**25}
+# A batch ends where an item is shorter than this fraction of its longest one: items come longest first, and
+# padding a short item to a long neighbour's width costs more than the extra pass.
+MIN_FILL = 0.5
 
 
 class Advance(Protocol):
@@ -30,14 +34,17 @@ class Advance(Protocol):
 class BatchSizer:
     """The current limits of one forward pass: rows (sequences) and padded tokens. Halved on OOM."""
 
-    def __init__(self, device: torch.device, batch_size: int | None) -> None:
+    def __init__(self, device: str, batch_size: int | None) -> None:
+        """`device` is a torch device's name (cpu, cuda, cuda:1, mps)."""
         if batch_size is not None and batch_size < 1:
             raise ConfigError(f"batch size must be at least 1 (or automatic), got {batch_size}")
         self.device = device
+        kind = device.partition(":")[0]
         self.automatic = batch_size is None
-        self.rows = batch_size if batch_size is not None else AUTO_ROWS.get(device.type, 32)
+        self.rows = batch_size if batch_size is not None else AUTO_ROWS.get(kind, 32)
         # A fixed batch size is the user's call: only the automatic one is also capped by tokens.
-        self.tokens: int | None = AUTO_TOKENS.get(device.type, 16384) if self.automatic else None
+        self.tokens: int | None = AUTO_TOKENS.get(kind, 16384) if self.automatic else None
+        self.logits = AUTO_LOGITS.get(kind, 2**25)
         self.shrinks = 0
 
     def fits(self, rows: int, longest: int) -> bool:
@@ -56,17 +63,25 @@ class BatchSizer:
         self.rows = max(1, self.rows // 2)
         if self.tokens is not None:
             self.tokens = max(1, self.tokens // 2)
+        self.logits = max(1, self.logits // 2)
         self.shrinks += 1
+
+    def fits_logits(self, positions: int, vocabulary: int) -> bool:
+        """Whether `positions` rows of full-vocabulary logits stay within the logits budget."""
+        return positions * vocabulary <= self.logits
 
 
 def plan_batch(
     items: Sequence[T], start: int, sizer: BatchSizer, rows: Callable[[T], int], length: Callable[[T], int]
 ) -> int:
-    """End index of the batch starting at `start`: as many items as the limits allow, at least one."""
+    """End index of the batch starting at `start`: as many items as the limits allow, at least one, and none
+    shorter than MIN_FILL of the batch's longest (items come longest first)."""
     end, total, longest = start, 0, 0
     while end < len(items):
         item_rows, item_len = rows(items[end]), length(items[end])
         if end > start and not sizer.fits(total + item_rows, max(longest, item_len)):
+            break
+        if end > start and item_len < MIN_FILL * longest:
             break
         total, longest = total + item_rows, max(longest, item_len)
         end += 1

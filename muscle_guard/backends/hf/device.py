@@ -104,13 +104,14 @@ def is_oom(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in message or "can't allocate memory" in message)
 
 
-def free_memory(device: torch.device) -> None:
+def free_memory(device: torch.device | str) -> None:
     """Return cached blocks to the device after an out-of-memory error, before retrying smaller."""
     import gc
 
     import torch
 
     gc.collect()
+    device = torch.device(device)
     if device.type == "cuda":
         torch.cuda.empty_cache()
     elif device.type == "mps":

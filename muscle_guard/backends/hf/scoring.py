@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.backends.base import ChoiceRequest
-from muscle_guard.backends.hf.batching import BatchSizer
+from muscle_guard.backends.hf.batching import MIN_FILL, BatchSizer
 from muscle_guard.errors import BackendError, InputTooLong
 
 if TYPE_CHECKING:
@@ -101,6 +101,24 @@ def accepts(model: Any, argument: str) -> bool:
         return False
 
 
+def vocabulary_size(model: Any) -> int:
+    """Width of the model's logits: its output embedding's rows (the config's vocab_size as a fallback)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    weight = getattr(head, "weight", None)
+    if weight is not None and weight.dim() == 2:
+        return int(weight.shape[0])
+    config = getattr(model, "config", None)
+    size = getattr(getattr(config, "get_text_config", lambda: config)(), "vocab_size", None)
+    return int(size) if isinstance(size, int) and size > 0 else 1
+
+
+def returned_cache(output: Any) -> Any:
+    """The KV cache a forward returned: `cache` in transformers 5, `past_key_values` before."""
+    if "cache" in output:
+        return output["cache"]
+    return output.past_key_values
+
+
 def select_cache_rows(cache: Any, rows: torch.Tensor) -> Any:
     """A cache holding only `rows` (repeats allowed) of `cache`, which stays untouched.
 
@@ -127,6 +145,18 @@ class ChoiceScorer:
         self.keep_last = accepts(model, "logits_to_keep")
         # ALiBi models (e.g. Bloom) take no position ids: they derive positions from the attention mask.
         self.positions = accepts(model, "position_ids")
+        self.vocabulary = vocabulary_size(model)
+        # transformers 5 renamed the forward's `past_key_values` to `cache` (the old name warns, then goes).
+        self.cache_argument = "cache" if accepts(model, "cache") else "past_key_values"
+
+    def _fits(self, rows: int, context: int, longest: int, width: int) -> bool:
+        """Whether a chunk of `rows` continuations (the longest feeding `longest` tokens) may take one more of
+        `width`: within the sizer's rows and tokens, the logits budget, and not padded to twice its width."""
+        return (
+            self.sizer.fits(rows, context + longest)
+            and self.sizer.fits_logits(rows * longest, self.vocabulary)
+            and width >= MIN_FILL * longest
+        )
 
     def score(self, batch: Sequence[EncodedChoices]) -> list[tuple[float, ...]]:
         import torch
@@ -151,7 +181,7 @@ class ChoiceScorer:
             for choice, value in enumerate(first[row, targets].tolist()):
                 scores[row][choice] = value
         if needs_cache:
-            self._score_tails(batch, out.past_key_values, mask, scores)
+            self._score_tails(batch, returned_cache(out), mask, scores)
         return [tuple(row) for row in scores]
 
     def _score_tails(
@@ -170,8 +200,8 @@ class ChoiceScorer:
         lengths = torch.tensor([len(item.context) for item in batch], device=self.device)
         start = 0
         while start < len(tails):
-            end = start + 1
-            while end < len(tails) and self.sizer.fits(end + 1 - start, mask.shape[1] + len(tails[start][2])):
+            end, longest = start + 1, len(tails[start][2]) - 1
+            while end < len(tails) and self._fits(end + 1 - start, mask.shape[1], longest, len(tails[end][2]) - 1):
                 end += 1
             chunk = tails[start:end]
             start = end
@@ -189,13 +219,8 @@ class ChoiceScorer:
             attention = torch.cat([mask.index_select(0, rows), valid], dim=1)
             positions = lengths.index_select(0, rows)[:, None] + torch.arange(width, device=self.device)[None, :]
             extra = {"position_ids": positions} if self.positions else {}
-            logits = self.model(
-                input_ids=inputs,
-                attention_mask=attention,
-                past_key_values=select_cache_rows(cache, rows),
-                use_cache=True,
-                **extra,
-            ).logits.float()
+            extra[self.cache_argument] = select_cache_rows(cache, rows)
+            logits = self.model(input_ids=inputs, attention_mask=attention, use_cache=True, **extra).logits.float()
             picked = logits.gather(-1, targets[..., None]).squeeze(-1) - logits.logsumexp(-1)
             sums = (picked * valid).sum(-1).tolist()
             for (row, choice, _), value in zip(chunk, sums, strict=True):
