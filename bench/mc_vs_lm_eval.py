@@ -1,12 +1,17 @@
 """Multiple-choice scoring: muscle-guard's hf backend against lm-evaluation-harness on the same instances.
 
-SmolLM2-135M-Instruct (fp32, CPU) scores the QuaRTz suite (suites/quartz.jsonl), 2 choices per instance:
+SmolLM2-135M-Instruct (fp32, CPU) scores each of three suites, one after the other (--suites):
+- quartz: suites/quartz.jsonl, 2 choices of a few words;
+- socialiqa: bench/suites/socialiqa.jsonl, 3 choices of a few words (built by bench/mc_suites.py);
+- mmlu: bench/suites/mmlu.jsonl, 4 one-token letter choices (the same prompt tokens for every choice).
+Each suite has its lm-eval task in bench/lm_eval_tasks/ (muscle_<suite>.yaml) with the very same prompts
+and choices. Per suite:
 1. scoring, interleaved: lm-eval's HFLM exactly as `--model hf` builds it (batch 16; a long-lived process in
    lm-eval's own venv, the anchor) and muscle-guard's `predict_suite` (automatic batch, this process) take
    turns on chunks of --chunk instances, alternating which goes first, so both see the same machine load.
    Wall and CPU seconds per side; CPU seconds are the steadier number on a shared machine.
 2. end to end, back to back: `lm_eval run --model hf ... --tasks muscle_quartz --log_samples` (the custom
-   task bench/lm_eval_tasks/muscle_quartz.yaml holds the very same prompts and choices) against
+   task holds the very same prompts and choices) against
    `muscle-guard predict` (cold cache), interpreter start to exit. Agreement is measured against the samples
    this lm-eval run logs: chosen answer per instance, accuracy, max |Δ loglik|.
 3. muscle-guard only: a warm rerun served from the prediction cache against the cold run, and a baseline file
@@ -17,7 +22,9 @@ Setup (once; lm-eval must not go into the project venv):
     .muscle-cache/bench/lmeval-venv/bin/pip install -c constraints.txt torch==2.13.0 'lm-eval[hf]==0.4.*' \\
         transformers==5.23.0
 Run from the repository root (not in CI):
-    python bench/mc_vs_lm_eval.py [--threads 1] [--chunk 100] [--rounds 1] [--limit 500]
+    python bench/mc_vs_lm_eval.py [--suites quartz,socialiqa,mmlu] [--threads 1] [--chunk 100] [--rounds 1] [--limit 500]
+
+The last table sums the suites up: agreement per instance and the speed ratios (lm-eval's time over ours).
 """
 
 from __future__ import annotations
@@ -58,7 +65,11 @@ from muscle_guard.demo.assets import smollm2_135m_dir
 from muscle_guard.pipeline import predict_suite
 from muscle_guard.suite import Instance, Suite, load_suite
 
-TASK = "muscle_quartz"
+SUITES = {
+    "quartz": ROOT / "suites/quartz.jsonl",
+    "socialiqa": ROOT / "bench/suites/socialiqa.jsonl",
+    "mmlu": ROOT / "bench/suites/mmlu.jsonl",
+}
 Scores = dict[str, tuple[float, ...]]
 
 
@@ -99,7 +110,7 @@ def agreement(ours: Scores, theirs: Scores, suite: Suite) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--suite", type=Path, default=ROOT / "suites/quartz.jsonl")
+    parser.add_argument("--suites", default=",".join(SUITES), help=f"comma-separated, of: {', '.join(SUITES)}")
     parser.add_argument("--limit", type=int, default=0, help="first N instances only (default: all)")
     parser.add_argument("--chunk", type=int, default=100, help="instances per turn in the interleaved scoring")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the end-to-end and cache measurements")
@@ -107,11 +118,30 @@ def main() -> None:
     parser.add_argument("--lm-eval-python", type=Path, default=LMEVAL_PYTHON)
     args = parser.parse_args()
     check_lm_eval(args.lm_eval_python)
-    if args.suite.resolve() != (ROOT / "suites/quartz.jsonl").resolve():
-        sys.exit("the lm-eval task reads suites/quartz.jsonl; edit bench/lm_eval_tasks/muscle_quartz.yaml too")
+    names = [n.strip() for n in args.suites.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SUITES]
+    if unknown:
+        sys.exit(f"--suites: unknown {', '.join(unknown)}; choose from {', '.join(SUITES)}")
+    summary = [run_suite(name, SUITES[name], args) for name in names]
+    print("\n## Summary: ours against lm-eval, per suite (ratio = lm-eval's seconds / ours)\n")
+    print(
+        "| suite | instances | choices | same answer | max abs Δ loglik | scoring wall × | scoring CPU × | end to end wall × |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for row in summary:
+        print(
+            f"| {row['suite']} | {row['n']} | {row['choices']} | {row['same']}/{row['n']} | {row['max_delta']:.1e} "
+            f"| {row['wall']:.2f}× | {row['cpu']:.2f}× | {row['e2e']:.2f}× |"
+        )
+
+
+def run_suite(name: str, path: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Every measurement of the docstring on one suite; returns its summary row."""
+    task = f"muscle_{name}"
+    print(f"\n# {name} ({path.relative_to(ROOT)}, lm-eval task {task})", flush=True)
     torch = setup_torch(args.threads)
     model = smollm2_135m_dir()
-    full = load_suite(args.suite)
+    full = load_suite(path)
     suite = part(full, full.instances[: args.limit]) if args.limit else full
     settings = SuiteSettings()
     n = len(suite)
@@ -154,7 +184,7 @@ def main() -> None:
 
             def lm_side(out: Path = out) -> None:
                 nonlocal theirs
-                times, records = run_lm_eval(args.lm_eval_python, model, TASK, args.limit, out, args.threads)
+                times, records = run_lm_eval(args.lm_eval_python, model, task, args.limit, out, args.threads)
                 theirs = logged_scores(records)
                 lm_e2e.add(times["wall"], times["cpu"])
                 print(f"lm_eval run: {json.dumps({k: round(v, 1) for k, v in times.items()})}", flush=True)
@@ -211,6 +241,17 @@ def main() -> None:
     print("ours vs lm-eval's HFLM in the interleaved run:")
     for line in agreement(ours, theirs_live, suite):
         print("  " + line)
+    ids = [i.id for i in suite.instances]
+    return {
+        "suite": name,
+        "n": n,
+        "choices": sum(len(i.choices) for i in suite.instances),
+        "same": sum(argmax(ours[i]) == argmax(theirs[i]) for i in ids),
+        "max_delta": max(abs(a - b) for i in ids for a, b in zip(ours[i], theirs[i], strict=True)),
+        "wall": sum(lm_score.wall) / sum(our_score.wall),
+        "cpu": sum(lm_score.cpu) / max(sum(our_score.cpu), 1e-9),
+        "e2e": sum(lm_e2e.wall) / sum(our_e2e.wall),
+    }
 
 
 if __name__ == "__main__":
