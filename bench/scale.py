@@ -166,7 +166,15 @@ def main() -> None:
     parser.add_argument("--variants", default="pass,xfail")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--profile", type=int, default=0, help="profile the xfail gate at this N instead")
+    parser.add_argument("--save", type=Path, help="also write the results as JSON here")
+    parser.add_argument("--plot", type=Path, help="also draw the cost curve (SVG) here")
+    parser.add_argument("--plot-from", type=Path, help="only draw --plot from a --save file of an earlier run")
     args = parser.parse_args()
+    if args.plot_from:
+        if not args.plot:
+            parser.error("--plot-from needs --plot")
+        plot(json.loads(args.plot_from.read_text(encoding="utf-8")), args.plot)
+        return
     os.environ.setdefault("PYTHONHASHSEED", "0")
     if args.profile:
         profile(args.profile)
@@ -176,9 +184,11 @@ def main() -> None:
         f"{'JSON KiB':>9} {'HTML KiB':>9}"
     )
     ratios: dict[str, list[float]] = {}
+    results: list[dict[str, float | str]] = []
     for variant in args.variants.split(","):
         for n in (int(s) for s in args.sizes.split(",")):
             r = measure(n, variant, args.runs)
+            results.append({"n": n, "variant": variant, **r})
             ratios.setdefault(variant, []).append(r["ratio"])
             print(
                 f"{n:>7} {variant:<7} {r['plain_s']:>8.2f} {r['gate_s']:>8.2f} {r['ratio']:>5.2f}× "
@@ -187,6 +197,43 @@ def main() -> None:
             )
     for variant, values in ratios.items():
         print(f"{variant}: ratio spread over N {max(values) / min(values):.2f} (max/min)")
+    if args.save:
+        args.save.write_text(json.dumps({"runs": args.runs, "results": results}, indent=1) + "\n", encoding="utf-8")
+    if args.plot:
+        plot({"runs": args.runs, "results": results}, args.plot)
+
+
+def plot(data: dict[str, object], path: Path) -> None:
+    """Seconds against N (log-log) for plain items and the gate, both variants; the ratio on a second axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results = data["results"]
+    assert isinstance(results, list)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for variant, style in (("pass", "-"), ("xfail", "--")):
+        rows = sorted((r for r in results if r["variant"] == variant), key=lambda r: r["n"])
+        if not rows:
+            continue
+        ns = [r["n"] for r in rows]
+        left.plot(ns, [r["plain_s"] for r in rows], style, marker="o", color="grey", label=f"plain pytest ({variant})")
+        left.plot(
+            ns, [r["gate_s"] for r in rows], style, marker="o", color="C0", label=f"muscle-guard gate ({variant})"
+        )
+        right.plot(ns, [r["ratio"] for r in rows], style, marker="o", color="C0", label=variant)
+    left.set(xscale="log", yscale="log", xlabel="instances (N)", ylabel="seconds, whole process", title="wall time")
+    right.set(xscale="log", xlabel="instances (N)", ylabel="gate / plain pytest", title="ratio (target ≤ 1.5×)")
+    right.axhline(1.5, color="red", linewidth=0.8, linestyle=":")
+    right.set_ylim(0, 2)
+    for axis in (left, right):
+        axis.grid(True, alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.suptitle(f"bench/scale.py: gate between two baselines against plain pytest items (median of {data['runs']})")
+    fig.tight_layout()
+    fig.savefig(path, format="svg")
+    plt.close(fig)
 
 
 if __name__ == "__main__":
