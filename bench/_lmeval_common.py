@@ -219,8 +219,13 @@ def run_cli(
     return time.perf_counter() - start, children_cpu() - cpu
 
 
-def load(model: Path) -> Backend:
-    return load_backend(parse_model_ref(str(model)), RunOptions(device="cpu", dtype="float32", progress=False))
+def load(model: Path, *, weights: bool = True) -> Backend:
+    """The hf backend of `model`; with `weights` its model is loaded now (as lm-eval's HFLM loads at
+    construction), else on its first request, as the plugin does (a run served from the cache loads none)."""
+    backend = load_backend(parse_model_ref(str(model)), RunOptions(device="cpu", dtype="float32", progress=False))
+    if weights:
+        _ = getattr(backend, "loaded", None)
+    return backend
 
 
 def part(suite: Suite, instances: Sequence[Instance]) -> Suite:
