@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _pytest_timing import time_pytest
 
 PROJECT = {
     "test_example.py": "def test_one():\n    assert 1 + 1 == 2\n",
@@ -27,17 +26,6 @@ PROJECT = {
 }
 
 
-def _time(args: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=20)
@@ -46,11 +34,11 @@ def main() -> None:
         root = Path(tmp)
         for name, text in PROJECT.items():
             (root / name).write_text(text)
-        _time([], root)  # warm the file-system cache
+        time_pytest(["--collect-only"], root)  # warm the file-system cache
         anchor, dormant = [], []
         for _ in range(args.runs):
-            anchor.append(_time(["-p", "no:muscle_guard"], root))
-            dormant.append(_time([], root))
+            anchor.append(time_pytest(["--collect-only", "-p", "no:muscle_guard"], root))
+            dormant.append(time_pytest(["--collect-only"], root))
     a, d = statistics.median(anchor), statistics.median(dormant)
     print(f"pytest without the plugin (anchor): median {a * 1000:.0f} ms over {args.runs} runs")
     print(f"pytest with the plugin, dormant:    median {d * 1000:.0f} ms")

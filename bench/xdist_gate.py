@@ -19,26 +19,15 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from _pytest_timing import time_pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTERS = ROOT / ".muscle-cache/demo/adapters"
 BASE = ROOT / ".muscle-cache/demo/bases/minilm-l3-cls"  # the adapters record it relative to the repository
-
-
-def timed(args: list[str], cwd: Path) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        check=True,
-        capture_output=True,
-    )
-    return time.perf_counter() - started
 
 
 def main() -> None:
@@ -63,7 +52,7 @@ def main() -> None:
         models = [f"--muscle-{side}=base={BASE},adapter={path}" for side, path in (("old", old), ("new", new))]
         gate = ["suites", *models, "--muscle-max-nfr=1"]
         warm_cache, cold_cache = root / "warm-cache", root / "cold-cache"
-        timed([*gate, f"--muscle-cache-dir={warm_cache}"], root)  # fills the warm cache
+        time_pytest([*gate, f"--muscle-cache-dir={warm_cache}"], root)  # fills the warm cache
         xdist = ["-n", str(args.workers)]
         times: dict[str, list[float]] = {}
         for run in range(args.runs):
@@ -78,7 +67,7 @@ def main() -> None:
             order = list(variants) if run % 2 == 0 else list(reversed(variants))
             for name in order:
                 shutil.rmtree(cold_cache, ignore_errors=True)
-                times.setdefault(name, []).append(timed(variants[name], root))
+                times.setdefault(name, []).append(time_pytest(variants[name], root))
             print(f"run {run + 1}: " + ", ".join(f"{k} {v[-1]:.1f} s" for k, v in times.items()), flush=True)
     med = {k: statistics.median(v) for k, v in times.items()}
     w = args.workers
