@@ -33,16 +33,16 @@ lock:
 # The README's demo command: a real model update (paraphrase-MiniLM-L3-v2 -> all-MiniLM-L6-v2 with LoRA
 # classifier adapters on Rotten Tomatoes), gated by pytest, fixed by `muscle-guard fix`, gated again.
 demo: install
-	$(BIN)/python -m muscle_guard.demo.run
+	$(BIN)/python -m demo.run
 
 # The causal-LM scenario: SmolLM2-135M-Instruct -> Gemma-3-270M (different tokenizers) on sarcasm headlines as
 # multiple choice, fixed with `--strategy auto` (choice-level MUSCLE). Slower: two causal LMs on the CPU.
 demo-causal: install
-	$(BIN)/python -m muscle_guard.demo.causal
+	$(BIN)/python -m demo.causal
 
 lint: install
-	$(BIN)/ruff check muscle_guard tests bench plugins
-	$(BIN)/ruff format --check muscle_guard tests bench plugins
+	$(BIN)/ruff check muscle_guard demo tests bench plugins
+	$(BIN)/ruff format --check muscle_guard demo tests bench plugins
 
 typecheck: install
 	$(BIN)/mypy

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends import load_backend
-from muscle_guard.backends.base import Backend, RunOptions
-from muscle_guard.modelref import parse_model_ref
-from muscle_guard.suite import Instance, Suite
+from muscle_guard.core.backend import Backend, RunOptions
+from muscle_guard.core.modelref import parse_model_ref
+from muscle_guard.core.registry import load_backend
+from muscle_guard.core.suite import Instance, Suite
 
 ROOT = Path(__file__).resolve().parent.parent
 LMEVAL_PYTHON = ROOT / ".muscle-cache/bench/lmeval-venv/bin/python"

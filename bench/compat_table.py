@@ -2,7 +2,7 @@
 
 Pairs and tasks:
 - `minilm`: paraphrase-MiniLM-L3-v2 → all-MiniLM-L6-v2, LoRA classifier adapters trained with the demo's
-  recipe (`muscle_guard.demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes` and `sarcasm`;
+  recipe (`demo.adapters.AdapterRecipe`, seeded) on `rotten_tomatoes` and `sarcasm`;
 - `causal`: SmolLM2-135M-Instruct → Gemma-3-270M with LoRA task adapters (`CAUSAL_RECIPE`, seeded) on
   `sarcasm_mc`; the tokenizers differ, so every strategy runs with `--level choice`: its loss compares each
   instance's distribution over the two choices (`muscle` at that level is `--strategy choice`).
@@ -80,7 +80,7 @@ def ensure_data() -> None:
         (DEMO / "data" / t / "fix_train.jsonl").is_file()
         for t in ("rotten_tomatoes", "sarcasm", "quartz", "sarcasm_mc")
     ):
-        from muscle_guard.demo.build_suites import Sizes, build
+        from demo.build_suites import Sizes, build
 
         build(
             DEMO / "suites-rebuilt",
@@ -98,7 +98,7 @@ BUILT_FIX_ROWS = 2000  # the fix split the demo builds; larger --fix-size values
 def big_fix_split(name: str, fix_size: int) -> Path:
     """A fix split of `fix_size` rows for rotten_tomatoes or sarcasm, cut from the same shuffled source after
     the same test and adapter slices (checked: the suite and the adapter split come out byte-identical)."""
-    from muscle_guard.demo.build_suites import Sizes, build
+    from demo.build_suites import Sizes, build
 
     source = "sarcasm" if name == "sarcasm_mc" else name
     where = WORK / f"data-fix{fix_size}"
@@ -131,9 +131,9 @@ def task(name: str, fix_size: int) -> Task:
 
 
 def minilm_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, Path]:
-    from muscle_guard.demo import assets
-    from muscle_guard.demo.adapters import AdapterRecipe, build_classifier_base, train_classifier_adapter
-    from muscle_guard.suite import load_suite
+    from demo import assets
+    from demo.adapters import AdapterRecipe, build_classifier_base, train_classifier_adapter
+    from muscle_guard.core.suite import load_suite
 
     l6, l3 = assets.minilm_l6_dir(), assets.paraphrase_minilm_l3_dir(ROOT / ".muscle-cache/assets")
     old_base = build_classifier_base(l3, l6, DEMO / "bases/minilm-l3-cls", 2, 0)
@@ -148,9 +148,9 @@ def minilm_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, P
 
 
 def causal_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, Path]:
-    from muscle_guard.demo import assets
-    from muscle_guard.demo.adapters import causal_recipe, train_causal_adapter
-    from muscle_guard.suite import load_suite
+    from demo import assets
+    from demo.adapters import causal_recipe, train_causal_adapter
+    from muscle_guard.core.suite import load_suite
 
     recipe = causal_recipe(seed=seed) if train_size is None else causal_recipe(seed=seed, train_size=train_size)
     train = load_suite(t.adapter_train)
@@ -168,7 +168,7 @@ def causal_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, P
 def run_one(
     pair: str, t: Task, seed: int, strategy: str, old: Path, new: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix.aim import Aim
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.run import FixRequest, run_fix
@@ -242,11 +242,11 @@ def bench_pyproject() -> Path:
 
 def candidate_rows(search: Any, t: Task, old: Path, new: Path, common: dict[str, Any], tag: str) -> None:
     """Save each --aim budget candidate's before/after on the test suite as its own row (`ens w=W avg`)."""
-    from muscle_guard.backends.base import RunOptions
-    from muscle_guard.cache import PredictionCache
-    from muscle_guard.config import load_project_config
+    from muscle_guard.core.backend import RunOptions
+    from muscle_guard.core.cache import PredictionCache
+    from muscle_guard.core.config import load_project_config
+    from muscle_guard.core.suite import load_suite
     from muscle_guard.fix.compare import compare_suites
-    from muscle_guard.suite import load_suite
 
     project = load_project_config(bench_pyproject())
     for info, point in zip(search.runs, [p for p in search.points if p.candidate is not None], strict=True):
@@ -266,14 +266,14 @@ def candidate_rows(search: Any, t: Task, old: Path, new: Path, common: dict[str,
 def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> dict[str, Any]:
     """The old and new models' class probabilities averaged at inference (w·p_old + (1 − w)·p_new): the
     ceiling a one-model distillation aims at, computed from the cached predictions (two models served)."""
-    from muscle_guard.backends.base import RunOptions
-    from muscle_guard.cache import PredictionCache
-    from muscle_guard.config import load_project_config
-    from muscle_guard.evaluate import evaluate_suite
-    from muscle_guard.pipeline import predict_suite
-    from muscle_guard.predictions import Prediction
-    from muscle_guard.sources import close_source, open_source
-    from muscle_guard.suite import load_suite
+    from muscle_guard.core.backend import RunOptions
+    from muscle_guard.core.cache import PredictionCache
+    from muscle_guard.core.config import load_project_config
+    from muscle_guard.core.evaluate import evaluate_suite
+    from muscle_guard.core.pipeline import predict_suite
+    from muscle_guard.core.predictions import Prediction
+    from muscle_guard.core.sources import close_source, open_source
+    from muscle_guard.core.suite import load_suite
 
     suite = load_suite(t.suite)
     settings = load_project_config(bench_pyproject()).settings_for(suite.name)

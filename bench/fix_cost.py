@@ -8,7 +8,7 @@ of loading and preparing (both teachers' outputs) and the teacher cache's size.
 
 Cases:
 - classifier: the demo's real pair (paraphrase-MiniLM-L3-v2 → all-MiniLM-L6-v2 + LoRA classifier adapters on
-  Rotten Tomatoes, .muscle-cache/demo/, built by `python -m muscle_guard.demo.run` or here if missing), its
+  Rotten Tomatoes, .muscle-cache/demo/, built by `python -m demo.run` or here if missing), its
   fix training data, lr 5e-4 and batch 32 as the demo;
 - causal: SmolLM2-135M-Instruct with two LoRA task adapters (q/v, r 8, trained briefly on different QuaRTz
   slices: an adapter update on one base, which shares the tokenizer, so token-level MUSCLE runs), token-level
@@ -107,7 +107,7 @@ def worker(spec: dict[str, Any], epochs: int, report: Path, threads: int | None)
 
     if threads:
         torch.set_num_threads(threads)
-    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix import run as fix_run
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.strategies import Strategy
@@ -183,10 +183,10 @@ def classifier_variants(strategies: list[str]) -> list[Variant]:
     old, new = DEMO / "adapters/old-rotten_tomatoes", DEMO / "adapters/new-rotten_tomatoes"
     train = DEMO / "data/rotten_tomatoes/fix_train.jsonl"
     if not ((old / "adapter_config.json").is_file() and (new / "adapter_config.json").is_file() and train.is_file()):
-        from muscle_guard.demo.adapters import AdapterRecipe
-        from muscle_guard.demo.run import prepare
+        from demo.adapters import AdapterRecipe
+        from demo.run import prepare
 
-        print("building the demo's classifier pair (muscle_guard.demo.run.prepare)", file=sys.stderr, flush=True)
+        print("building the demo's classifier pair (demo.run.prepare)", file=sys.stderr, flush=True)
         cwd = Path.cwd()
         os.chdir(ROOT)
         try:
@@ -198,7 +198,7 @@ def classifier_variants(strategies: list[str]) -> list[Variant]:
 
 
 def causal_variants(n: int) -> list[Variant]:
-    from muscle_guard.demo.assets import smollm2_135m_dir
+    from demo.assets import smollm2_135m_dir
     from muscle_guard.testing.tiny_models import add_lora_adapter
 
     base = smollm2_135m_dir()

@@ -38,7 +38,7 @@ KERNEL_VARS = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "OM
 def run_one(root: Path, pair: Any, fixture_seed: int, fix_seed: int, config: Any) -> dict[str, Any]:
     from dataclasses import replace
 
-    from muscle_guard.backends.base import RunOptions
+    from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix.run import FixRequest, run_fix
 
     out = root / f"fixed-{fixture_seed}-{fix_seed}"

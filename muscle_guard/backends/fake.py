@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import ModelRef
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import ModelRef
 
 
 class FakeBackend:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from muscle_guard.cli import check, fix, predict, report, validate
+from muscle_guard.reports.console import install_console
 
 app = typer.Typer(
     name="muscle-guard",
@@ -23,6 +24,7 @@ app.command("check", context_settings={"allow_extra_args": True, "ignore_unknown
 @app.callback()
 def _root() -> None:
     """Gate base-model upgrades of fine-tuned models on negative flips, and fix them with MUSCLE."""
+    install_console()
 
 
 def main() -> None:

@@ -41,7 +41,7 @@ def check(
     import pytest
 
     from muscle_guard.cli.common import reported_errors
-    from muscle_guard.suite import refuse_empty_suite_paths
+    from muscle_guard.core.suite import refuse_empty_suite_paths
 
     # Typer hands over what follows `--` as more PATHS. Suites are the arguments before the first option, and
     # later ones that name a .jsonl file or a directory (`check -k rome suites/a.jsonl`); the rest is pytest's.
@@ -90,7 +90,7 @@ def check(
 def _configured_suites() -> list[Path]:
     """`suites` of `[tool.muscle-guard]` in ./pyproject.toml, else suites/ (as the plugin resolves them)."""
     from muscle_guard.cli.common import reported_errors
-    from muscle_guard.config import load_project_config
+    from muscle_guard.core.config import load_project_config
 
     pyproject = Path("pyproject.toml")
     with reported_errors():

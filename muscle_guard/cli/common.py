@@ -10,7 +10,7 @@ from typing import TypeVar
 import typer
 from rich.console import Console
 
-from muscle_guard.errors import MuscleGuardError
+from muscle_guard.core.errors import MuscleGuardError
 
 T = TypeVar("T")
 stderr = Console(stderr=True, highlight=False)

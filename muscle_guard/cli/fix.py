@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from muscle_guard.backends.base import RunOptions
 from muscle_guard.cli.common import reported_errors
+from muscle_guard.core.backend import RunOptions
 from muscle_guard.fix.aim import DEFAULT_WEIGHTS, Aim, parse_floats
 from muscle_guard.fix.averaging import AVERAGE
 from muscle_guard.fix.config import TrainConfig

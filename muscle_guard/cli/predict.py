@@ -15,17 +15,17 @@ from typing import Annotated
 
 import typer
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.baseline import BaselineFile, write_baseline
-from muscle_guard.cache import PredictionCache
+from muscle_guard.backends.distributed import check_one_group, device_option, launched_world_size, partial_state
 from muscle_guard.cli.common import reported_errors, stderr
-from muscle_guard.config import DEFAULT_CACHE_DIR, load_project_config
-from muscle_guard.distributed import check_one_group, device_option, launched_world_size, partial_state
-from muscle_guard.errors import ModelRefError
-from muscle_guard.outputs import Place, check_outputs, model_places, places
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.sources import close_source, open_source
-from muscle_guard.suite import discover_suites, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.baseline import BaselineFile, write_baseline
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import DEFAULT_CACHE_DIR, load_project_config
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.sources import close_source, open_source
+from muscle_guard.core.suite import discover_suites, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
 Opt = typer.Option
 

@@ -11,10 +11,10 @@ from typing import Annotated
 import typer
 
 from muscle_guard.cli.common import reported_errors
-from muscle_guard.errors import ReportError
-from muscle_guard.fsutil import atomic_write_text
-from muscle_guard.outputs import Place, check_outputs, places
-from muscle_guard.report import read_report
+from muscle_guard.core.errors import ReportError
+from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.outputs import Place, check_outputs, places
+from muscle_guard.core.report import read_report
 
 
 class Format(str, Enum):
@@ -70,25 +70,25 @@ def render(paths: list[Path], fmt: Format, *, to_terminal: bool = False) -> str:
     if len(reports) == 1:
         run = reports[0]
         if fmt is Format.html:
-            from muscle_guard.html_report import render_html
+            from muscle_guard.reports.html.run import render_html
 
             return render_html(run, source=str(paths[0]))
         if fmt is Format.markdown:
-            from muscle_guard.markdown import render_markdown
+            from muscle_guard.reports.markdown import render_markdown
 
             return render_markdown(run)
-        from muscle_guard.tables import render_text
+        from muscle_guard.reports.terminal import render_text
 
         return render_text(run, width=width, color=to_terminal)
 
-    from muscle_guard.compare_runs import compare_runs
+    from muscle_guard.reports.compare import compare_runs
 
     comparison = compare_runs(reports[0], reports[1])
     if fmt is Format.html:
-        from muscle_guard.html_compare import render_compare_html
+        from muscle_guard.reports.html.compare import render_compare_html
 
         return render_compare_html(comparison, sources=(str(paths[0]), str(paths[1])))
-    from muscle_guard.compare_text import render_compare_markdown, render_compare_text
+    from muscle_guard.reports.compare_text import render_compare_markdown, render_compare_text
 
     if fmt is Format.markdown:
         return render_compare_markdown(comparison)

@@ -14,9 +14,9 @@ from rich.table import Table
 from rich.text import Text
 
 from muscle_guard.cli.common import stderr, stdout
-from muscle_guard.config import load_project_config
-from muscle_guard.errors import ConfigError, SuiteError
-from muscle_guard.suite import Shape, discover_suites, load_suite, same_name_error
+from muscle_guard.core.config import load_project_config
+from muscle_guard.core.errors import ConfigError, SuiteError
+from muscle_guard.core.suite import Shape, discover_suites, load_suite, same_name_error
 
 
 def validate(

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from muscle_guard.config import ProjectConfig
-from muscle_guard.errors import FixError
-from muscle_guard.gates import percent, points, uses_rate_budget
-from muscle_guard.suite import Suite
+from muscle_guard.core.config import ProjectConfig
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.gates import percent, points, uses_rate_budget
+from muscle_guard.core.suite import Suite
 
 
 class Aim(str, Enum):
@@ -244,8 +244,8 @@ def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget
 
 def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget, title: str) -> str:
     """OUT/aim.html: the validation table and the accuracy-vs-NFR plot of an `--aim budget` run."""
-    from muscle_guard import html_page as h
-    from muscle_guard.plots import frontier_svg
+    from muscle_guard.reports.html import page as h
+    from muscle_guard.reports.html.plots import frontier_svg
 
     n = max((p.n for p in points), default=0)
     rows = [[h.esc(c) for c in row] for row in frontier_rows(points, chosen, budget)]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.errors import FixError
+from muscle_guard.core.errors import FixError
 from muscle_guard.fix.checkpoint import CHECKPOINTS, epoch_dir
 
 AVERAGE = "average"

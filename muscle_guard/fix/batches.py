@@ -44,8 +44,8 @@ def encode(
     if task == "classify":
         rows = tokenizer([e.context for e in examples])["input_ids"] if examples else []
         return [Encoded(e.index, tuple(ids[:max_length]), label=e.label) for e, ids in zip(examples, rows, strict=True)]
-    from muscle_guard.backends.base import ChoiceRequest
     from muscle_guard.backends.hf.scoring import encode_requests
+    from muscle_guard.core.backend import ChoiceRequest
 
     targets = [e.target for e in examples] if target_texts is None else list(target_texts)
     requests = [ChoiceRequest(e.context, (t, *e.choices)) for e, t in zip(examples, targets, strict=True)]

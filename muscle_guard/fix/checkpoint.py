@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.errors import FixError
+from muscle_guard.core.errors import FixError
 
 CHECKPOINTS = "checkpoints"
 INTERRUPTED = "interrupted"

@@ -10,14 +10,14 @@ from typing import Any
 
 from rich.table import Table
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.cache import PredictionCache
-from muscle_guard.config import ProjectConfig
-from muscle_guard.evaluate import evaluate_suite
-from muscle_guard.gates import percent, points
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.sources import close_source, open_source
-from muscle_guard.suite import Suite
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import ProjectConfig
+from muscle_guard.core.evaluate import evaluate_suite
+from muscle_guard.core.gates import percent, points
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.sources import close_source, open_source
+from muscle_guard.core.suite import Suite
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from muscle_guard.errors import FixError
+from muscle_guard.core.errors import FixError
 from muscle_guard.fix.strategies import Strategy
 
 PAPER_GRAD_ACCUM = 8

@@ -11,9 +11,9 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import FixError
-from muscle_guard.suite import Instance, Shape, Suite
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.suite import Instance, Shape, Suite
 
 SHOWN_OVERLAPS = 5
 

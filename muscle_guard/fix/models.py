@@ -10,11 +10,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.errors import FixError
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.modelref import ModelRef, RefKind, parse_model_ref
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.strategies import TokenizerFacts
-from muscle_guard.modelref import ModelRef, RefKind, parse_model_ref
 
 
 def parse_ref(raw: str, option: str) -> ModelRef:

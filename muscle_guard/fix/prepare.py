@@ -13,17 +13,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import FixError
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.pipeline import run_instances
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.scoring import judge
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import teachers
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.data import Example, sequence_target
 from muscle_guard.fix.strategies import Strategy
 from muscle_guard.fix.train import correct_on, mode_of
-from muscle_guard.pipeline import run_instances
-from muscle_guard.predictions import Prediction
-from muscle_guard.scoring import judge
 
 
 @dataclass

@@ -15,11 +15,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.cache import PredictionCache
-from muscle_guard.config import load_project_config
-from muscle_guard.distributed import accelerator_on_cpu, check_one_group, device_option
-from muscle_guard.errors import FixError
+from muscle_guard.backends.distributed import accelerator_on_cpu, check_one_group, device_option
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import load_project_config
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.progress import message
+from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
 from muscle_guard.fix.aim import (
@@ -46,10 +50,6 @@ from muscle_guard.fix.train import (
     Validation,
     epoch_batches,
 )
-from muscle_guard.fsutil import atomic_write_text
-from muscle_guard.outputs import Place, check_outputs, model_places, places
-from muscle_guard.progress import message
-from muscle_guard.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"

@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.errors import FixError
+from muscle_guard.core.errors import FixError
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.aim import (

@@ -18,8 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from muscle_guard.errors import FixError
-from muscle_guard.suite import Shape
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.suite import Shape
 
 
 class Strategy(str, Enum):

@@ -16,17 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.config import SuiteSettings
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.pipeline import run_instances
+from muscle_guard.core.progress import message, progress_bar
+from muscle_guard.core.scoring import judge
+from muscle_guard.core.suite import Instance
 from muscle_guard.fix import batches as B
 from muscle_guard.fix import losses
 from muscle_guard.fix.checkpoint import CHECKPOINTS, INTERRUPTED, TrainState, epoch_dir, save_checkpoint
 from muscle_guard.fix.config import Schedule, TrainConfig
 from muscle_guard.fix.strategies import Strategy
 from muscle_guard.fix.teachers import TeacherCache, move
-from muscle_guard.pipeline import run_instances
-from muscle_guard.progress import message, progress_bar
-from muscle_guard.scoring import judge
-from muscle_guard.suite import Instance
 
 if TYPE_CHECKING:
     from torch import Tensor

@@ -27,5 +27,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"muscle-guard needs both models: {missing} is not set")
     if options.active:
         from muscle_guard.pytest_plugin.runtime import MusclePlugin
+        from muscle_guard.reports.console import install_console
+
+        install_console()
 
         config.pluginmanager.register(MusclePlugin(config, options), MusclePlugin.NAME)

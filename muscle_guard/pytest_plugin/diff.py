@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from muscle_guard.evaluate import SuiteEvaluation
-from muscle_guard.flips import InstanceOutcome
-from muscle_guard.gates import percent, quoted
+from muscle_guard.core.evaluate import SuiteEvaluation
+from muscle_guard.core.flips import InstanceOutcome
+from muscle_guard.core.gates import percent, quoted
 
 PROMPT_CHARS = 400
 ANSWER_CHARS = 200

@@ -15,12 +15,12 @@ import pytest
 from muscle_guard.pytest_plugin.state import active_session
 
 if TYPE_CHECKING:
-    from muscle_guard.config import SuiteSettings
-    from muscle_guard.flips import InstanceOutcome
-    from muscle_guard.predictions import Prediction
+    from muscle_guard.core.config import SuiteSettings
+    from muscle_guard.core.flips import InstanceOutcome
+    from muscle_guard.core.predictions import Prediction
+    from muscle_guard.core.scoring import Judgement
+    from muscle_guard.core.suite import Instance
     from muscle_guard.pytest_plugin.session import MuscleSession
-    from muscle_guard.scoring import Judgement
-    from muscle_guard.suite import Instance
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,9 @@ class ModelHandle:
         return self.session.options.project.settings_for(suite, self.session.options.overrides)
 
     def predict(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Prediction:
-        from muscle_guard.baseline import BaselineFile
-        from muscle_guard.pipeline import run_instances
-        from muscle_guard.suite import parse_instance
+        from muscle_guard.core.baseline import BaselineFile
+        from muscle_guard.core.pipeline import run_instances
+        from muscle_guard.core.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
         source = self.session.source(self.side)
@@ -46,8 +46,8 @@ class ModelHandle:
         return run_instances(source, item.shape, [item], settings or self.settings())[0]
 
     def judge(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Judgement:
-        from muscle_guard.scoring import judge
-        from muscle_guard.suite import parse_instance
+        from muscle_guard.core.scoring import judge
+        from muscle_guard.core.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
         resolved = settings or self.settings()
@@ -81,10 +81,10 @@ def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable
         instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
     ) -> InstanceOutcome:
         """`suite` names a suite whose [tool.muscle-guard] settings apply (template, normaliser, labels)."""
-        from muscle_guard.evaluate import compare_predictions
-        from muscle_guard.flips import Outcome
+        from muscle_guard.core.evaluate import compare_predictions
+        from muscle_guard.core.flips import Outcome
+        from muscle_guard.core.suite import parse_instance
         from muscle_guard.pytest_plugin.diff import trim
-        from muscle_guard.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
         resolved = settings or muscle_old.settings(suite)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.config import DEFAULT_CACHE_DIR, ProjectConfig, load_project_config, parse_setting
-from muscle_guard.errors import ConfigError
-from muscle_guard.outputs import Place, check_outputs, model_places, places
-from muscle_guard.suite import refuse_empty_suite_paths
+from muscle_guard.core.config import DEFAULT_CACHE_DIR, ProjectConfig, load_project_config, parse_setting
+from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.suite import refuse_empty_suite_paths
 
 # (option name, dest/ini key, metavar, help). Every option is also an ini key of the same dest.
 _OPTIONS: tuple[tuple[str, str, str, str], ...] = (

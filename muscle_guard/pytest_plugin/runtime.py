@@ -11,17 +11,17 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.config import unmatched_tables
-from muscle_guard.errors import MuscleGuardError
-from muscle_guard.fsutil import atomic_write_text
-from muscle_guard.markdown import render_markdown
+from muscle_guard.core.config import unmatched_tables
+from muscle_guard.core.errors import MuscleGuardError
+from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.report import write_report
+from muscle_guard.core.suite import discover_suites, load_suite
 from muscle_guard.pytest_plugin.items import GateItem, SuiteFile
 from muscle_guard.pytest_plugin.options import MuscleOptions
 from muscle_guard.pytest_plugin.session import MuscleSession
 from muscle_guard.pytest_plugin.state import SESSION_KEY
-from muscle_guard.report import write_report
-from muscle_guard.suite import discover_suites, load_suite
-from muscle_guard.tables import render_text
+from muscle_guard.reports.markdown import render_markdown
+from muscle_guard.reports.terminal import render_text
 
 LOG_WIDTH = 200  # summary width when pytest writes to a file or pipe
 

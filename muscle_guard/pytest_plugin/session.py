@@ -8,18 +8,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends.base import ModelInfo, RunOptions
-from muscle_guard.baseline import write_baseline
-from muscle_guard.cache import PredictionCache
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import MuscleGuardError
-from muscle_guard.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
-from muscle_guard.pipeline import SuitePredictions, predict_suite
+from muscle_guard.core.backend import ModelInfo, RunOptions
+from muscle_guard.core.baseline import write_baseline
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import MuscleGuardError
+from muscle_guard.core.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
+from muscle_guard.core.pipeline import SuitePredictions, predict_suite
+from muscle_guard.core.report import RunReport, SuiteReport
+from muscle_guard.core.sources import ModelSource, close_source, open_source
+from muscle_guard.core.suite import Suite, same_name_error
+from muscle_guard.core.waivers import Waivers, load_waivers
 from muscle_guard.pytest_plugin.options import MuscleOptions
-from muscle_guard.report import RunReport, SuiteReport
-from muscle_guard.sources import ModelSource, close_source, open_source
-from muscle_guard.suite import Suite, same_name_error
-from muscle_guard.waivers import Waivers, load_waivers
 
 
 @dataclass

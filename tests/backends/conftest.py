@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from muscle_guard.backends.base import RunOptions
+from muscle_guard.core.backend import RunOptions
 from muscle_guard.testing import tiny_models as tm
 
 # Tiny models spend their time in thread hand-offs, not arithmetic: one intra-op thread is ~10-100x

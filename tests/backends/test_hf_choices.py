@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import torch
 
-from muscle_guard.backends.base import ChoiceRequest, RunOptions
 from muscle_guard.backends.hf import load
 from muscle_guard.backends.hf.backend import HFBackend
-from muscle_guard.errors import BackendError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import ChoiceRequest, RunOptions
+from muscle_guard.core.errors import BackendError
+from muscle_guard.core.modelref import parse_model_ref
 from muscle_guard.testing import tiny_models as tm
 
 from .conftest import Tiny

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from muscle_guard.backends.base import GenerateRequest, RunOptions
 from muscle_guard.backends.hf import load
-from muscle_guard.errors import BackendError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import GenerateRequest, RunOptions
+from muscle_guard.core.errors import BackendError
+from muscle_guard.core.modelref import parse_model_ref
 from muscle_guard.testing import tiny_models as tm
 
 from .conftest import Tiny

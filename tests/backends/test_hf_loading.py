@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from muscle_guard.backends import load_backend
-from muscle_guard.backends.base import ChoiceRequest, RunOptions
 from muscle_guard.backends.hf import load
 from muscle_guard.backends.hf.backend import HFBackend
 from muscle_guard.backends.hf.fingerprint import CACHE_FILE
-from muscle_guard.errors import BackendError, ConfigError, ModelRefError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import ChoiceRequest, RunOptions
+from muscle_guard.core.errors import BackendError, ConfigError, ModelRefError
+from muscle_guard.core.modelref import parse_model_ref
+from muscle_guard.core.registry import load_backend
 
 from .conftest import Tiny
 

@@ -23,9 +23,9 @@ SCRIPT = r"""
 import json, resource, sys
 import torch
 torch.set_num_threads(1)
-from muscle_guard.backends.base import ChoiceRequest, RunOptions
+from muscle_guard.core.backend import ChoiceRequest, RunOptions
 from muscle_guard.backends.hf import load
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.modelref import parse_model_ref
 
 words = "the cat and the dog saw a big red house near the river".split()
 long = " " + " ".join(words[i % len(words)] for i in range(160))

@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 import torch
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, RunOptions
 from muscle_guard.backends.hf import load
 from muscle_guard.backends.hf.backend import HFBackend
-from muscle_guard.errors import BackendError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, RunOptions
+from muscle_guard.core.errors import BackendError
+from muscle_guard.core.modelref import parse_model_ref
 
 from .conftest import Tiny
 
@@ -91,7 +91,7 @@ def test_other_runtime_errors_are_not_swallowed(tiny: Tiny) -> None:
 
 
 def test_batch_size_must_be_positive(tiny: Tiny) -> None:
-    from muscle_guard.errors import ConfigError
+    from muscle_guard.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="batch size must be at least 1"):
         load(parse_model_ref(str(tiny.lm_adapter)), RunOptions(device="cpu", progress=False, batch_size=0))

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from muscle_guard.cli import app
 from muscle_guard.cli.common import run_reported
-from muscle_guard.errors import ConfigError, MuscleGuardError, SuiteError
+from muscle_guard.core.errors import ConfigError, MuscleGuardError, SuiteError
 
 
 def invoke_raising(error: BaseException) -> tuple[int, str, str]:

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from muscle_guard.backends.base import ChoiceRequest, RunOptions
-from muscle_guard.demo.adapters import CAUSAL_RECIPE, MARKER, causal_recipe, train_causal_adapter
-from muscle_guard.sources import open_source
-from muscle_guard.suite import load_suite
+from demo.adapters import CAUSAL_RECIPE, MARKER, causal_recipe, train_causal_adapter
+from muscle_guard.core.backend import ChoiceRequest, RunOptions
+from muscle_guard.core.sources import open_source
+from muscle_guard.core.suite import load_suite
 from muscle_guard.testing import tiny_models as tm
 
 torch.set_num_threads(1)

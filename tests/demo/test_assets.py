@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.demo import assets, build_suites
-from muscle_guard.demo.assets import AssetSpec, OnnxNode, bert_weight_plan, cached_build, distribution_file
-from muscle_guard.demo.build_suites import Row, Sizes, Wheel
-from muscle_guard.errors import AssetError
-from muscle_guard.suite import Shape, load_suite
+from demo import assets, build_suites
+from demo.assets import AssetSpec, OnnxNode, bert_weight_plan, cached_build, distribution_file
+from demo.build_suites import Row, Sizes, Wheel
+from muscle_guard.core.errors import AssetError
+from muscle_guard.core.suite import Shape, load_suite
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.demo import run
-from muscle_guard.demo.adapters import MARKER
+from demo import run
+from demo.adapters import MARKER
 
 
 @pytest.fixture

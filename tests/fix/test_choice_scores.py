@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from muscle_guard.backends.base import ChoiceRequest, RunOptions
+from muscle_guard.core.backend import ChoiceRequest, RunOptions
+from muscle_guard.core.sources import open_source
 from muscle_guard.fix import batches as B
 from muscle_guard.fix.data import Example
 from muscle_guard.fix.models import load, parse_ref
-from muscle_guard.sources import open_source
 from tests.fix.conftest import CausalPairs
 
 PROMPTS = (

@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from muscle_guard.errors import FixError
+from muscle_guard.core.errors import FixError
 from muscle_guard.fix.averaging import mean_weights
 from tests.fix.conftest import Pair, RunCli
 from tests.fix.settings import TINY
@@ -142,8 +142,8 @@ def test_aim_budget_refusals(
 def test_an_interrupted_aim_run_resumes_to_the_same_choice(
     classifier_pair: Pair, run_cli: RunCli, tmp_path: Path
 ) -> None:
-    from muscle_guard.backends.base import RunOptions
     from muscle_guard.cli.fix import run_request
+    from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix.aim import Aim
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.run import FixRequest

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.errors import FixError
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.sources import open_source
+from muscle_guard.core.suite import load_suite
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.run import FixRequest, run_fix
 from muscle_guard.fix.strategies import Strategy
-from muscle_guard.sources import open_source
-from muscle_guard.suite import load_suite
 from tests.fix.conftest import CausalPairs, RunCli, write_jsonl
 
 TINY = ("--lr", "5e-3", "--batch-size", "4")
@@ -37,7 +37,7 @@ def test_token_level_muscle_on_multiple_choice(causal_pairs: CausalPairs, run_cl
     assert report["suites"][0]["n"] == len(load_suite(causal_pairs.heldout))
     # The output is a model reference like any other: the gate's backend loads and scores with it.
     backend = open_source(str(out), RunOptions(device="cpu", progress=False))
-    from muscle_guard.backends.base import ChoiceRequest
+    from muscle_guard.core.backend import ChoiceRequest
 
     (scores,) = backend.score_choices([ChoiceRequest("Text: good cat. Sentiment:", (" negative", " positive"))])
     assert len(scores) == 2

@@ -10,8 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from muscle_guard.backends.base import RunOptions
 from muscle_guard.cli.fix import run_request
+from muscle_guard.core.backend import RunOptions
 from muscle_guard.fix.checkpoint import INTERRUPTED, latest_checkpoint
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.run import FixRequest, run_fix
@@ -110,7 +110,7 @@ def test_interrupted_run_resumes_to_the_same_result(
 def test_resume_refuses_other_settings(classifier_pair: Pair, tmp_path: Path) -> None:
     out = tmp_path / "run"
     run_fix(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16)))
-    from muscle_guard.errors import FixError
+    from muscle_guard.core.errors import FixError
 
     with pytest.raises(FixError, match="other settings"):
         run_fix(request(classifier_pair, out, TrainConfig(epochs=2, lr=5e-3, batch_size=16), resume=True))
@@ -198,7 +198,7 @@ def test_plain_new_model_gets_a_fresh_lora(classifier_pair: Pair, tmp_path: Path
 
 
 def test_labels_outside_the_model_classes_are_refused(classifier_pair: Pair, tmp_path: Path) -> None:
-    from muscle_guard.errors import FixError
+    from muscle_guard.core.errors import FixError
 
     train = write_jsonl(
         tmp_path / "t.jsonl", [{"id": "a", "text": "cat good", "label": 1}, {"id": "b", "text": "x", "label": 3}]

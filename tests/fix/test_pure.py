@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import FixError
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.suite import Shape, load_suite
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
@@ -23,7 +24,6 @@ from muscle_guard.fix.data import (
     split_validation,
 )
 from muscle_guard.fix.strategies import Level, Strategy, TokenizerFacts, resolve_strategy, tokenizer_difference
-from muscle_guard.suite import Shape, load_suite
 
 SAME = TokenizerFacts({"a": 0, "b": 1}, {"pad": 1}, 2)
 

@@ -16,20 +16,20 @@ from pathlib import Path
 
 import pytest
 
-import muscle_guard.backends as registry
-from muscle_guard.backends import ENTRY_POINT_GROUP, available_schemes, get_factory, load_backend
-from muscle_guard.backends.base import Backend, RunOptions
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import RefKind, parse_model_ref
-from muscle_guard.pipeline import predict_suite
-from muscle_guard.suite import load_suite
+import muscle_guard.core.registry as registry
+from muscle_guard.core.backend import Backend, RunOptions
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import RefKind, parse_model_ref
+from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.registry import ENTRY_POINT_GROUP, available_schemes, get_factory, load_backend
+from muscle_guard.core.suite import load_suite
 
 InstallPlugin = Callable[..., Path]
 
 # A complete plugin in a few lines: it scores the choice whose text is longest as the most likely.
 ECHO_PLUGIN = """
-from muscle_guard.backends.base import ModelInfo
+from muscle_guard.core.backend import ModelInfo
 
 
 class EchoBackend:

@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.backends.base import ModelInfo
-from muscle_guard.config import Gates, SuiteSettings
-from muscle_guard.flips import InstanceOutcome, compare, compare_with_settings, compute_metrics, metrics_by_tag
-from muscle_guard.gates import evaluate_gates
-from muscle_guard.predictions import Prediction
-from muscle_guard.report import RunReport, SuiteReport, write_report
-from muscle_guard.scoring import Judgement, judge
-from muscle_guard.suite import Instance, Shape
+from muscle_guard.core.backend import ModelInfo
+from muscle_guard.core.config import Gates, SuiteSettings
+from muscle_guard.core.flips import InstanceOutcome, compare, compare_with_settings, compute_metrics, metrics_by_tag
+from muscle_guard.core.gates import evaluate_gates
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.report import RunReport, SuiteReport, write_report
+from muscle_guard.core.scoring import Judgement, judge
+from muscle_guard.core.suite import Instance, Shape
 
 OLD = ModelInfo(ref="base-v1+adapter", kind="peft", fingerprint="f1", details={"base": "base-v1"})
 NEW = ModelInfo(ref="base-v2+adapter", kind="peft", fingerprint="f2", details={"base": "base-v2"})

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muscle_guard.cli import app
-from muscle_guard.report import RunReport
+from muscle_guard.core.report import RunReport
 
 from .conftest import fix_section, mc, realistic_run, run_report, suite_report
 

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from muscle_guard.cli import app
-from muscle_guard.compare_runs import MetricChange, RunComparison, compare_runs
-from muscle_guard.compare_text import delta_text, metric_text
+from muscle_guard.reports.compare import MetricChange, RunComparison, compare_runs
+from muscle_guard.reports.compare_text import delta_text, metric_text
 
 from .conftest import mc, run_report, suite_report, summary
 

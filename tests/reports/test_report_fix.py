@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.report_fix import FixPoint, fix_points
+from muscle_guard.reports.fix import FixPoint, fix_points
 
 
 @pytest.mark.parametrize(

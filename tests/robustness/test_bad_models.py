@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from muscle_guard.backends import available_schemes
+from muscle_guard.core.registry import available_schemes
 from tests.robustness.conftest import assert_no_traceback, good_lines, passing
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from muscle_guard.errors import SuiteError
-from muscle_guard.suite import load_suite
+from muscle_guard.core.errors import SuiteError
+from muscle_guard.core.suite import load_suite
 from tests.robustness.conftest import assert_no_traceback, passing
 
 if TYPE_CHECKING:

@@ -25,7 +25,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from muscle_guard.pipeline import DEFAULT_CHUNK
+from muscle_guard.core.pipeline import DEFAULT_CHUNK
 from muscle_guard.testing import tiny_models as tm
 from tests.robustness.conftest import SUBPROCESS_ENV, Project, TinyModels, assert_no_traceback, muscle_guard_process
 

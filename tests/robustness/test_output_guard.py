@@ -1,4 +1,4 @@
-"""Catalogue: no command writes onto, or inside, one of its own inputs (`muscle_guard.outputs`).
+"""Catalogue: no command writes onto, or inside, one of its own inputs (`muscle_guard.core.outputs`).
 
 Each output option is tried against each kind of input it could hit: the models, the suites (a suite file, or a
 file that the next run would collect as a suite), the waivers, the configuration, the training data and the

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 
 import pytest
 
-from muscle_guard.backends.base import ModelInfo
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import BackendError
-from muscle_guard.output_space import check_output_space
-from muscle_guard.predictions import Prediction
-from muscle_guard.suite import load_suite
+from muscle_guard.core.backend import ModelInfo
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import BackendError
+from muscle_guard.core.output_space import check_output_space
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.suite import load_suite
 from muscle_guard.testing import tiny_models as tm
 from tests.robustness.conftest import Project, TinyModels, assert_no_traceback
 

@@ -18,13 +18,13 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from muscle_guard.backends.base import ModelInfo
-from muscle_guard.baseline import read_baseline, write_baseline
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import SuiteError
-from muscle_guard.pipeline import SuitePredictions, settings_key
-from muscle_guard.predictions import Prediction
-from muscle_guard.suite import ALL_FIELDS, Shape, Suite, load_suite
+from muscle_guard.core.backend import ModelInfo
+from muscle_guard.core.baseline import read_baseline, write_baseline
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import SuiteError
+from muscle_guard.core.pipeline import SuitePredictions, settings_key
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.suite import ALL_FIELDS, Shape, Suite, load_suite
 
 # Text a JSON file can hold whichever way it is encoded (no lone surrogates: they are not UTF-8).
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)

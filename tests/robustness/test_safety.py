@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.config import SuiteSettings
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.config import SuiteSettings
 from tests.robustness.conftest import SUBPROCESS_ENV, assert_no_traceback, good_lines, passing
 
 if TYPE_CHECKING:

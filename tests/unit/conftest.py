@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.backends import load_backend
 from muscle_guard.backends.fake import FakeBackend
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.modelref import parse_model_ref
+from muscle_guard.core.registry import load_backend
 
 SuiteLine = dict[str, Any] | str
 WriteSuite = Callable[..., Path]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.config import load_project_config
-from muscle_guard.errors import FixError
+from muscle_guard.core.config import load_project_config
+from muscle_guard.core.errors import FixError
+from muscle_guard.core.suite import load_suite
 from muscle_guard.fix.aim import (
     Budget,
     Candidate,
@@ -22,7 +23,6 @@ from muscle_guard.fix.aim import (
     parse_floats,
     suite_budget,
 )
-from muscle_guard.suite import load_suite
 
 
 def suite(tmp_path: Path, name: str, n: int) -> Path:

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.backends import Backend, ChoiceRequest, GenerateRequest, available_schemes, get_factory, load_backend
 from muscle_guard.backends.fake import FakeBackend
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import parse_model_ref
+from muscle_guard.core.registry import (
+    Backend,
+    ChoiceRequest,
+    GenerateRequest,
+    available_schemes,
+    get_factory,
+    load_backend,
+)
 
 
 def answers_file(tmp_path: Path, content: object, name: str = "answers.json") -> Path:

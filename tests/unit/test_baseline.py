@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from muscle_guard.backends.fake import FakeBackend
-from muscle_guard.baseline import BaselineFile, read_baseline, write_baseline
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import BaselineError
-from muscle_guard.pipeline import SuitePredictions, predict_suite
-from muscle_guard.suite import Suite, load_suite
+from muscle_guard.core.baseline import BaselineFile, read_baseline, write_baseline
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import BaselineError
+from muscle_guard.core.pipeline import SuitePredictions, predict_suite
+from muscle_guard.core.suite import Suite, load_suite
 
 SuiteLines = Callable[[str, int], list[dict[str, Any]]]
 MakeFake = Callable[..., FakeBackend]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard import cache as cache_module
-from muscle_guard.cache import CacheRead, PredictionCache
-from muscle_guard.errors import CacheError
-from muscle_guard.predictions import Prediction
+from muscle_guard.core import cache as cache_module
+from muscle_guard.core.cache import CacheRead, PredictionCache
+from muscle_guard.core.errors import CacheError
+from muscle_guard.core.predictions import Prediction
 
 A = Prediction("a", logliks=(-0.5, -1.25))
 B = Prediction("b", probs=(0.25, 0.75))

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.config import (
+from muscle_guard.core.config import (
     Gates,
     ProjectConfig,
     SuiteSettings,
@@ -15,7 +15,7 @@ from muscle_guard.config import (
     load_project_config,
     parse_setting,
 )
-from muscle_guard.errors import ConfigError
+from muscle_guard.core.errors import ConfigError
 
 
 def pyproject(tmp_path: Path, body: str) -> Path:
@@ -275,7 +275,7 @@ def test_settings_round_trip_through_json() -> None:
 
 
 def test_every_key_has_one_toml_type() -> None:
-    from muscle_guard import config
+    from muscle_guard.core import config
 
     assert set(config._RUN_TYPES) == set(config.RUN_KEYS)
     assert set(config._TOML_TYPES) == set(config.SETTING_KEYS)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.config import SuiteSettings
-from muscle_guard.flips import (
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.flips import (
     InstanceOutcome,
     Outcome,
     SuiteMetrics,
@@ -25,9 +25,9 @@ from muscle_guard.flips import (
     mcnemar_exact,
     metrics_by_tag,
 )
-from muscle_guard.predictions import Prediction
-from muscle_guard.scoring import Judgement, normalise_final_number
-from muscle_guard.suite import Instance, Shape
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.scoring import Judgement, normalise_final_number
+from muscle_guard.core.suite import Instance, Shape
 
 
 def judgement(code: str) -> Judgement:

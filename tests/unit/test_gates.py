@@ -4,11 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from muscle_guard.config import Gates
-from muscle_guard.flips import SuiteMetrics, compare, compute_metrics
-from muscle_guard.gates import GateVerdict, budget_text, evaluate_gates, opt_percent, p_text, percent, points, quoted
-from muscle_guard.scoring import Judgement
-from muscle_guard.suite import Instance, Shape
+from muscle_guard.core.config import Gates
+from muscle_guard.core.flips import SuiteMetrics, compare, compute_metrics
+from muscle_guard.core.gates import (
+    GateVerdict,
+    budget_text,
+    evaluate_gates,
+    opt_percent,
+    p_text,
+    percent,
+    points,
+    quoted,
+)
+from muscle_guard.core.scoring import Judgement
+from muscle_guard.core.suite import Instance, Shape
 
 RIGHT = Judgement(answer="yes", correct=True, score=1.0, choice=0)
 WRONG = Judgement(answer="no", correct=False, score=0.0, choice=1)

@@ -17,12 +17,12 @@ LIGHT_MODULES = (
     "muscle_guard",
     "muscle_guard.pytest_plugin",
     "muscle_guard.cli",
-    "muscle_guard.suite",
-    "muscle_guard.config",
-    "muscle_guard.scoring",
-    "muscle_guard.cache",
-    "muscle_guard.pipeline",
-    "muscle_guard.baseline",
+    "muscle_guard.core.suite",
+    "muscle_guard.core.config",
+    "muscle_guard.core.scoring",
+    "muscle_guard.core.cache",
+    "muscle_guard.core.pipeline",
+    "muscle_guard.core.baseline",
     "muscle_guard.backends",
 )
 

@@ -9,14 +9,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from muscle_guard.backends.base import ModelInfo
-from muscle_guard.config import Gates, SuiteSettings
-from muscle_guard.flips import InstanceOutcome, Outcome, SuiteMetrics, compare, compute_metrics, mcnemar_exact
-from muscle_guard.gates import evaluate_gates
-from muscle_guard.predictions import Prediction
-from muscle_guard.report import RunReport, SuiteReport
-from muscle_guard.scoring import Judgement
-from muscle_guard.suite import Instance, Shape
+from muscle_guard.core.backend import ModelInfo
+from muscle_guard.core.config import Gates, SuiteSettings
+from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics, compare, compute_metrics, mcnemar_exact
+from muscle_guard.core.gates import evaluate_gates
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.report import RunReport, SuiteReport
+from muscle_guard.core.scoring import Judgement
+from muscle_guard.core.suite import Instance, Shape
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
 unit = st.floats(min_value=0.0, max_value=1.0)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import ModelRef, RefKind, parse_model_ref
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import ModelRef, RefKind, parse_model_ref
 
 
 def adapter_dir(root: Path, name: str = "adapter", base: str | None = "org/base-model") -> Path:

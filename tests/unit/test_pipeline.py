@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo
 from muscle_guard.backends.fake import FakeBackend
-from muscle_guard.cache import PredictionCache
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import BackendError
-from muscle_guard.pipeline import SuitePredictions, predict_suite
-from muscle_guard.predictions import Prediction
-from muscle_guard.suite import Suite, load_suite
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo
+from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import BackendError
+from muscle_guard.core.pipeline import SuitePredictions, predict_suite
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.suite import Suite, load_suite
 
 SuiteLines = Callable[[str, int], list[dict[str, Any]]]
 MakeFake = Callable[..., FakeBackend]

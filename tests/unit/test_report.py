@@ -15,13 +15,13 @@ from typing import Any
 import pytest
 
 from muscle_guard import __version__
-from muscle_guard.backends.base import ModelInfo
-from muscle_guard.config import Gates, SuiteSettings
-from muscle_guard.errors import MuscleGuardError, ReportError
-from muscle_guard.flips import InstanceOutcome, compare, compute_metrics, metrics_by_tag
-from muscle_guard.gates import evaluate_gates
-from muscle_guard.predictions import Prediction
-from muscle_guard.report import (
+from muscle_guard.core.backend import ModelInfo
+from muscle_guard.core.config import Gates, SuiteSettings
+from muscle_guard.core.errors import MuscleGuardError, ReportError
+from muscle_guard.core.flips import InstanceOutcome, compare, compute_metrics, metrics_by_tag
+from muscle_guard.core.gates import evaluate_gates
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.report import (
     SCHEMA_VERSION,
     RunReport,
     SuiteReport,
@@ -30,8 +30,8 @@ from muscle_guard.report import (
     worst_negative_flips,
     write_report,
 )
-from muscle_guard.scoring import Judgement
-from muscle_guard.suite import Instance, Shape
+from muscle_guard.core.scoring import Judgement
+from muscle_guard.core.suite import Instance, Shape
 
 OLD = ModelInfo(ref="base-v1+adapter", kind="peft", fingerprint="f1", details={"base": "base-v1", "rank": 8})
 NEW = ModelInfo(ref="base-v2+adapter", kind="peft", fingerprint="f2", details={"base": "base-v2"})
@@ -174,7 +174,7 @@ def test_a_library_without_metadata_is_reported_when_imported(monkeypatch: pytes
 
 def test_reports_never_import_torch() -> None:
     code = (
-        "import sys; from muscle_guard.report import collect_environment; env = collect_environment(); "
+        "import sys; from muscle_guard.core.report import collect_environment; env = collect_environment(); "
         "assert 'torch' not in sys.modules, sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

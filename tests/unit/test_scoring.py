@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.config import SuiteSettings
-from muscle_guard.errors import ConfigError
-from muscle_guard.predictions import Prediction
-from muscle_guard.scoring import (
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.scoring import (
     Judgement,
     choose,
     judge,
@@ -19,7 +19,7 @@ from muscle_guard.scoring import (
     normalise_lower,
     reference_text,
 )
-from muscle_guard.suite import Instance, parse_instance
+from muscle_guard.core.suite import Instance, parse_instance
 
 
 def instance(**fields: Any) -> Instance:

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.errors import SuiteError
-from muscle_guard.suite import MAX_REPORTED_PROBLEMS, Shape, discover_suites, load_suite, parse_instance
+from muscle_guard.core.errors import SuiteError
+from muscle_guard.core.suite import MAX_REPORTED_PROBLEMS, Shape, discover_suites, load_suite, parse_instance
 
 GOOD = {"id": "good", "prompt": "2+2=", "choices": [" 3", " 4"], "answer": 1}
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
-from muscle_guard.backends.hf.batching import BatchSizer, progress_bar, run_batches
+from muscle_guard.backends.hf.batching import BatchSizer, run_batches
 from muscle_guard.backends.hf.device import free_memory
 from muscle_guard.backends.hf.fingerprint import FileHasher, combine
 from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
 from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, load_model, model_identity, plan_model
 from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
-from muscle_guard.errors import BackendError, InputTooLong, MuscleGuardError
-from muscle_guard.modelref import ModelRef
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
+from muscle_guard.core.errors import BackendError, InputTooLong, MuscleGuardError
+from muscle_guard.core.modelref import ModelRef
+from muscle_guard.core.progress import progress_bar
 
 if TYPE_CHECKING:
     import torch
@@ -193,8 +194,8 @@ class HFBackend:
 
         order = sorted(items, key=lambda item: (-length(item), index(item)))
         show = self.options.progress and len(order) > self.sizer.rows
-        with torch.inference_mode(), progress_bar(show, len(order), f"{self.ref.display}: {what}") as advance:
-            results = run_batches(order, self.sizer, run, rows, length, advance, what)
+        with torch.inference_mode(), progress_bar(f"{self.ref.display}: {what}", len(order), show) as bar:
+            results = run_batches(order, self.sizer, run, rows, length, bar.advance, what)
         by_index = {index(item): result for item, result in zip(order, results, strict=True)}
         return [by_index[index(item)] for item in items]
 

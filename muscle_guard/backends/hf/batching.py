@@ -6,12 +6,11 @@ memory it is that batch, early, and the shrunk size then holds for the rest of t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import Protocol, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from muscle_guard.backends.hf.device import free_memory, is_oom
-from muscle_guard.errors import BackendError, ConfigError
+from muscle_guard.core.errors import BackendError, ConfigError
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -25,10 +24,6 @@ AUTO_LOGITS = {"cuda": 2**27, "mps": 2**25, "cpu": 2**25}
 # A batch ends where an item is shorter than this fraction of its longest one: items come longest first, and
 # padding a short item to a long neighbour's width costs more than the extra pass.
 MIN_FILL = 0.5
-
-
-class Advance(Protocol):
-    def __call__(self, done: int) -> None: ...
 
 
 class BatchSizer:
@@ -94,7 +89,7 @@ def run_batches(
     run: Callable[[Sequence[T]], list[R]],
     rows: Callable[[T], int],
     length: Callable[[T], int],
-    advance: Advance,
+    advance: Callable[[int], None],
     what: str,
 ) -> list[R]:
     """Apply `run` to consecutive batches of `items`, retrying a batch with halved limits on OOM."""
@@ -115,24 +110,3 @@ def run_batches(
         advance(end - start)
         start = end
     return results
-
-
-@contextmanager
-def progress_bar(enabled: bool, total: int, description: str) -> Iterator[Advance]:
-    """A transient rich progress bar on stderr; a no-op when disabled or for a single batch of work."""
-    if not enabled or total <= 0:
-        yield lambda done: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda done: bar.advance(task, done)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from muscle_guard.errors import ConfigError
+from muscle_guard.core.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch

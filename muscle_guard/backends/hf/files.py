@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import _HUB_ID, ADAPTER_CONFIG, MODEL_CONFIG, ModelRef, RefKind
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import _HUB_ID, ADAPTER_CONFIG, MODEL_CONFIG, ModelRef, RefKind
 
 Task = Literal["causal", "classify"]
 

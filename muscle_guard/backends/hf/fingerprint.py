@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from muscle_guard.fsutil import atomic_write_text
+from muscle_guard.core.fsutil import atomic_write_text
 
 _CHUNK = 1 << 22
 _SHA256_BLOB = re.compile(r"^[0-9a-f]{64}$")

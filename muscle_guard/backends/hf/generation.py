@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.backends.base import GenerateRequest
 from muscle_guard.backends.hf.scoring import special_prefix
-from muscle_guard.errors import BackendError, InputTooLong
+from muscle_guard.core.backend import GenerateRequest
+from muscle_guard.core.errors import BackendError, InputTooLong
 
 if TYPE_CHECKING:
     import torch

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.backends.base import RunOptions
 from muscle_guard.backends.hf.device import device_name_for, dtype_name, dtype_name_for
 from muscle_guard.backends.hf.files import ModelFiles, Task, local_dir, read_json, resolve_files, weight_files
 from muscle_guard.backends.hf.fingerprint import FileHasher, group_digest
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import MODEL_CONFIG, ModelRef
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import MODEL_CONFIG, ModelRef
 
 if TYPE_CHECKING:
     import torch

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.backends.base import ChoiceRequest
 from muscle_guard.backends.hf.batching import MIN_FILL, BatchSizer
-from muscle_guard.errors import BackendError, InputTooLong
+from muscle_guard.core.backend import ChoiceRequest
+from muscle_guard.core.errors import BackendError, InputTooLong
 
 if TYPE_CHECKING:
     import torch

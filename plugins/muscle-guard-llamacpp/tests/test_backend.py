@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, RunOptions
-from muscle_guard.errors import BackendError, ModelRefError
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, RunOptions
+from muscle_guard.core.errors import BackendError, ModelRefError
+from muscle_guard.core.modelref import parse_model_ref
 
 pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python is not installed (pip install ./plugins/muscle-guard-llamacpp)"
@@ -223,7 +223,7 @@ def test_bad_settings_and_unloadable_files_are_model_ref_errors(tiny_gguf: Path,
 def test_the_installed_plugin_registers_the_gguf_scheme() -> None:
     from importlib.metadata import PackageNotFoundError, distribution
 
-    from muscle_guard.backends import available_schemes
+    from muscle_guard.core.registry import available_schemes
 
     try:
         distribution("muscle-guard-llamacpp")
@@ -233,10 +233,10 @@ def test_the_installed_plugin_registers_the_gguf_scheme() -> None:
 
 
 def test_predictions_flow_through_the_core_and_its_cache(tiny_gguf: Path, tmp_path: Path) -> None:
-    from muscle_guard.cache import PredictionCache
-    from muscle_guard.config import SuiteSettings
-    from muscle_guard.pipeline import predict_suite
-    from muscle_guard.suite import load_suite
+    from muscle_guard.core.cache import PredictionCache
+    from muscle_guard.core.config import SuiteSettings
+    from muscle_guard.core.pipeline import predict_suite
+    from muscle_guard.core.suite import load_suite
 
     suite = tmp_path / "mc.jsonl"
     lines = [

@@ -7,8 +7,8 @@ from importlib.metadata import PackageNotFoundError, files
 
 import pytest
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, RunOptions
-from muscle_guard.modelref import parse_model_ref
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, RunOptions
+from muscle_guard.core.modelref import parse_model_ref
 
 pytest.importorskip(
     "llama_cpp", reason="llama-cpp-python is not installed (pip install ./plugins/muscle-guard-llamacpp)"

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from muscle_guard_llamacpp import load
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import RefKind, parse_model_ref
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import RefKind, parse_model_ref
 
 
 def _load(raw: str) -> object:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from muscle_guard.backends.base import RunOptions
-from muscle_guard.modelref import ModelRef
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.modelref import ModelRef
 
 if TYPE_CHECKING:
     from muscle_guard_llamacpp.backend import LlamaCppBackend

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.backends.base import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
-from muscle_guard.errors import BackendError, ModelRefError
-from muscle_guard.modelref import ModelRef
+from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
+from muscle_guard.core.errors import BackendError, ModelRefError
+from muscle_guard.core.modelref import ModelRef
 from muscle_guard_llamacpp import __version__
 from muscle_guard_llamacpp.engine import DEFAULT_N_CTX, EngineSettings, LlamaEngine
 from muscle_guard_llamacpp.files import file_sha256, fingerprint

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.errors import BackendError, ModelRefError
+from muscle_guard.core.errors import BackendError, ModelRefError
 
 if TYPE_CHECKING:
     import numpy as np

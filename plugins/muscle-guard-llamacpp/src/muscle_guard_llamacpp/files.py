@@ -7,8 +7,8 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from muscle_guard.errors import ModelRefError
-from muscle_guard.modelref import ModelRef
+from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.modelref import ModelRef
 
 GGUF_MAGIC = b"GGUF"
 

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from muscle_guard.backends.base import GenerateRequest
-from muscle_guard.errors import BackendError
+from muscle_guard.core.backend import GenerateRequest
+from muscle_guard.core.errors import BackendError
 
 if TYPE_CHECKING:
     from muscle_guard_llamacpp.engine import LlamaEngine, Token

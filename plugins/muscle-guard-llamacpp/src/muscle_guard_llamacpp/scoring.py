@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from muscle_guard.backends.base import ChoiceRequest
-from muscle_guard.errors import BackendError
+from muscle_guard.core.backend import ChoiceRequest
+from muscle_guard.core.errors import BackendError
 
 if TYPE_CHECKING:
     from muscle_guard_llamacpp.engine import LlamaEngine, Token

@@ -1,0 +1,114 @@
+"""Compare two models' predictions on a suite: outcomes, metrics, slices and the gate verdict.
+
+Shared by the pytest plugin, `muscle-guard check` and `muscle-guard fix` (before/after tables).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.flips import (
+    InstanceOutcome,
+    Outcome,
+    SuiteMetrics,
+    compare_with_settings,
+    compute_metrics,
+    mcnemar_exact,
+)
+from muscle_guard.core.gates import GateVerdict, evaluate_gates
+from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.report import SuiteReport
+from muscle_guard.core.scoring import judge
+from muscle_guard.core.suite import Instance, Suite
+from muscle_guard.core.waivers import Waiver, Waivers
+
+
+@dataclass(frozen=True)
+class SuiteEvaluation:
+    """Everything the gate decided about one suite; `waived` maps instance id → its active waiver."""
+
+    suite: Suite
+    settings: SuiteSettings
+    outcomes: tuple[InstanceOutcome, ...]
+    metrics: SuiteMetrics
+    slices: dict[str, SuiteMetrics]
+    verdict: GateVerdict
+    waived: Mapping[str, Waiver]
+    by_id: Mapping[str, InstanceOutcome]
+
+
+def compare_predictions(
+    instance: Instance, settings: SuiteSettings, old: Prediction, new: Prediction
+) -> InstanceOutcome:
+    """Judge both models' raw predictions of one instance and compare them (evidence kept)."""
+    return compare_with_settings(
+        instance,
+        judge(instance, old, settings),
+        judge(instance, new, settings),
+        settings,
+        old_evidence=old,
+        new_evidence=new,
+    )
+
+
+def evaluate_suite(
+    suite: Suite,
+    settings: SuiteSettings,
+    old: Mapping[str, Prediction],
+    new: Mapping[str, Prediction],
+    waivers: Waivers | None = None,
+) -> SuiteEvaluation:
+    """Judge both sides, compare instance by instance, aggregate and apply the gates.
+
+    Waived negative flips stay in the reported metrics but do not count against the flip budget.
+    """
+    outcomes = [compare_predictions(i, settings, old[i.id], new[i.id]) for i in suite.instances]
+    continuous = suite.shape.is_continuous
+    metrics = compute_metrics(outcomes, continuous=continuous, epsilon=settings.epsilon)
+    slices = _slices(outcomes, continuous, settings.epsilon)
+    waived: dict[str, Waiver] = {}
+    if waivers is not None:
+        for outcome in outcomes:
+            waiver = waivers.lookup(suite.name, outcome.id)
+            if waiver is not None and outcome.outcome is Outcome.NEGATIVE_FLIP:
+                waived[outcome.id] = waiver
+    verdict = evaluate_gates(_without_waived(metrics, len(waived)), settings.gates)
+    return SuiteEvaluation(
+        suite, settings, tuple(outcomes), metrics, slices, verdict, waived, {o.id: o for o in outcomes}
+    )
+
+
+def _slices(outcomes: list[InstanceOutcome], continuous: bool, epsilon: float) -> dict[str, SuiteMetrics]:
+    tags = sorted({tag for o in outcomes for tag in o.tags})
+    return {
+        tag: compute_metrics([o for o in outcomes if tag in o.tags], continuous=continuous, epsilon=epsilon)
+        for tag in tags
+    }
+
+
+def _without_waived(metrics: SuiteMetrics, waived: int) -> SuiteMetrics:
+    if not waived:
+        return metrics
+    nf = metrics.nf - waived
+    return dataclasses.replace(
+        metrics, nf=nf, nfr=nf / metrics.n if metrics.n else 0.0, mcnemar_p=mcnemar_exact(nf, metrics.pf)
+    )
+
+
+def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None) -> SuiteReport:
+    """The serialisable report of one evaluated suite."""
+    suite = evaluation.suite
+    return SuiteReport(
+        name=suite.name,
+        path=path or str(suite.path),
+        shape=suite.shape,
+        suite_hash=suite.content_hash(),
+        settings=evaluation.settings,
+        metrics=evaluation.metrics,
+        verdict=evaluation.verdict,
+        slices=evaluation.slices,
+        outcomes=evaluation.outcomes,
+    )

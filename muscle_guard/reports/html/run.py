@@ -1,0 +1,286 @@
+"""One self-contained HTML file of a run: suite table, flip matrices, NFR per slice, searchable negative flips,
+and for fix runs NFR against accuracy before and after. Bounded in size whatever the run (see the caps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics
+from muscle_guard.core.gates import opt_percent, p_text, percent
+from muscle_guard.core.report import RunReport, SuiteReport, worst_negative_flips
+from muscle_guard.reports.fix import FixPoint, fix_points
+from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
+
+MAX_FLIPS = 500
+MAX_PROMPT = 3000
+MAX_ANSWER = 1000
+MAX_EVIDENCE_ROWS = 12
+SUITE_COLUMNS = (
+    "suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "BTC", "BEC", "NFI", "McNemar p",
+    "gate",
+)  # fmt: skip
+
+
+def render_html(report: RunReport, *, source: str = "", max_flips: int = MAX_FLIPS) -> str:
+    """The whole report as one HTML document; `source` (the JSON file it came from) is shown in the footer."""
+    sections = [
+        _header(report),
+        _section("suites", "Suites", suite_table(report)),
+        _fix_section(report),
+        _section("matrices", "Flips and slices", "".join(_suite_block(s, i) for i, s in enumerate(report.suites))),
+        _section("flips", "Negative flips", flip_list(report.suites, max_flips)),
+        _footer(report, source),
+    ]
+    return page(f"muscle-guard: {report.old.ref} → {report.new.ref}", "\n".join(s for s in sections if s))
+
+
+def _section(anchor: str, title: str, body: str) -> str:
+    return f'<section id="{anchor}"><h2>{esc(title)}</h2>{body}</section>'
+
+
+def _header(report: RunReport) -> str:
+    kind = "fix run" if report.kind == "fix" else "check run"
+    links = ["suites", *(["fix"] if report.fix else []), "matrices", "flips"]
+    titles = {"suites": "Suites", "fix": "Fix", "matrices": "Flips and slices", "flips": "Negative flips"}
+    nav = "".join(f'<a href="#{a}">{titles[a]}</a>' for a in links)
+    return (
+        f"<header><h1>muscle-guard {badge(report.passed, 'passed', 'failed')}</h1>"
+        f'<p class="meta"><code>{esc(report.old.ref)}</code> → <code>{esc(report.new.ref)}</code></p>'
+        f'<p class="meta">{esc(kind)} · {esc(report.created_at)} · {len(report.suites)} suite(s) · '
+        f"muscle-guard {esc(report.tool_version)}</p>"
+        f"<nav>{nav}</nav></header>"
+    )
+
+
+def _footer(report: RunReport, source: str) -> str:
+    env = ", ".join(f"{esc(k)} {esc(v)}" for k, v in sorted(report.environment.items()))
+    origin = f" from <code>{esc(source)}</code>" if source else ""
+    return (
+        f"<footer>Rendered by <code>muscle-guard report</code>{origin}. Self-contained: no network access needed."
+        f"<br>Old model: {esc(report.old.kind)} <code>{esc(report.old.fingerprint)}</code> · New model: "
+        f"{esc(report.new.kind)} <code>{esc(report.new.fingerprint)}</code>{'<br>' + env if env else ''}</footer>"
+    )
+
+
+def metric_cells(m: SuiteMetrics) -> list[str]:
+    """N … McNemar p of one suite, formatted like the terminal table ("-" for an undefined ratio)."""
+    return [
+        str(m.n),
+        f"{m.acc_old:.4f}",
+        f"{m.acc_new:.4f}",
+        f"{m.delta_acc:+.4f}",
+        str(m.nf),
+        percent(m.nfr),
+        str(m.pf),
+        percent(m.pfr),
+        opt_percent(m.nfr_mc),
+        opt_percent(m.btc),
+        opt_percent(m.bec),
+        opt_percent(m.nfi),
+        p_text(m.mcnemar_p),
+    ]
+
+
+def suite_table(report: RunReport) -> str:
+    rows = []
+    for suite in report.suites:
+        v = suite.verdict
+        reasons = "<br>".join([esc(r) for r in v.reasons] + [f'<span class="note">{esc(n)}</span>' for n in v.notes])
+        rows.append([f"<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
+    if not rows:
+        return '<p class="note">This run has no suites.</p>'
+    return table([*SUITE_COLUMNS, "reasons"], rows, numeric=range(1, len(SUITE_COLUMNS) - 1))
+
+
+def flip_matrix(m: SuiteMetrics) -> str:
+    """Old right/wrong × new right/wrong with counts; continuous suites: NF / unchanged / PF."""
+    if m.continuous:
+        eps = f"{m.epsilon:g}" if m.epsilon is not None else "ε"
+        return (
+            '<table class="matrix"><tr><th></th><th>D &lt; −ε</th><th>|D| ≤ ε</th><th>D &gt; ε</th></tr>'
+            f'<tr><th>old → new (ε = {esc(eps)})</th><td class="nf"><b>{m.nf}</b>negative flips</td>'
+            f'<td><b>{m.unchanged}</b>unchanged</td><td class="pf"><b>{m.pf}</b>positive flips</td></tr></table>'
+        )
+    wrong = m.both_wrong_same + m.both_wrong_different
+    return (
+        f'<table class="matrix"><tr><th></th><th>new right · {m.both_right + m.pf}</th>'
+        f"<th>new wrong · {m.nf + wrong}</th></tr>"
+        f"<tr><th>old right · {m.both_right + m.nf}</th><td><b>{m.both_right}</b>both right</td>"
+        f'<td class="nf"><b>{m.nf}</b>negative flips</td></tr>'
+        f'<tr><th>old wrong · {m.pf + wrong}</th><td class="pf"><b>{m.pf}</b>positive flips</td>'
+        f"<td><b>{wrong}</b>both wrong ({m.both_wrong_same} same, {m.both_wrong_different} different)</td></tr></table>"
+    )
+
+
+def _suite_block(suite: SuiteReport, index: int) -> str:
+    from muscle_guard.reports.html.plots import slice_bars_svg
+
+    m = suite.metrics
+    parts = [f"<div><h3>Flip matrix</h3>{flip_matrix(m)}</div>"]
+    if suite.slices:
+        more = len(suite.slices) - 30
+        note = f'<p class="note">{more} more slices in the JSON report.</p>' if more > 0 else ""
+        svg = slice_bars_svg(suite.slices, m.nfr, salt=f"slices-{index}")
+        parts.append(f"<div><h3>NFR per slice</h3>{svg}{note}</div>")
+    else:
+        parts.append('<div><h3>NFR per slice</h3><p class="note">No instance tags in this suite.</p></div>')
+    return (
+        f'<div class="suite-block"><h3>{esc(suite.name)} {badge(suite.verdict.passed)} '
+        f'<span class="meta mono">{esc(suite.path)} · {esc(suite.shape.value)}</span></h3>'
+        f'<div class="suites-grid">{"".join(parts)}</div></div>'
+    )
+
+
+def _fix_section(report: RunReport) -> str:
+    if not report.fix:
+        return ""
+    try:
+        points = fix_points(report.fix)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _section("fix", "Fix: before and after", f'<p class="note">Fix details not shown: {esc(exc)}.</p>')
+    if not points:
+        return _section("fix", "Fix: before and after", '<p class="note">The fix run checked no suites.</p>')
+    from muscle_guard.reports.html.plots import fix_scatter_svg
+
+    return _section("fix", "Fix: before and after", fix_scatter_svg(points, salt="fix") + fix_table(points))
+
+
+def fix_table(points: Sequence[FixPoint]) -> str:
+    def count(n: int | None) -> str:
+        return "" if n is None else f" ({n})"
+
+    def gate(passed: bool | None) -> str:
+        return "-" if passed is None else badge(passed)
+
+    rows = [
+        [
+            f"<b>{esc(p.suite)}</b>",
+            f"{p.acc_before:.4f} → {p.acc_after:.4f}",
+            f"{percent(p.nfr_before)}{count(p.nf_before)} → {percent(p.nfr_after)}{count(p.nf_after)}",
+            "-" if p.nfr_before == 0 else f"{(p.nfr_after - p.nfr_before) / p.nfr_before * 100:+.1f}%",
+            f"{gate(p.passed_before)} → {gate(p.passed_after)}",
+        ]
+        for p in points
+    ]
+    return table(
+        ["suite", "accuracy before → after", "NFR (NF) before → after", "Δ%NFR", "gate"], rows, numeric=(1, 2, 3)
+    )
+
+
+def select_flips(suites: Sequence[SuiteReport], cap: int) -> list[tuple[SuiteReport, InstanceOutcome]]:
+    """At most `cap` negative flips, worst first within each suite, shared fairly between suites."""
+    queues = [(s, worst_negative_flips(s, cap)) for s in suites]
+    taken: dict[int, int] = {i: 0 for i in range(len(queues))}
+    total = 0
+    while total < cap and any(taken[i] < len(q) for i, (_, q) in enumerate(queues)):
+        for i, (_, q) in enumerate(queues):
+            if taken[i] < len(q) and total < cap:
+                taken[i] += 1
+                total += 1
+    return [(s, o) for i, (s, q) in enumerate(queues) for o in q[: taken[i]]]
+
+
+def flip_list(suites: Sequence[SuiteReport], cap: int = MAX_FLIPS) -> str:
+    total = sum(s.metrics.nf for s in suites)
+    chosen = select_flips(suites, cap)
+    if not chosen:
+        return '<p class="note">No negative flips.</p>' if total == 0 else '<p class="note">Outcomes not recorded.</p>'
+    note = ""
+    if len(chosen) < total:
+        note = (
+            f'<p class="note">Showing the {len(chosen)} worst of {total} negative flips; the JSON report has all.</p>'
+        )
+    cards = "".join(flip_card(s, o, open_=i < 3) for i, (s, o) in enumerate(chosen))
+    return filter_box("flips", len(chosen), "Filter by id, suite, prompt, answer, tag…") + note + cards
+
+
+def flip_card(
+    suite: SuiteReport, o: InstanceOutcome, *, open_: bool = False, group: str = "flips", fixed: bool = False
+) -> str:
+    """One negative flip: summary line, then prompt, reference, both answers and the evidence. What is compared
+    (reference, answers, choices, generations) is shown `exact`; the prompt, shown once, as it is."""
+    tags = f' <span class="meta">[{esc(", ".join(o.tags))}]</span>' if o.tags else ""
+    strength = f"D = {o.delta:+.3f}" if o.delta is not None else _margin(o)
+    summary = (
+        f'<summary><code>{esc(suite.name)}::{esc(o.id)}</code>{tags} <span class="answers">'
+        f'<span class="old">{exact(o.old.answer, 60)}</span> → '
+        f'<span class="new">{exact(o.new.answer, 60)}</span></span> '
+        f'<span class="meta">{esc(strength)}</span></summary>'
+    )
+    answers = "".join(
+        f'<div><div class="label">{esc(label)}</div><pre>{exact(text, MAX_ANSWER)}</pre></div>'
+        for label, text in (
+            ("reference", o.reference),
+            (f"old answer · score {o.old.score:.3f}", o.old.answer),
+            (f"new answer · score {o.new.score:.3f}", o.new.answer),
+        )
+    )
+    body = [
+        _block("prompt", clip(o.prompt, MAX_PROMPT)),
+        f'<div class="cols3">{answers}</div>',
+        evidence(o, suite.settings.labels),
+    ]
+    attr = " open" if open_ else ""
+    cls = "flip fixed" if fixed else "flip"
+    return f'<details class="{cls}" data-item="{esc(group)}"{attr}>{summary}{"".join(body)}</details>'
+
+
+def evidence(o: InstanceOutcome, labels: Sequence[str]) -> str:
+    """Per-choice log-likelihoods or class probabilities side by side, or the generated texts."""
+    old, new = o.old_evidence, o.new_evidence
+    if old is None and new is None:
+        return '<p class="note">No evidence recorded.</p>'
+    old_values = (old.logliks or old.probs) if old else ()
+    new_values = (new.logliks or new.probs) if new else ()
+    width = max(len(old_values), len(new_values))
+    if width:
+        is_ll = bool((old and old.logliks) or (new and new.logliks))
+        names = list(o.choices) if is_ll else list(labels)
+        rows = []
+        for i in _top_rows(old_values, new_values, o):
+            name = names[i] if i < len(names) else f"class {i}"
+            marks = [m for m, hit in (("reference", name.strip() == o.reference.strip()), ("old pick", o.old.choice == i),
+                                      ("new pick", o.new.choice == i)) if hit]  # fmt: skip
+            rows.append([exact(name, 200), _num(old_values, i), _num(new_values, i), esc(", ".join(marks))])
+        what = "log-likelihood" if is_ll else "probability"
+        more = f'<p class="note">Top {len(rows)} of {width} shown.</p>' if len(rows) < width else ""
+        return (
+            '<div class="label">evidence</div>'
+            + table(["choice", f"old {what}", f"new {what}", ""], rows, numeric=(1, 2))
+            + more
+        )
+    texts = [("old generation", old.text if old else None), ("new generation", new.text if new else None)]
+    return "".join(
+        f'<div class="label">{esc(label)}</div><pre>{exact(text, MAX_ANSWER)}</pre>'
+        for label, text in texts
+        if text is not None
+    )
+
+
+def _top_rows(old: Sequence[float], new: Sequence[float], o: InstanceOutcome) -> list[int]:
+    width = max(len(old), len(new))
+    if width <= MAX_EVIDENCE_ROWS:
+        return list(range(width))
+
+    def best(i: int) -> float:
+        return max(old[i] if i < len(old) else float("-inf"), new[i] if i < len(new) else float("-inf"))
+
+    keep = {c for c in (o.old.choice, o.new.choice) if c is not None and c < width}
+    for i in sorted(range(width), key=lambda i: -best(i)):
+        if len(keep) >= MAX_EVIDENCE_ROWS:
+            break
+        keep.add(i)
+    return sorted(keep)
+
+
+def _num(values: Sequence[float], i: int) -> str:
+    return f"{values[i]:.4f}" if i < len(values) else "-"
+
+
+def _margin(o: InstanceOutcome) -> str:
+    return "" if o.new.margin is None else f"new margin {o.new.margin:.3f}"
+
+
+def _block(label: str, text: str) -> str:
+    return f'<div class="label">{esc(label)}</div><pre>{esc(text)}</pre>'

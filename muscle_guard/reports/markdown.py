@@ -1,0 +1,94 @@
+"""Markdown summary of a run, for GitHub step summaries and pull-request comments; bounded in length.
+
+Suite text is data: cells are one line, cut to MAX_CELL characters, with `|` and HTML escaped (GitHub renders
+HTML in Markdown), so a prompt can neither break the table nor add markup. References and answers are shown
+`quoted` in code spans, every character kept, so two that differ never read the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+from muscle_guard.core.gates import opt_percent, p_text, percent, quoted
+from muscle_guard.core.report import RunReport, worst_negative_flips
+from muscle_guard.reports.fix import fix_points
+
+MAX_FLIPS_PER_SUITE = 5
+MAX_CELL = 80
+
+
+def md_cell(text: str, *, code: bool = False) -> str:
+    """`text` as one bounded table cell; `code=True` for text inside backticks (shown literally, so only
+    backticks and pipes need replacing there)."""
+    flat = " ".join(text.split())
+    flat = flat if len(flat) <= MAX_CELL else flat[: MAX_CELL - 1] + "…"
+    if code:
+        return flat.replace("`", "'").replace("|", "\\|")
+    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+
+
+def md_exact(text: str, limit: int = MAX_CELL) -> str:
+    """`text` `quoted` in a code span, for comparing: no character replaced, no space collapsed (code spans keep
+    them); only `|` is escaped, which GitHub tables undo inside code. The fence outgrows any backtick run."""
+    shown = quoted(text, limit).replace("|", "\\|")
+    fence = "`" * (max((len(run) for run in re.findall("`+", shown)), default=0) + 1)
+    return f"{fence}{shown}{fence}"
+
+
+def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUITE, max_suites: int = 50) -> str:
+    """The per-suite table and the top negative flips; at most `max_suites` rows and k flips each."""
+    verdict = "passed" if report.passed else "failed"
+    lines = [
+        f"## muscle-guard: {verdict}",
+        "",
+        f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`",
+        "",
+        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | BTC | BEC | NFI | p | gate |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for suite in report.suites[:max_suites]:
+        m = suite.metrics
+        gate = "✅ pass" if suite.verdict.passed else "❌ fail"
+        ratios = " | ".join(opt_percent(r) for r in (m.nfr_mc, m.btc, m.bec, m.nfi))
+        lines.append(
+            f"| {md_cell(suite.name)} | {m.n} | {m.acc_old:.4f} | {m.acc_new:.4f} | {m.delta_acc:+.4f} | {m.nf} | "
+            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {ratios} | {p_text(m.mcnemar_p)} | {gate} |"
+        )
+    if len(report.suites) > max_suites:
+        lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")
+    for suite in report.suites[:max_suites]:
+        if suite.verdict.reasons:
+            lines.append("")
+            lines.extend(f"- **{md_cell(suite.name)}**: {md_cell(reason)}" for reason in suite.verdict.reasons)
+    lines += _fix_lines(report, max_suites)
+    flips = [(s, o) for s in report.suites[:max_suites] for o in worst_negative_flips(s, flips_per_suite)]
+    if flips:
+        lines += ["", "### Worst negative flips", "", "| instance | reference | old | new |", "|---|---|---|---|"]
+        for suite, outcome in flips:
+            lines.append(
+                f"| `{md_cell(suite.name, code=True)}::{md_cell(outcome.id, code=True)}` | "
+                f"{md_exact(outcome.reference)} | {md_exact(outcome.old.answer)} | {md_exact(outcome.new.answer)} |"
+            )
+        shown = len(flips)
+        total = sum(s.metrics.nf for s in report.suites)
+        if total > shown:
+            lines.append(f"\n{shown} of {total} negative flips shown; `muscle-guard report --format html` lists more.")
+    return "\n".join(lines) + "\n"
+
+
+def _fix_lines(report: RunReport, max_suites: int) -> list[str]:
+    """Before/after of a fix run, one row per suite; nothing for a check run or an unreadable fix section."""
+    try:
+        points = fix_points(report.fix)
+    except (ValueError, KeyError, TypeError):
+        return []
+    if not points:
+        return []
+    lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | gate |", "|---|---:|---:|---|"]
+    for p in points[:max_suites]:
+        gate = "-" if p.passed_after is None else ("✅ pass" if p.passed_after else "❌ fail")
+        lines.append(
+            f"| {md_cell(p.suite)} | {p.acc_before:.4f} → {p.acc_after:.4f} | "
+            f"{percent(p.nfr_before)} → {percent(p.nfr_after)} | {gate} |"
+        )
+    return lines

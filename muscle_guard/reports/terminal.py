@@ -1,0 +1,115 @@
+"""Rich tables of a run report, shared by the pytest summary and `muscle-guard report`.
+
+Suite text is data: names, ids, answers and references are markup-escaped, so `[/]` or `[bold]` in them is
+shown as typed instead of breaking or styling the table. Answers and references are `quoted` and folded at
+exact character positions, never at spaces, so no whitespace is lost where a cell's line ends.
+"""
+
+from __future__ import annotations
+
+import io
+
+from rich.cells import cell_len, chop_cells
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.markup import escape
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
+
+from muscle_guard.core.gates import opt_percent, p_text, percent, quoted
+from muscle_guard.core.report import RunReport, worst_negative_flips
+
+ANSWER_CHARS = 120  # per reference/answer cell of the worst-flips table; the pytest failure diff shows more
+
+
+class Exact:
+    """A string folded every `width` cells: word wrapping would drop the spaces where a line breaks."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        width = cell_len(self.text)
+        return Measurement(min(width, 12), width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        yield Text("\n".join(chop_cells(self.text, max(options.max_width, 2))), no_wrap=True, overflow="crop")
+
+
+def suite_table(report: RunReport) -> Table:
+    """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite."""
+    table = Table(title=f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}", title_justify="left")
+    for header in ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "p", "gate"):
+        table.add_column(header, justify="left" if header in ("suite", "gate") else "right")
+    for suite in report.suites:
+        m = suite.metrics
+        gate = "[green]pass[/]" if suite.verdict.passed else "[bold red]FAIL[/]"
+        table.add_row(
+            escape(suite.name),
+            str(m.n),
+            f"{m.acc_old:.4f}",
+            f"{m.acc_new:.4f}",
+            f"{m.delta_acc:+.4f}",
+            str(m.nf),
+            percent(m.nfr),
+            str(m.pf),
+            percent(m.pfr),
+            opt_percent(m.nfr_mc),
+            p_text(m.mcnemar_p),
+            gate,
+        )
+    return table
+
+
+def compatibility_table(report: RunReport) -> Table:
+    """BTC (#both right / #old right), BEC (#both wrong / #new wrong) and NFI (#NF / #new wrong) per suite; "-"
+    where undefined (a zero denominator, or a continuous suite).
+
+    A table of its own: with the gate table's twelve columns they would not fit 100 columns uncut.
+    """
+    table = Table(title="compatibility", title_justify="left")
+    for header in ("suite", "BTC", "BEC", "NFI"):
+        table.add_column(header, justify="left" if header == "suite" else "right")
+    for suite in report.suites:
+        m = suite.metrics
+        table.add_row(escape(suite.name), opt_percent(m.btc), opt_percent(m.bec), opt_percent(m.nfi))
+    return table
+
+
+def worst_flips_table(report: RunReport, k: int = 5) -> Table | None:
+    """The k most confident negative flips of each suite (the new model sure of its wrong answer)."""
+    table = Table(title="worst negative flips", title_justify="left")
+    table.add_column("instance", overflow="fold")  # never cut: it is the node id people copy to rerun
+    for header in ("reference", "old", "new"):
+        table.add_column(header, max_width=40)
+    table.add_column("new margin / D", max_width=40)
+    rows = 0
+    for suite in report.suites:
+        for outcome in worst_negative_flips(suite, k):
+            strength = outcome.delta if outcome.delta is not None else outcome.new.margin
+            table.add_row(
+                escape(f"{suite.path}::{outcome.id}"),
+                Exact(quoted(outcome.reference, ANSWER_CHARS)),
+                Exact(quoted(outcome.old.answer, ANSWER_CHARS)),
+                Exact(quoted(outcome.new.answer, ANSWER_CHARS)),
+                "-" if strength is None else f"{strength:.3f}",
+            )
+            rows += 1
+    return table if rows else None
+
+
+def render_text(report: RunReport, *, width: int = 120, color: bool = False, flips: int = 5) -> str:
+    """The summary as terminal text (ANSI colours when `color`)."""
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None)
+    console.print(suite_table(report))
+    for suite in report.suites:
+        for reason in suite.verdict.reasons:
+            console.print(f"  [red]{escape(suite.name)}[/]: {escape(reason)}", highlight=False)
+        for note in suite.verdict.notes:
+            console.print(f"  {escape(suite.name)}: {escape(note)}", highlight=False)
+    console.print(compatibility_table(report))
+    worst = worst_flips_table(report, flips)
+    if worst is not None:
+        console.print(worst)
+    return buffer.getvalue()
