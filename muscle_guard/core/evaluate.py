@@ -6,7 +6,7 @@ Shared by the pytest plugin, `muscle-guard check` and `muscle-guard fix` (before
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from muscle_guard.core.config import SuiteSettings
@@ -14,15 +14,16 @@ from muscle_guard.core.flips import (
     InstanceOutcome,
     Outcome,
     SuiteMetrics,
-    compare_with_settings,
+    compare,
     compute_metrics,
     mcnemar_exact,
+    metrics_by_tag,
 )
 from muscle_guard.core.gates import GateVerdict, evaluate_gates
 from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.report import SuiteReport
-from muscle_guard.core.scoring import judge
-from muscle_guard.core.suite import Instance, Suite
+from muscle_guard.core.scoring import get_normaliser, judge, normalise_lower, reference_text
+from muscle_guard.core.suite import Instance, Shape, Suite
 from muscle_guard.core.waivers import Waiver, Waivers
 
 
@@ -43,12 +44,21 @@ class SuiteEvaluation:
 def compare_predictions(
     instance: Instance, settings: SuiteSettings, old: Prediction, new: Prediction
 ) -> InstanceOutcome:
-    """Judge both models' raw predictions of one instance and compare them (evidence kept)."""
-    return compare_with_settings(
+    """Judge both models' raw predictions of one instance and compare them under the suite's settings:
+    continuity, ε, the normaliser that also decides when two mistakes are the same one, the rendered prompt and
+    the settings' reference (evidence kept)."""
+    normalise: Callable[[str], str] = normalise_lower
+    if instance.shape is Shape.GENERATE_EXACT:
+        normalise = get_normaliser(instance.normaliser or settings.normaliser)
+    return compare(
         instance,
         judge(instance, old, settings),
         judge(instance, new, settings),
-        settings,
+        continuous=instance.shape.is_continuous,
+        epsilon=settings.epsilon,
+        normalise=normalise,
+        prompt=settings.render(instance.inputs),
+        reference=reference_text(instance, settings),
         old_evidence=old,
         new_evidence=new,
     )
@@ -68,7 +78,7 @@ def evaluate_suite(
     outcomes = [compare_predictions(i, settings, old[i.id], new[i.id]) for i in suite.instances]
     continuous = suite.shape.is_continuous
     metrics = compute_metrics(outcomes, continuous=continuous, epsilon=settings.epsilon)
-    slices = _slices(outcomes, continuous, settings.epsilon)
+    slices = metrics_by_tag(outcomes, continuous=continuous, epsilon=settings.epsilon)
     waived: dict[str, Waiver] = {}
     if waivers is not None:
         for outcome in outcomes:
@@ -79,14 +89,6 @@ def evaluate_suite(
     return SuiteEvaluation(
         suite, settings, tuple(outcomes), metrics, slices, verdict, waived, {o.id: o for o in outcomes}
     )
-
-
-def _slices(outcomes: list[InstanceOutcome], continuous: bool, epsilon: float) -> dict[str, SuiteMetrics]:
-    tags = sorted({tag for o in outcomes for tag in o.tags})
-    return {
-        tag: compute_metrics([o for o in outcomes if tag in o.tags], continuous=continuous, epsilon=epsilon)
-        for tag in tags
-    }
 
 
 def _without_waived(metrics: SuiteMetrics, waived: int) -> SuiteMetrics:

@@ -1,6 +1,6 @@
 """Compare the old and the new model instance by instance, and aggregate the MUSCLE metrics of a suite.
 
-The formulas are those of shared MUSCLE.md; rates are over all N instances of a suite, not over the
+The formulas are in docs/metrics.md; rates are over all N instances of a suite, not over the
 instances the old model got right.
 """
 
@@ -14,8 +14,8 @@ from typing import Any
 
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.predictions import Prediction
-from muscle_guard.core.scoring import Judgement, get_normaliser, normalise_lower, reference_text
-from muscle_guard.core.suite import Instance, Shape
+from muscle_guard.core.scoring import Judgement, normalise_lower, reference_text
+from muscle_guard.core.suite import Instance
 
 # Continuous scores are F-measures in [0, 1]; differences this small are floating-point noise from
 # computing D, not model behaviour. The slack keeps "D exactly −ε is not a flip" true after rounding.
@@ -31,10 +31,6 @@ class Outcome(str, Enum):
     BOTH_WRONG_SAME = "both_wrong_same"
     BOTH_WRONG_DIFFERENT = "both_wrong_different"
     UNCHANGED = "unchanged"  # continuous scores only: |D| <= ε
-
-    @property
-    def is_flip(self) -> bool:
-        return self in (Outcome.POSITIVE_FLIP, Outcome.NEGATIVE_FLIP)
 
 
 _BINARY = frozenset(Outcome) - {Outcome.UNCHANGED}
@@ -138,7 +134,7 @@ def compare(
     `normalise` decides when two wrong free-text answers are the same mistake (answers with a `choice`
     compare by index). `prompt` defaults to the instance's raw input and `reference` to its right answer
     under default settings; pass the rendered prompt and the settings' reference for reports
-    (`compare_with_settings` does).
+    (`muscle_guard.core.evaluate.compare_predictions` does).
     """
     if epsilon < 0:
         raise ValueError(f"epsilon must be >= 0, got {epsilon}")
@@ -158,34 +154,6 @@ def compare(
         prompt=instance.inputs if prompt is None else prompt,
         reference=reference_text(instance, SuiteSettings()) if reference is None else reference,
         choices=instance.choices,
-        old_evidence=old_evidence,
-        new_evidence=new_evidence,
-    )
-
-
-def compare_with_settings(
-    instance: Instance,
-    old: Judgement,
-    new: Judgement,
-    settings: SuiteSettings,
-    *,
-    old_evidence: Prediction | None = None,
-    new_evidence: Prediction | None = None,
-) -> InstanceOutcome:
-    """`compare` with continuity, ε, normaliser, rendered prompt and reference taken from the suite settings."""
-    normalise: Callable[[str], str] = normalise_lower
-    if instance.shape is Shape.GENERATE_EXACT:
-        # The normaliser that judged the answers also decides whether two mistakes are the same one.
-        normalise = get_normaliser(instance.normaliser or settings.normaliser)
-    return compare(
-        instance,
-        old,
-        new,
-        continuous=instance.shape.is_continuous,
-        epsilon=settings.epsilon,
-        normalise=normalise,
-        prompt=settings.render(instance.inputs),
-        reference=reference_text(instance, settings),
         old_evidence=old_evidence,
         new_evidence=new_evidence,
     )

@@ -8,6 +8,7 @@ from typing import Any
 
 from muscle_guard.core.config import Gates
 from muscle_guard.core.flips import SuiteMetrics
+from muscle_guard.core.formatting import p_text, percent, points
 
 # Budgets compare whole flip counts with a float product (1% of 500 must allow exactly 5 flips although
 # 0.01 is not exact in binary); the slack absorbs that rounding and nothing a flip count could change.
@@ -114,41 +115,6 @@ def evaluate_gates(metrics: SuiteMetrics, gates: Gates) -> GateVerdict:
         notes=tuple(notes),
         budget=budget_text(gates),
     )
-
-
-def percent(fraction: float) -> str:
-    """0.032 → "3.20%"; tiny non-zero rates keep two significant digits rather than showing 0.00%."""
-    value = fraction * 100
-    if value != 0 and abs(value) < 0.005:
-        return f"{value:.2g}%"
-    return f"{value:.2f}%"
-
-
-def opt_percent(fraction: float | None) -> str:
-    """`percent`, or "-" for a ratio that is undefined (a zero denominator, or a continuous suite)."""
-    return "-" if fraction is None else percent(fraction)
-
-
-def quoted(text: str, limit: int | None = None) -> str:
-    """`text` as Python's repr writes it: quoted, with newlines, tabs and invisible characters escaped, so two
-    strings shown side by side look different whenever they are. Past `limit` characters the middle is left
-    out, outside the quotes and counted: 'head' ... 1,234 characters left out ... 'tail'.
-    """
-    if limit is None or len(text) <= limit:
-        return repr(text)
-    head = (limit + 1) // 2
-    tail = limit - head
-    return f"{text[:head]!r} ... {len(text) - limit:,} characters left out ... {text[len(text) - tail :]!r}"
-
-
-def points(fraction: float) -> str:
-    """A change as signed percentage points: -0.021 → "-2.1", 0.005 → "+0.5"."""
-    return f"{fraction * 100:+.1f}"
-
-
-def p_text(p: float) -> str:
-    """A p-value in three significant digits: 0.03125 → "0.0312", 1.2e-7 → "1.2e-07", 1.0 → "1"."""
-    return f"{p:.1e}" if 0 < p < 0.001 else f"{p:.3g}"
 
 
 def _strings(value: Any) -> tuple[str, ...]:

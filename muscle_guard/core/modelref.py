@@ -105,7 +105,7 @@ def parse_model_ref(raw: str, option: str = "model") -> ModelRef:
         if path.suffix in (".jsonl", ".json"):
             return _baseline(raw, path, option)
         raise ModelRefError(f"{option}: {path} is a file; expected a model directory or a baseline .jsonl")
-    if _HUB_ID.match(text) and not text.startswith((".", "/")):
+    if looks_like_hub_id(text):
         return ModelRef(raw, RefKind.HUB, "hf", target=text)
     raise ModelRefError(
         f"{option}: {text} does not exist; pass a model or adapter directory, a baseline file or scheme:target"
@@ -123,3 +123,8 @@ def _baseline(raw: str, path: Path, option: str) -> ModelRef:
     if not path.is_file():
         raise ModelRefError(f"{option}: baseline file {path} does not exist; write one with `muscle-guard predict`")
     return ModelRef(raw, RefKind.BASELINE, "baseline", target=str(path))
+
+
+def looks_like_hub_id(text: str) -> bool:
+    """Whether `text` has the form of a Hugging Face Hub repository id (`owner/name`), not a relative path."""
+    return bool(_HUB_ID.match(text)) and not text.startswith((".", "/", "~"))

@@ -24,7 +24,8 @@ from typing import Any
 
 from muscle_guard.core.config import ProjectConfig
 from muscle_guard.core.errors import FixError
-from muscle_guard.core.gates import percent, points, uses_rate_budget
+from muscle_guard.core.formatting import percent, points
+from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.suite import Suite
 
 

@@ -1,4 +1,5 @@
-"""Before/after for `fix`: each --suite checked old→new (before) and old→fixed (after), as MUSCLE.md reports a fix:
+"""Before/after for `fix`: each --suite checked old→new (before) and old→fixed (after), as the MUSCLE paper reports a fix
+(docs/metrics.md):
 NFR_c (old vs the compatibility model), ΔNFR_c = NFR_c − NFR, Δ%NFR_c = ΔNFR_c / NFR, Δacc_c = acc_c − acc_new.
 """
 
@@ -14,10 +15,11 @@ from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig
 from muscle_guard.core.evaluate import evaluate_suite
-from muscle_guard.core.gates import percent, points
+from muscle_guard.core.formatting import percent, points
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.suite import Suite
+from muscle_guard.reports.cells import gate_markup
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,7 @@ def comparison_table(rows: Sequence[SuiteComparison]) -> Table:
     )  # fmt: skip
     for r in rows:
         pct = "-" if r.delta_pct_nfr_c is None else f"{r.delta_pct_nfr_c * 100:+.1f}%"
-        gate = "[green]pass[/]" if r.passed_after else "[red]fail[/]"
+        gate = gate_markup(r.passed_after)
         table.add_row(
             r.suite, str(r.n), percent(r.acc_old), percent(r.acc_new), percent(r.acc_fixed),
             f"{percent(r.nfr)} ({r.nf})", f"{percent(r.nfr_c)} ({r.nf_c})", f"{percent(r.pfr)} → {percent(r.pfr_c)}",

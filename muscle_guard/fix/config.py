@@ -1,6 +1,6 @@
 """Hyperparameters of `muscle-guard fix`: the paper's values, and how they are scaled for small data.
 
-Paper (MUSCLE.md): LoRA r=128, α=256 on all linear layers, dropout 0; 10 epochs, lr 1e-4, AdamW, weight decay 0,
+Paper (Echterhoff et al. 2024, arXiv 2407.09435; docs/fix.md): LoRA r=128, α=256 on all linear layers, dropout 0; 10 epochs, lr 1e-4, AdamW, weight decay 0,
 gradient accumulation 8, 500 warm-up steps; checkpoint chosen on a 20% validation split; T = 2.
 Not reported there, chosen here: batch size 8, max length 512, linear decay after warm-up.
 Scaled for small data (documented in --help): gradient accumulation `auto` is 8 but at most a quarter of the

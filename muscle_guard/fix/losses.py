@@ -239,7 +239,7 @@ def ensemble_loss(
     then λ·L + (1 − λ)·CE as the other strategies. The T² (Hinton et al. 2015) keeps the distillation
     gradient on the cross-entropy's scale whatever T: without it, at T = 2 on two classes the term is about a
     hundredth of the CE and the mix trains as plain fine-tuning (docs/fix.md measures both gradient norms). Averaging the two models' probabilities at inference removes
-    far more flips than either model alone keeps (MUSCLE.md: 44 → 22 at w = 0.5 on the demo pair); this trains
+    far more flips than either model alone keeps (44 → 22 at w = 0.5 on the demo pair, docs/BENCHMARKS.md); this trains
     one model towards that average, so serving still costs one model. β > 0 adds focal weight where the old
     model is right (two-source focal distillation). Needs full teacher logits (TopK teachers raise TypeError).
     """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from muscle_guard.core.evaluate import SuiteEvaluation
 from muscle_guard.core.flips import InstanceOutcome
-from muscle_guard.core.gates import percent, quoted
+from muscle_guard.core.formatting import percent, quoted
 
 PROMPT_CHARS = 400
 ANSWER_CHARS = 200

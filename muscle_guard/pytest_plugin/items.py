@@ -10,7 +10,7 @@ import pytest
 
 from muscle_guard.core.errors import MuscleGuardError, SuiteError
 from muscle_guard.core.flips import Outcome
-from muscle_guard.core.gates import percent
+from muscle_guard.core.formatting import percent
 from muscle_guard.core.suite import Instance, Suite, load_suite
 from muscle_guard.pytest_plugin.diff import flip_diff, gate_failure
 from muscle_guard.pytest_plugin.state import muscle_session

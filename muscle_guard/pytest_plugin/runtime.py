@@ -95,7 +95,7 @@ class MusclePlugin:
         if report is None or self.is_worker:
             return
         terminalreporter.section("muscle-guard")
-        width = terminalreporter._tw.fullwidth
+        width = terminalreporter.config.get_terminal_writer().fullwidth
         # A log (CI, a pipe) has no width to fit: pytest reports 80 there, which would cut suite names.
         isatty = terminalreporter.isatty  # a callable bool in pytest 8-9, maybe a plain method later
         tty = isatty() if callable(isatty) else bool(isatty)

@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from muscle_guard.core.gates import p_text, percent
+from muscle_guard.core.formatting import p_text, percent
+from muscle_guard.reports.cells import gate_markup, gate_word
 from muscle_guard.reports.compare import MetricChange, MetricKind, RunComparison, SuiteDiff
 from muscle_guard.reports.markdown import md_cell
 
@@ -45,10 +46,6 @@ def delta_text(change: MetricChange) -> str:
     return f"{delta:+.4f}"
 
 
-def gate_text(passed: bool) -> str:
-    return "pass" if passed else "FAIL"
-
-
 def id_list(ids: Sequence[str], limit: int = MAX_IDS) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f", … and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -73,7 +70,7 @@ def render_compare_text(comparison: RunComparison, *, width: int = 120, color: b
         nf = next(c for c in diff.metrics if c.name == "nf")
         summary.add_row(
             escape(diff.name),
-            f"{_gate_markup(diff.passed_a)} -> {_gate_markup(diff.passed_b)}",
+            f"{gate_markup(diff.passed_a)} -> {gate_markup(diff.passed_b)}",
             f"{metric_text('count', nf.a)} -> {metric_text('count', nf.b)}",
             *(str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS),
             str(len(diff.dropped_flips)) if diff.outcomes_known else "?",
@@ -121,7 +118,7 @@ def render_compare_markdown(comparison: RunComparison, max_suites: int = MAX_SUI
         nf = next(c for c in diff.metrics if c.name == "nf")
         counts = [str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS]
         lines.append(
-            f"| {md_cell(diff.name)} | {gate_text(diff.passed_a)} → {gate_text(diff.passed_b)} | "
+            f"| {md_cell(diff.name)} | {gate_word(diff.passed_a)} → {gate_word(diff.passed_b)} | "
             f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)} | {' | '.join(counts)} |"
         )
     if len(comparison.suites) > max_suites:
@@ -144,7 +141,3 @@ def render_compare_markdown(comparison: RunComparison, max_suites: int = MAX_SUI
                 more = f", … and {len(ids) - MAX_IDS} more" if len(ids) > MAX_IDS else ""
                 lines += ["", f"- {label} negative flips ({len(ids)}): {shown}{more}"]
     return "\n".join(lines) + "\n"
-
-
-def _gate_markup(passed: bool) -> str:
-    return "[green]pass[/]" if passed else "[bold red]FAIL[/]"

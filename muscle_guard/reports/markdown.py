@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 
-from muscle_guard.core.gates import opt_percent, p_text, percent, quoted
+from muscle_guard.core.formatting import percent, quoted
 from muscle_guard.core.report import RunReport, worst_negative_flips
+from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells
 from muscle_guard.reports.fix import fix_points
 
 MAX_FLIPS_PER_SUITE = 5
@@ -43,17 +44,12 @@ def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUIT
         "",
         f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`",
         "",
-        "| suite | N | acc old | acc new | Δacc | NF | NFR | PF | PFR | NFR_mc | BTC | BEC | NFI | p | gate |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| " + " | ".join(("suite", *FULL_ROW, "gate")) + " |",
+        "|---|" + "---:|" * len(FULL_ROW) + "---|",
     ]
     for suite in report.suites[:max_suites]:
-        m = suite.metrics
-        gate = "✅ pass" if suite.verdict.passed else "❌ fail"
-        ratios = " | ".join(opt_percent(r) for r in (m.nfr_mc, m.btc, m.bec, m.nfi))
-        lines.append(
-            f"| {md_cell(suite.name)} | {m.n} | {m.acc_old:.4f} | {m.acc_new:.4f} | {m.delta_acc:+.4f} | {m.nf} | "
-            f"{percent(m.nfr)} | {m.pf} | {percent(m.pfr)} | {ratios} | {p_text(m.mcnemar_p)} | {gate} |"
-        )
+        cells = [md_cell(suite.name), *metric_cells(suite.metrics), gate_emoji(suite.verdict.passed)]
+        lines.append("| " + " | ".join(cells) + " |")
     if len(report.suites) > max_suites:
         lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")
     for suite in report.suites[:max_suites]:
@@ -86,7 +82,7 @@ def _fix_lines(report: RunReport, max_suites: int) -> list[str]:
         return []
     lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | gate |", "|---|---:|---:|---|"]
     for p in points[:max_suites]:
-        gate = "-" if p.passed_after is None else ("✅ pass" if p.passed_after else "❌ fail")
+        gate = "-" if p.passed_after is None else gate_emoji(p.passed_after)
         lines.append(
             f"| {md_cell(p.suite)} | {p.acc_before:.4f} → {p.acc_after:.4f} | "
             f"{percent(p.nfr_before)} → {percent(p.nfr_after)} | {gate} |"

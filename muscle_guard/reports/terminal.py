@@ -16,8 +16,9 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from muscle_guard.core.gates import opt_percent, p_text, percent, quoted
+from muscle_guard.core.formatting import opt_percent, quoted
 from muscle_guard.core.report import RunReport, worst_negative_flips
+from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells
 
 ANSWER_CHARS = 120  # per reference/answer cell of the worst-flips table; the pytest failure diff shows more
 
@@ -39,25 +40,10 @@ class Exact:
 def suite_table(report: RunReport) -> Table:
     """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite."""
     table = Table(title=f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}", title_justify="left")
-    for header in ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "p", "gate"):
+    for header in ("suite", *SHORT_ROW, "gate"):
         table.add_column(header, justify="left" if header in ("suite", "gate") else "right")
     for suite in report.suites:
-        m = suite.metrics
-        gate = "[green]pass[/]" if suite.verdict.passed else "[bold red]FAIL[/]"
-        table.add_row(
-            escape(suite.name),
-            str(m.n),
-            f"{m.acc_old:.4f}",
-            f"{m.acc_new:.4f}",
-            f"{m.delta_acc:+.4f}",
-            str(m.nf),
-            percent(m.nfr),
-            str(m.pf),
-            percent(m.pfr),
-            opt_percent(m.nfr_mc),
-            p_text(m.mcnemar_p),
-            gate,
-        )
+        table.add_row(escape(suite.name), *metric_cells(suite.metrics, SHORT_ROW), gate_markup(suite.verdict.passed))
     return table
 
 

@@ -7,7 +7,7 @@ import typer
 from typer.testing import CliRunner
 
 from muscle_guard.cli import app
-from muscle_guard.cli.common import run_reported
+from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.errors import ConfigError, MuscleGuardError, SuiteError
 
 
@@ -16,10 +16,8 @@ def invoke_raising(error: BaseException) -> tuple[int, str, str]:
 
     @demo.command()
     def fail() -> None:
-        def work() -> None:
+        with reported_errors():
             raise error
-
-        run_reported(work)
 
     result = CliRunner().invoke(demo, [])
     return result.exit_code, result.stdout, result.stderr

@@ -25,7 +25,7 @@ def test_markdown_summary_is_bounded(project: Project, xdist_args: list[str]) ->
     assert lines[0] == "## muscle-guard: failed"
     assert "`fake:old` → `fake:new`" in lines
     rows = {line.split(" | ")[0]: line for line in lines if line.startswith("| ")}
-    assert rows["| capitals"].endswith("| ❌ fail |")
+    assert rows["| capitals"].endswith("| ❌ FAIL |")
     assert rows["| rivers"].endswith("| ✅ pass |")
     flips = [line for line in lines if line.startswith("| `capitals::")]
     assert len(flips) == 5  # the worst few of nine, not all of them

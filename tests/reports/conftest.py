@@ -18,11 +18,12 @@ import pytest
 
 from muscle_guard.core.backend import ModelInfo
 from muscle_guard.core.config import Gates, SuiteSettings
-from muscle_guard.core.flips import InstanceOutcome, compare, compare_with_settings, compute_metrics, metrics_by_tag
+from muscle_guard.core.evaluate import compare_predictions
+from muscle_guard.core.flips import InstanceOutcome, compare, compute_metrics, metrics_by_tag
 from muscle_guard.core.gates import evaluate_gates
 from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.report import RunReport, SuiteReport, write_report
-from muscle_guard.core.scoring import Judgement, judge
+from muscle_guard.core.scoring import Judgement
 from muscle_guard.core.suite import Instance, Shape
 
 OLD = ModelInfo(ref="base-v1+adapter", kind="peft", fingerprint="f1", details={"base": "base-v1"})
@@ -42,9 +43,7 @@ def mc(
     lls = {0: (-0.1, -1.0), 1: (-1.0, -0.1)}
     old, new = Prediction(id_, logliks=lls[old_pick]), Prediction(id_, logliks=lls[new_pick])
     settings = SuiteSettings()
-    return compare_with_settings(
-        item, judge(item, old, settings), judge(item, new, settings), settings, old_evidence=old, new_evidence=new
-    )
+    return compare_predictions(item, settings, old, new)
 
 
 def summary(id_: str, old: float, new: float) -> InstanceOutcome:
@@ -154,8 +153,7 @@ def realistic_run(
         old_right, new_right = _flip_pair(rng, 0.72, 0.94, 0.4, compatible)
         old = Prediction(item.id, logliks=tuple(_scores(rng, 4, _pick(rng, i % 4, 4, old_right))))
         new = Prediction(item.id, logliks=tuple(_scores(rng, 4, _pick(rng, i % 4, 4, new_right))))
-        outcomes.append(compare_with_settings(item, judge(item, old, settings), judge(item, new, settings), settings,
-                                              old_evidence=old, new_evidence=new))  # fmt: skip
+        outcomes.append(compare_predictions(item, settings, old, new))  # fmt: skip
     suites.append(suite_report(outcomes, name="arc-easy", shape=Shape.MULTIPLE_CHOICE, settings=settings))
 
     settings = SuiteSettings(gates=gates, labels=("negative", "positive"))
@@ -170,8 +168,7 @@ def realistic_run(
             p = rng.uniform(0.55, 0.99)
             picked = _pick(rng, i % 2, 2, right)
             preds.append(Prediction(item.id, probs=(p, 1 - p) if picked == 0 else (1 - p, p)))
-        outcomes.append(compare_with_settings(item, judge(item, preds[0], settings), judge(item, preds[1], settings),
-                                              settings, old_evidence=preds[0], new_evidence=preds[1]))  # fmt: skip
+        outcomes.append(compare_predictions(item, settings, preds[0], preds[1]))  # fmt: skip
     suites.append(suite_report(outcomes, name="sst2", shape=Shape.CLASSIFY, settings=settings))
 
     settings = SuiteSettings(gates=Gates(max_negative_flips=10), normaliser="final_number")
@@ -184,8 +181,7 @@ def realistic_run(
         texts = [f" {a} + {b} = {a + b if right else a + b + rng.choice((-10, -1, 1, 2))}. The answer is "
                  f"{a + b if right else a + b + 1}." for right in (old_right, new_right)]  # fmt: skip
         old, new = Prediction(item.id, text=texts[0]), Prediction(item.id, text=texts[1])
-        outcomes.append(compare_with_settings(item, judge(item, old, settings), judge(item, new, settings), settings,
-                                              old_evidence=old, new_evidence=new))  # fmt: skip
+        outcomes.append(compare_predictions(item, settings, old, new))  # fmt: skip
     suites.append(suite_report(outcomes, name="gsm8k", shape=Shape.GENERATE_EXACT, settings=settings))
 
     settings = SuiteSettings(gates=Gates(max_nfr=0.1), epsilon=0.05)
@@ -199,8 +195,9 @@ def realistic_run(
         new_s = min(1.0, max(0.0, old_s + (abs(drift) if fixed else drift)))
         old_t, new_t = reference[: int(len(reference) * old_s)], reference[: int(len(reference) * new_s)]
         old, new = Prediction(item.id, text=old_t), Prediction(item.id, text=new_t)
-        outcomes.append(compare_with_settings(item, Judgement(old_t, False, old_s), Judgement(new_t, False, new_s),
-                                              settings, old_evidence=old, new_evidence=new))  # fmt: skip
+        outcomes.append(compare(item, Judgement(old_t, False, old_s), Judgement(new_t, False, new_s), continuous=True,
+                                epsilon=settings.epsilon, prompt=item.prompt, reference=reference,
+                                old_evidence=old, new_evidence=new))  # fmt: skip
     suites.append(suite_report(outcomes, name="samsum", shape=Shape.GENERATE_SCORE, settings=settings))
     old_model = ModelInfo(ref="adapters/smollm-135m-tasks", kind="peft", fingerprint="3f9c1a0b7d2e")
     new_model = ModelInfo(ref="adapters/smollm2-135m-tasks", kind="peft", fingerprint="a81d44c90e15")

@@ -40,7 +40,7 @@ def flips(n: int, *, prompt: str = "", start: int = 0) -> list[InstanceOutcome]:
     ("fmt", "expected"),
     [
         ("terminal", ["sarcasm", "samsum", "33.33%", "0.6667", "FAIL", "worst negative flips"]),
-        ("markdown", ["## muscle-guard: failed", "| sarcasm | 3 | 0.6667 | 0.6667 | +0.0000 | 1 | 33.33%", "❌ fail"]),
+        ("markdown", ["## muscle-guard: failed", "| sarcasm | 3 | 0.6667 | 0.6667 | +0.0000 | 1 | 33.33%", "❌ FAIL"]),
         ("html", ["<!DOCTYPE html>", "<b>sarcasm</b>", "33.33%", "0.6667", "+0.0000", "negative flips"]),
     ],
 )

@@ -1,4 +1,4 @@
-"""Instance outcomes and the MUSCLE metrics of shared MUSCLE.md, checked against hand-computed tables.
+"""Instance outcomes and the MUSCLE metrics of docs/metrics.md, checked against hand-computed tables.
 
 Binary suites are written as one word per instance: the old model's answer, then the new one's.
 "R" is the right answer, any other letter a wrong answer: "Ra" = negative flip, "aR" = positive flip,
@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.evaluate import compare_predictions
 from muscle_guard.core.flips import (
     InstanceOutcome,
     Outcome,
     SuiteMetrics,
     classify_binary,
     compare,
-    compare_with_settings,
     compute_metrics,
     mcnemar_exact,
     metrics_by_tag,
@@ -148,28 +148,32 @@ def test_compare_keeps_what_a_report_shows() -> None:
     assert (outcome.old_evidence, outcome.new_evidence) == (old_ev, new_ev)
 
 
-def test_compare_with_settings_renders_the_prompt_and_names_the_label() -> None:
+def test_compare_predictions_renders_the_prompt_and_names_the_label() -> None:
     item = Instance(id="c1", shape=Shape.CLASSIFY, text="great movie", label=1)
     settings = SuiteSettings(prompt_template="Review: {prompt}", labels=("negative", "positive"))
-    outcome = compare_with_settings(
-        item, Judgement("positive", True, 1.0, choice=1), Judgement("negative", False, 0.0, choice=0), settings
-    )
+    old, new = Prediction("c1", probs=(0.2, 0.8)), Prediction("c1", probs=(0.7, 0.3))
+    outcome = compare_predictions(item, settings, old, new)
     assert outcome.prompt == "Review: great movie"
     assert outcome.reference == "positive"
     assert outcome.outcome is Outcome.NEGATIVE_FLIP
+    assert (outcome.old_evidence, outcome.new_evidence) == (old, new)
 
 
-def test_compare_with_settings_uses_the_suite_normaliser_for_mistakes() -> None:
+def test_compare_predictions_uses_the_suite_normaliser_for_mistakes() -> None:
     item = Instance(id="g1", shape=Shape.GENERATE_EXACT, prompt="6*7?", answer="42")
     settings = SuiteSettings(normaliser="final_number")
-    outcome = compare_with_settings(item, wrong("So: 41"), wrong("41.0"), settings)
+    outcome = compare_predictions(item, settings, Prediction("g1", text="So: 41"), Prediction("g1", text="41.0"))
     assert outcome.outcome is Outcome.BOTH_WRONG_SAME
 
 
-def test_compare_with_settings_uses_epsilon_for_continuous_suites() -> None:
+def test_compare_predictions_uses_epsilon_for_continuous_suites() -> None:
     item = Instance(id="s1", shape=Shape.GENERATE_SCORE, prompt="Summarise: ...", reference="a summary")
-    outcome = compare_with_settings(item, scored(0.75), scored(0.5), SuiteSettings(epsilon=0.25))
-    assert (outcome.outcome, outcome.delta, outcome.reference) == (Outcome.UNCHANGED, -0.25, "a summary")
+    old, new = Prediction("s1", text="a summary"), Prediction("s1", text="a summary, longer")
+    outcome = compare_predictions(item, SuiteSettings(epsilon=0.5), old, new)
+    assert outcome.outcome is Outcome.UNCHANGED
+    assert outcome.delta is not None
+    assert -0.5 <= outcome.delta < 0
+    assert outcome.reference == "a summary"
 
 
 # --- McNemar exact --------------------------------------------------------------------------------

@@ -6,16 +6,8 @@ import pytest
 
 from muscle_guard.core.config import Gates
 from muscle_guard.core.flips import SuiteMetrics, compare, compute_metrics
-from muscle_guard.core.gates import (
-    GateVerdict,
-    budget_text,
-    evaluate_gates,
-    opt_percent,
-    p_text,
-    percent,
-    points,
-    quoted,
-)
+from muscle_guard.core.formatting import opt_percent, p_text, percent, points, quoted
+from muscle_guard.core.gates import GateVerdict, budget_text, evaluate_gates
 from muscle_guard.core.scoring import Judgement
 from muscle_guard.core.suite import Instance, Shape
 

@@ -40,7 +40,6 @@ class BatchSizer:
         # A fixed batch size is the user's call: only the automatic one is also capped by tokens.
         self.tokens: int | None = AUTO_TOKENS.get(kind, 16384) if self.automatic else None
         self.logits = AUTO_LOGITS.get(kind, 2**25)
-        self.shrinks = 0
 
     def fits(self, rows: int, longest: int) -> bool:
         if rows > self.rows:
@@ -59,7 +58,6 @@ class BatchSizer:
         if self.tokens is not None:
             self.tokens = max(1, self.tokens // 2)
         self.logits = max(1, self.logits // 2)
-        self.shrinks += 1
 
     def fits_logits(self, positions: int, vocabulary: int) -> bool:
         """Whether `positions` rows of full-vocabulary logits stay within the logits budget."""

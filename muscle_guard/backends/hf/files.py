@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.errors import ModelRefError
-from muscle_guard.core.modelref import _HUB_ID, ADAPTER_CONFIG, MODEL_CONFIG, ModelRef, RefKind
+from muscle_guard.core.modelref import ADAPTER_CONFIG, MODEL_CONFIG, ModelRef, RefKind, looks_like_hub_id
 
 Task = Literal["causal", "classify"]
 
@@ -33,7 +33,6 @@ TOKENIZER_FILES = (
 )
 # Files that decide a model's outputs besides weights and tokenizer (generation_config is not among
 # them: generation settings are always passed explicitly).
-CONFIG_FILES = (MODEL_CONFIG, ADAPTER_CONFIG)
 # Config fields an adapter's recorded base and the base in use must agree on.
 SHAPE_FIELDS = (
     "model_type",
@@ -151,7 +150,7 @@ def _base_location(name: str, options: RunOptions, adapter_dir: Path | None) -> 
     local = local_dir(name, adapter_dir)
     if local is not None:
         return local
-    if _HUB_ID.match(name) and not name.startswith((".", "/", "~")):
+    if looks_like_hub_id(name):
         try:
             return resolve_hub(name, options)
         except ModelRefError as exc:

@@ -11,7 +11,8 @@ import hashlib
 import html
 from collections.abc import Iterable, Sequence
 
-from muscle_guard.core.gates import quoted
+from muscle_guard.core.formatting import quoted
+from muscle_guard.reports.cells import gate_word
 
 CSS = """
 :root { color-scheme: light; --fg: #1d2329; --muted: #5f6b76; --line: #d8dee4; --bg2: #f6f8fa;
@@ -133,5 +134,5 @@ def filter_box(group: str, total: int, placeholder: str) -> str:
     )
 
 
-def badge(passed: bool, yes: str = "pass", no: str = "FAIL") -> str:
+def badge(passed: bool, yes: str = gate_word(True), no: str = gate_word(False)) -> str:
     return f'<span class="badge {"pass" if passed else "fail"}">{yes if passed else no}</span>'

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics
-from muscle_guard.core.gates import opt_percent, p_text, percent
+from muscle_guard.core.formatting import percent
 from muscle_guard.core.report import RunReport, SuiteReport, worst_negative_flips
+from muscle_guard.reports.cells import FULL_ROW, metric_cells
 from muscle_guard.reports.fix import FixPoint, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
 
@@ -16,10 +17,7 @@ MAX_FLIPS = 500
 MAX_PROMPT = 3000
 MAX_ANSWER = 1000
 MAX_EVIDENCE_ROWS = 12
-SUITE_COLUMNS = (
-    "suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "BTC", "BEC", "NFI", "McNemar p",
-    "gate",
-)  # fmt: skip
+SUITE_COLUMNS = ("suite", *FULL_ROW[:-1], "McNemar p", "gate")
 
 
 def render_html(report: RunReport, *, source: str = "", max_flips: int = MAX_FLIPS) -> str:
@@ -61,25 +59,6 @@ def _footer(report: RunReport, source: str) -> str:
         f"<br>Old model: {esc(report.old.kind)} <code>{esc(report.old.fingerprint)}</code> · New model: "
         f"{esc(report.new.kind)} <code>{esc(report.new.fingerprint)}</code>{'<br>' + env if env else ''}</footer>"
     )
-
-
-def metric_cells(m: SuiteMetrics) -> list[str]:
-    """N … McNemar p of one suite, formatted like the terminal table ("-" for an undefined ratio)."""
-    return [
-        str(m.n),
-        f"{m.acc_old:.4f}",
-        f"{m.acc_new:.4f}",
-        f"{m.delta_acc:+.4f}",
-        str(m.nf),
-        percent(m.nfr),
-        str(m.pf),
-        percent(m.pfr),
-        opt_percent(m.nfr_mc),
-        opt_percent(m.btc),
-        opt_percent(m.bec),
-        opt_percent(m.nfi),
-        p_text(m.mcnemar_p),
-    ]
 
 
 def suite_table(report: RunReport) -> str:
