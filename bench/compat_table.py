@@ -254,7 +254,7 @@ def candidate_rows(search: Any, t: Task, old: Path, new: Path, common: dict[str,
         (row,) = compare_suites(
             str(old), str(new), str(weights), [load_suite(t.suite)], project,
             RunOptions(device="cpu", progress=False), PredictionCache(WORK / "predictions"),
-        )  # fmt: skip
+        ).rows  # fmt: skip
         name = f"ens w={point.candidate.ensemble_weight:g} avg{tag}"
         _write_json(
             RESULTS / common["pair"] / t.name / f"seed{common['seed']}" / f"{name}.json",

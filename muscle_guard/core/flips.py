@@ -328,6 +328,17 @@ def metrics_by_tag(outcomes: Sequence[InstanceOutcome], *, continuous: bool, eps
     return {tag: compute_metrics(slices[tag], continuous=continuous, epsilon=epsilon) for tag in sorted(slices)}
 
 
+def metrics_by_reference(
+    outcomes: Sequence[InstanceOutcome], *, continuous: bool, epsilon: float
+) -> dict[str, SuiteMetrics]:
+    """SuiteMetrics per reference answer (the label of a classifier, the right choice of a multiple-choice
+    question): which answers the update broke. Sorted by reference."""
+    groups: dict[str, list[InstanceOutcome]] = {}
+    for item in outcomes:
+        groups.setdefault(item.reference, []).append(item)
+    return {ref: compute_metrics(groups[ref], continuous=continuous, epsilon=epsilon) for ref in sorted(groups)}
+
+
 def _ratio(numerator: int, denominator: int) -> float | None:
     """A ratio that is undefined (None) when its denominator is zero."""
     return numerator / denominator if denominator else None

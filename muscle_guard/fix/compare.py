@@ -11,12 +11,13 @@ from typing import Any
 
 from rich.table import Table
 
-from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.backend import ModelInfo, RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig
-from muscle_guard.core.evaluate import evaluate_suite
+from muscle_guard.core.evaluate import evaluate_suite, to_suite_report
 from muscle_guard.core.formatting import percent, points
 from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.report import RunReport, SuiteReport
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.suite import Suite
 from muscle_guard.reports.cells import gate_markup
@@ -51,6 +52,29 @@ class SuiteComparison:
         return out
 
 
+@dataclass(frozen=True)
+class FixComparison:
+    """Every --suite before and after the fix: one row per suite, and the models' identities."""
+
+    rows: tuple[SuiteComparison, ...]
+    after: tuple[SuiteReport, ...]  # old → fixed, as the gate sees the shipped adapter
+    old: ModelInfo
+    new: ModelInfo
+    fixed: ModelInfo
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed_after for row in self.rows)
+
+    def run_report(self, details: dict[str, Any] | None = None) -> RunReport:
+        """The versioned run report (kind "fix") of the fixed model, `muscle-guard report` renders it: its suites
+        are old → fixed, its fix section holds the before/after rows and the model the fix started from."""
+        section = {"suites": [row.to_json() for row in self.rows], "passed": self.passed, "before": self.new.to_json()}
+        return RunReport.create(
+            old=self.old, new=self.fixed, suites=self.after, kind="fix", fix=section | (details or {})
+        )
+
+
 def compare_suites(
     old: str,
     new: str,
@@ -59,12 +83,14 @@ def compare_suites(
     project: ProjectConfig,
     options: RunOptions,
     cache: PredictionCache | None,
-) -> list[SuiteComparison]:
+) -> FixComparison:
     """Predict every suite with the three models (through the cache) and compare old→new with old→fixed."""
     predictions: dict[str, list[Any]] = {}
+    infos: dict[str, ModelInfo] = {}
     for label, raw in (("old", old), ("new", new), ("fixed", fixed)):
         source = open_source(raw, options, f"--{label}" if label != "fixed" else "--out")
         try:
+            infos[label] = source.info
             predictions[label] = [
                 predict_suite(
                     source,
@@ -78,11 +104,12 @@ def compare_suites(
             ]
         finally:
             close_source(source)
-    out = []
+    out, after_reports = [], []
     for i, suite in enumerate(suites):
         settings = project.settings_for(suite.name)
         before = evaluate_suite(suite, settings, predictions["old"][i], predictions["new"][i])
         after = evaluate_suite(suite, settings, predictions["old"][i], predictions["fixed"][i])
+        after_reports.append(to_suite_report(after))
         b, a = before.metrics, after.metrics
         delta = a.nfr - b.nfr
         out.append(
@@ -107,7 +134,7 @@ def compare_suites(
                 reasons_after=after.verdict.reasons,
             )
         )
-    return out
+    return FixComparison(tuple(out), tuple(after_reports), infos["old"], infos["new"], infos["fixed"])
 
 
 def comparison_table(rows: Sequence[SuiteComparison]) -> Table:

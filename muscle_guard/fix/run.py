@@ -2,7 +2,8 @@
 
 Output directory: OUT/ is a PEFT adapter (adapter_config.json + adapter_model.safetensors) usable as a model
 reference, plus muscle_fix.json (configuration, data hashes, strategy, per-epoch metrics, what was shipped),
-fix_report.json (before/after per --suite) and checkpoints/epoch-N/.
+fix_report.json (a run report of kind "fix": old→fixed per --suite, with the before/after rows; `muscle-guard
+report` renders it) and checkpoints/epoch-N/.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from muscle_guard.core.errors import FixError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
+from muscle_guard.core.report import write_report
 from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
@@ -220,7 +222,7 @@ def run_fix(request: FixRequest) -> FixResult:
     comparisons: list[SuiteComparison] = []
     if suites and shipped is not None and accelerator.is_main_process:
         cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
-        comparisons = compare_suites(
+        comparison = compare_suites(
             request.old,
             request.new,
             str(request.out),
@@ -229,7 +231,11 @@ def run_fix(request: FixRequest) -> FixResult:
             replace(request.options, device=device_option(accelerator.device)),
             cache,
         )
-        write_report(request.out, comparisons)
+        details: dict[str, Any] = {"strategy": resolved.strategy.value, "shipped": shipped.picked}
+        if search is not None:
+            details["frontier"] = search.to_json()
+        write_report(comparison.run_report(details), request.out / REPORT_JSON)
+        comparisons = list(comparison.rows)
     return FixResult(request.out, resolved, shipped, state.history, comparisons, search)
 
 
@@ -343,8 +349,3 @@ def _level_name(resolved: Resolved, train: Suite) -> str:
     if resolved.choice_level:
         return "choice"
     return "sequence" if resolved.strategy is Strategy.SEQUENCE else "token"
-
-
-def write_report(out: Path, comparisons: Sequence[SuiteComparison]) -> None:
-    record = {"suites": [c.to_json() for c in comparisons], "passed": all(c.passed_after for c in comparisons)}
-    atomic_write_text(out / REPORT_JSON, json.dumps(record, indent=2) + "\n")

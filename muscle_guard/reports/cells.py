@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 from muscle_guard.core.flips import SuiteMetrics
 from muscle_guard.core.formatting import opt_percent, p_text, percent
+from muscle_guard.reports.fix import FixPoint
 
 METRIC_COLUMNS: dict[str, Callable[[SuiteMetrics], str]] = {
     "N": lambda m: str(m.n),
@@ -34,6 +35,13 @@ FULL_ROW = ("N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_m
 def metric_cells(metrics: SuiteMetrics, columns: Sequence[str] = FULL_ROW) -> list[str]:
     """The cells of `columns` for one suite ("-" for a ratio that is undefined)."""
     return [METRIC_COLUMNS[name](metrics) for name in columns]
+
+
+def nfr_change(point: FixPoint) -> str:
+    """Δ%NFR of a fix, (NFR_c − NFR) / NFR: "-35.0%"; "-" when there was no flip to remove."""
+    if point.nfr_before == 0:
+        return "-"
+    return f"{(point.nfr_after - point.nfr_before) / point.nfr_before * 100:+.1f}%"
 
 
 def gate_word(passed: bool) -> str:

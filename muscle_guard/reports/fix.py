@@ -4,6 +4,7 @@ Two shapes are understood:
 - what `muscle_guard.fix` records: ``{"suites": [SuiteComparison.to_json(), ...], "passed": bool}``, where each
   row has ``suite``, ``acc_new`` (before), ``acc_fixed`` (after), ``nfr``/``nfr_c``, ``nf``/``nf_c``,
   ``passed_before``/``passed_after``;
+  ``"frontier"`` (optional) is `fix --aim budget`'s search: its budget, validation points and chosen label;
 - a generic one: ``{"before": {SUITE: METRICS}, "after": {SUITE: METRICS}}`` where METRICS has at least
   ``acc_new`` (or ``acc``) and ``nfr`` (SuiteMetrics.to_json() qualifies). Other keys are ignored.
 """
@@ -28,6 +29,32 @@ class FixPoint:
     nf_after: int | None = None
     passed_before: bool | None = None
     passed_after: bool | None = None
+
+
+@dataclass(frozen=True)
+class Frontier:
+    """`fix --aim budget`'s validation points (label, accuracy, NFR, whether it is a candidate), its aim and
+    the candidate it shipped."""
+
+    points: tuple[tuple[str, float, float, bool], ...]
+    target_nfr: float
+    chosen: str | None
+
+
+def fix_frontier(fix: Mapping[str, Any] | None) -> Frontier | None:
+    """The frontier of a fix section written with `--aim budget`; None without one. ValueError when malformed."""
+    frontier = (fix or {}).get("frontier")
+    if frontier is None:
+        return None
+    frontier = _mapping(frontier)
+    points = tuple(
+        (str(p.get("label", "?")), _number(p, "acc"), _number(p, "nfr"), "ensemble_weight" in p)
+        for p in map(_mapping, frontier.get("points") or [])
+    )
+    chosen = frontier.get("chosen")
+    return Frontier(
+        points, _number(_mapping(frontier.get("budget")), "target_val_nfr"), chosen if isinstance(chosen, str) else None
+    )
 
 
 def fix_points(fix: Mapping[str, Any] | None) -> tuple[FixPoint, ...]:

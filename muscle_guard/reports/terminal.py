@@ -16,9 +16,10 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from muscle_guard.core.formatting import opt_percent, quoted
+from muscle_guard.core.formatting import opt_percent, percent, quoted
 from muscle_guard.core.report import RunReport, worst_negative_flips
-from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells
+from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells, nfr_change
+from muscle_guard.reports.fix import fix_points
 
 ANSWER_CHARS = 120  # per reference/answer cell of the worst-flips table; the pytest failure diff shows more
 
@@ -84,6 +85,30 @@ def worst_flips_table(report: RunReport, k: int = 5) -> Table | None:
     return table if rows else None
 
 
+def fix_table(report: RunReport) -> Table | None:
+    """Before (old→new) and after (old→fixed) per suite of a fix run; None for a check run."""
+    try:
+        points = fix_points(report.fix)
+    except (ValueError, KeyError, TypeError) as exc:
+        table = Table(title="fix: before → after", title_justify="left")
+        table.add_column("note")
+        table.add_row(escape(f"fix details not shown: {exc}"))
+        return table
+    if not points:
+        return None
+    table = Table(title="fix: before (old→new) → after (old→fixed)", title_justify="left")
+    for header in ("suite", "accuracy", "NFR (NF)", "Δ%NFR", "gate"):
+        table.add_column(header, justify="left" if header in ("suite", "gate") else "right")
+    for p in points:
+        nf = ("" if p.nf_before is None else f" ({p.nf_before})", "" if p.nf_after is None else f" ({p.nf_after})")
+        gates = ["-" if g is None else gate_markup(g) for g in (p.passed_before, p.passed_after)]
+        table.add_row(
+            escape(p.suite), f"{p.acc_before:.4f} → {p.acc_after:.4f}",
+            f"{percent(p.nfr_before)}{nf[0]} → {percent(p.nfr_after)}{nf[1]}", nfr_change(p), " → ".join(gates),
+        )  # fmt: skip
+    return table
+
+
 def render_text(report: RunReport, *, width: int = 120, color: bool = False, flips: int = 5) -> str:
     """The summary as terminal text (ANSI colours when `color`)."""
     buffer = io.StringIO()
@@ -94,6 +119,9 @@ def render_text(report: RunReport, *, width: int = 120, color: bool = False, fli
             console.print(f"  [red]{escape(suite.name)}[/]: {escape(reason)}", highlight=False)
         for note in suite.verdict.notes:
             console.print(f"  {escape(suite.name)}: {escape(note)}", highlight=False)
+    fix = fix_table(report)
+    if fix is not None:
+        console.print(fix)
     console.print(compatibility_table(report))
     worst = worst_flips_table(report, flips)
     if worst is not None:

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from muscle_guard.cli import app
 from muscle_guard.core.errors import FixError
+from muscle_guard.core.report import read_report
 from muscle_guard.fix.averaging import mean_weights
 from tests.fix.conftest import Pair, RunCli
 from tests.fix.settings import TINY
@@ -64,6 +67,12 @@ def test_aim_budget_ships_the_most_accurate_candidate_that_meets_the_gate(
     page = (out / "aim.html").read_text()  # the same table and the accuracy-vs-NFR plot
     assert "<svg" in page
     assert f"Shipped: <b>{best['label']}</b>" in page
+    # The run report holds the same frontier, and `muscle-guard report` draws it beside the before/after.
+    report = read_report(out / "fix_report.json")
+    assert report.fix is not None
+    assert report.fix["frontier"]["chosen"] == best["label"]
+    html = CliRunner().invoke(app, ["report", str(out / "fix_report.json"), "--format", "html"]).stdout
+    assert "Validation frontier (--aim budget)" in html
 
 
 def test_aim_budget_ships_nothing_when_no_candidate_meets_the_gate(

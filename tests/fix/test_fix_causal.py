@@ -34,7 +34,7 @@ def test_token_level_muscle_on_multiple_choice(causal_pairs: CausalPairs, run_cl
     assert [e["epoch"] for e in record["epochs"]] == [1, 2]
     assert all(e["val_loss"] >= 0 and "val_nfr" in e for e in record["epochs"])
     report = json.loads((out / "fix_report.json").read_text())
-    assert report["suites"][0]["n"] == len(load_suite(causal_pairs.heldout))
+    assert report["fix"]["suites"][0]["n"] == len(load_suite(causal_pairs.heldout))
     # The output is a model reference like any other: the gate's backend loads and scores with it.
     backend = open_source(str(out), RunOptions(device="cpu", progress=False))
     from muscle_guard.core.backend import ChoiceRequest

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from muscle_guard.cli import app
 from muscle_guard.cli.fix import run_request
 from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.report import read_report
 from muscle_guard.fix.checkpoint import INTERRUPTED, latest_checkpoint
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.run import FixRequest, run_fix
@@ -29,7 +32,7 @@ def test_fix_never_adds_negative_flips_on_held_out_data(classifier_pair: Pair, r
         "--out", str(out), "--suite", str(classifier_pair.heldout), "--epochs", str(TINY_CONFIG.epochs), *TINY,
     )  # fmt: skip
     report = json.loads((out / "fix_report.json").read_text())
-    (row,) = report["suites"]
+    (row,) = report["fix"]["suites"]
     print(f"held-out: NF {row['nf']} -> {row['nf_c']}, acc new {row['acc_new']:.3f} -> fixed {row['acc_fixed']:.3f}")
     assert row["nf"] >= 20  # the pair really regresses (at least 43 of 400 in every measured seed and kernel path)
     assert row["nf_c"] <= row["nf"]
@@ -54,6 +57,33 @@ def test_fix_never_adds_negative_flips_on_held_out_data(classifier_pair: Pair, r
     selected = out / "checkpoints" / f"epoch-{record['selected_epoch']}" / "adapter_model.safetensors"
     ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(selected)
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
+
+
+def test_the_fix_report_is_a_run_report_that_muscle_guard_report_renders(
+    classifier_pair: Pair, run_cli: RunCli, tmp_path: Path
+) -> None:
+    out = tmp_path / "fixed"
+    run_cli(
+        "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train),
+        "--out", str(out), "--suite", str(classifier_pair.heldout), "--epochs", "1", *TINY,
+    )  # fmt: skip
+    report = read_report(out / "fix_report.json")
+    assert report.kind == "fix"
+    assert report.new.ref == str(out)  # the suites are old → fixed, as a gate on the shipped adapter sees them
+    assert report.fix is not None
+    assert report.fix["before"]["ref"] == str(classifier_pair.new)
+    (row,) = report.fix["suites"]
+    (suite,) = report.suites
+    assert (suite.metrics.nf, suite.metrics.n) == (row["nf_c"], row["n"])
+
+    for fmt, expected in (("terminal", "fix: before (old→new) → after (old→fixed)"), ("markdown", "### Fix: before"),
+                          ("html", "Fix: before and after")):  # fmt: skip
+        shown = CliRunner().invoke(app, ["report", str(out / "fix_report.json"), "--format", fmt])
+        assert shown.exit_code == 0, shown.output
+        assert expected in shown.stdout
+        assert f"{row['nfr_c'] * 100:.2f}%" in shown.stdout
+    html = CliRunner().invoke(app, ["report", str(out / "fix_report.json"), "--format", "html"]).stdout
+    assert html.count("<svg") >= 2  # before/after, and the suite's own picture
 
 
 def test_output_loads_with_plain_peft(classifier_pair: Pair, tmp_path: Path) -> None:

@@ -197,7 +197,9 @@ def test_html_has_the_table_matrix_slices_flips_and_evidence(save: Save) -> None
     assert "<b>1</b>both right" in page
     assert "<b>1</b>negative flips" in page
     assert "<b>0</b>unchanged" in page  # the continuous suite's D < −ε / |D| ≤ ε / D > ε row
-    assert page.count("<svg") == 1  # NFR per slice of sarcasm; samsum has no tags
+    # sarcasm: NFR per slice and the confidence scatter; samsum (no tags): old against new score
+    assert page.count("<svg") == 3
+    assert "No instance tags in this suite." in page
     assert "No instance tags in this suite" in page
     assert "sarcasm::b" in page
     assert "-0.1000" in page
@@ -234,7 +236,7 @@ def test_html_of_a_fix_run_plots_before_and_after(save: Save, fix: dict[str, obj
     assert "0.6000 → 0.7000" in page
     assert "30.00%" in page
     assert "10.00%" in page
-    assert page.count("<svg") == 2  # the scatter next to the slices of sarcasm
+    assert page.count("<svg") == 4  # the before/after scatter beside the three of the suites
 
 
 def test_html_of_a_fix_section_in_an_unknown_shape_says_so(save: Save) -> None:

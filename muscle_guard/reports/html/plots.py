@@ -7,15 +7,17 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.core.flips import SuiteMetrics
+from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
 from muscle_guard.reports.fix import FixPoint
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 MAX_BARS = 30
+MAX_POINTS = 2000  # per confidence scatter: every flip, then the rest thinned evenly
 _LABEL = 36
-_BLUE, _RED, _GREY = "#3b6fb6", "#c0392b", "#888888"
+_BLUE, _RED, _GREY, _GREEN = "#3b6fb6", "#c0392b", "#888888", "#2e8b57"
+_FLIPS = (Outcome.NEGATIVE_FLIP, Outcome.POSITIVE_FLIP)
 
 
 def slice_bars_svg(slices: Mapping[str, SuiteMetrics], suite_nfr: float, *, salt: str, max_bars: int = MAX_BARS) -> str:
@@ -132,3 +134,117 @@ def _svg(fig: Figure) -> str:
     text = text[text.index("<svg") :]
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, count=1, flags=re.DOTALL)
     return re.sub(r'\s+xmlns(:xlink)?="[^"]*"', "", text, count=2)
+
+
+_OUTCOME_COLOURS = {
+    Outcome.NEGATIVE_FLIP: _RED,
+    Outcome.POSITIVE_FLIP: _GREEN,
+    Outcome.BOTH_RIGHT: _BLUE,
+    Outcome.BOTH_WRONG_SAME: _GREY,
+    Outcome.BOTH_WRONG_DIFFERENT: _GREY,
+    Outcome.UNCHANGED: _BLUE,
+}
+_OUTCOME_NAMES = {
+    Outcome.NEGATIVE_FLIP: "negative flip",
+    Outcome.POSITIVE_FLIP: "positive flip",
+    Outcome.BOTH_RIGHT: "both right",
+    Outcome.BOTH_WRONG_SAME: "both wrong",
+    Outcome.BOTH_WRONG_DIFFERENT: "both wrong",
+    Outcome.UNCHANGED: "unchanged",
+}
+
+
+def confidence_points(
+    outcomes: Sequence[InstanceOutcome], *, continuous: bool, max_points: int = MAX_POINTS
+) -> list[tuple[float, float, Outcome]] | None:
+    """(old, new, outcome) per instance for the confidence scatter, or None when the models gave no margins.
+
+    Binary suites plot the signed margin (positive when the model was right, negative when wrong, so negative
+    flips fall in the lower right); continuous suites plot the scores. Past `max_points` every flip stays and
+    the other instances are thinned evenly, so the picture stays small at 50,000 instances.
+    """
+    points: list[tuple[float, float, Outcome]] = []
+    for o in outcomes:
+        if continuous:
+            points.append((o.old.score, o.new.score, o.outcome))
+        elif o.old.margin is not None and o.new.margin is not None:
+            points.append((_signed(o.old.correct, o.old.margin), _signed(o.new.correct, o.new.margin), o.outcome))
+    if not points:
+        return None
+    if len(points) > max_points:
+        flips = [p for p in points if p[2] in _FLIPS][:max_points]
+        rest = [p for p in points if p[2] not in _FLIPS]
+        room = max_points - len(flips)
+        step = len(rest) / room if room > 0 else 0
+        points = flips + ([rest[int(i * step)] for i in range(room)] if room > 0 else [])
+    return points
+
+
+def confidence_svg(
+    points: Sequence[tuple[float, float, Outcome]], *, continuous: bool, shown_of: int, salt: str
+) -> str:
+    """Old against new confidence per instance, coloured by outcome (negative flips on top)."""
+    from matplotlib.figure import Figure
+
+    with _style(salt):
+        fig = Figure(figsize=(7.0, 4.6), layout="constrained")
+        ax = fig.add_subplot()
+        order = sorted(set(_OUTCOME_NAMES[p[2]] for p in points), key=lambda name: name == "negative flip")
+        for name in order:
+            chosen = [p for p in points if _OUTCOME_NAMES[p[2]] == name]
+            colour = _OUTCOME_COLOURS[chosen[0][2]]
+            ax.scatter(
+                [p[0] for p in chosen], [p[1] for p in chosen], s=10 if name == "negative flip" else 6,
+                color=colour, alpha=0.9 if name == "negative flip" else 0.45, label=f"{name} ({len(chosen)})",
+                linewidths=0, zorder=3 if name == "negative flip" else 2,
+            )  # fmt: skip
+        if continuous:
+            low = min(min(p[0], p[1]) for p in points)
+            high = max(max(p[0], p[1]) for p in points)
+            ax.plot([low, high], [low, high], color=_GREY, linewidth=0.8, linestyle="--")
+            xlabel, ylabel = "old model's score", "new model's score"
+        else:
+            ax.axhline(0, color=_GREY, linewidth=0.8)
+            ax.axvline(0, color=_GREY, linewidth=0.8)
+            xlabel = "old model's margin (+ right, − wrong)"
+            ylabel = "new model's margin (+ right, − wrong)"
+        if shown_of > len(points):
+            ax.set_title(f"{len(points):,} of {shown_of:,} instances (every flip kept)", fontsize=8)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
+        ax.legend(loc="best", fontsize=8, markerscale=2)
+        ax.grid(alpha=0.3)
+        _tidy(ax)
+        return _svg(fig)
+
+
+def outcome_bars_svg(counts: Mapping[str, int], *, salt: str) -> str:
+    """How many instances landed where: the picture every suite has, whatever its shape."""
+    from matplotlib.figure import Figure
+
+    with _style(salt):
+        fig = Figure(figsize=(7.0, 0.9 + 0.28 * max(len(counts), 1)), layout="constrained")
+        ax = fig.add_subplot()
+        names = list(counts)
+        colours = [_RED if n == "negative flip" else _GREEN if n == "positive flip" else _GREY for n in names]
+        ax.barh(range(len(names)), [counts[n] for n in names], color=colours, height=0.7)
+        ax.set_yticks(range(len(names)), names)
+        ax.invert_yaxis()
+        for y, name in enumerate(names):
+            ax.annotate(f" {counts[name]:,}", (counts[name], y), va="center", fontsize=8)
+        ax.set_xlim(0, max([*counts.values(), 1]) * 1.2)
+        ax.set_xlabel("instances")
+        _tidy(ax)
+        return _svg(fig)
+
+
+def outcome_counts(outcomes: Sequence[InstanceOutcome]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for o in outcomes:
+        name = _OUTCOME_NAMES[o.outcome]
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+def _signed(correct: bool, margin: float) -> float:
+    return abs(margin) if correct else -abs(margin)

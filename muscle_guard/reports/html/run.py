@@ -6,14 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics
+from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics, metrics_by_reference
 from muscle_guard.core.formatting import percent
 from muscle_guard.core.report import RunReport, SuiteReport, worst_negative_flips
-from muscle_guard.reports.cells import FULL_ROW, metric_cells
-from muscle_guard.reports.fix import FixPoint, fix_points
+from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
+from muscle_guard.reports.fix import FixPoint, fix_frontier, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
 
 MAX_FLIPS = 500
+MAX_REFERENCES = 30  # NFR per reference answer only when the answers are labels, not free text
 MAX_PROMPT = 3000
 MAX_ANSWER = 1000
 MAX_EVIDENCE_ROWS = 12
@@ -93,22 +94,44 @@ def flip_matrix(m: SuiteMetrics) -> str:
 
 
 def _suite_block(suite: SuiteReport, index: int) -> str:
-    from muscle_guard.reports.html.plots import slice_bars_svg
-
     m = suite.metrics
-    parts = [f"<div><h3>Flip matrix</h3>{flip_matrix(m)}</div>"]
-    if suite.slices:
-        more = len(suite.slices) - 30
-        note = f'<p class="note">{more} more slices in the JSON report.</p>' if more > 0 else ""
-        svg = slice_bars_svg(suite.slices, m.nfr, salt=f"slices-{index}")
-        parts.append(f"<div><h3>NFR per slice</h3>{svg}{note}</div>")
-    else:
-        parts.append('<div><h3>NFR per slice</h3><p class="note">No instance tags in this suite.</p></div>')
+    parts = [f"<div><h3>Flip matrix</h3>{flip_matrix(m)}</div>", *suite_pictures(suite, index)]
     return (
         f'<div class="suite-block"><h3>{esc(suite.name)} {badge(suite.verdict.passed)} '
         f'<span class="meta mono">{esc(suite.path)} · {esc(suite.shape.value)}</span></h3>'
         f'<div class="suites-grid">{"".join(parts)}</div></div>'
     )
+
+
+def suite_pictures(suite: SuiteReport, index: int) -> list[str]:
+    """The plots of one suite: NFR per slice (tags), per reference answer (a label or right choice), old-vs-new
+    confidence per instance; where none applies (free text without margins), how many instances landed where.
+    So every suite has at least one picture."""
+    from muscle_guard.reports.html import plots
+
+    m, parts = suite.metrics, []
+    if suite.slices:
+        more = len(suite.slices) - plots.MAX_BARS
+        note = f'<p class="note">{more} more slices in the JSON report.</p>' if more > 0 else ""
+        svg = plots.slice_bars_svg(suite.slices, m.nfr, salt=f"slices-{index}")
+        parts.append(f"<div><h3>NFR per slice</h3>{svg}{note}</div>")
+    if not m.continuous:
+        by_reference = metrics_by_reference(suite.outcomes, continuous=False, epsilon=0.0)
+        # Labels, not free text: a few answers, each shared by several instances.
+        if 2 <= len(by_reference) <= min(MAX_REFERENCES, m.n / 2):
+            svg = plots.slice_bars_svg(by_reference, m.nfr, salt=f"refs-{index}")
+            parts.append(f"<div><h3>NFR per reference answer</h3>{svg}</div>")
+    points = plots.confidence_points(suite.outcomes, continuous=m.continuous)
+    if points:
+        what = "score" if m.continuous else "confidence"
+        svg = plots.confidence_svg(points, continuous=m.continuous, shown_of=len(suite.outcomes), salt=f"conf-{index}")
+        parts.append(f"<div><h3>Old against new {what}</h3>{svg}</div>")
+    if len(parts) == 0 and suite.outcomes:
+        svg = plots.outcome_bars_svg(plots.outcome_counts(suite.outcomes), salt=f"outcomes-{index}")
+        parts.append(f"<div><h3>Outcomes</h3>{svg}</div>")
+    if not suite.slices:
+        parts.append('<div><h3>NFR per slice</h3><p class="note">No instance tags in this suite.</p></div>')
+    return parts
 
 
 def _fix_section(report: RunReport) -> str:
@@ -120,9 +143,17 @@ def _fix_section(report: RunReport) -> str:
         return _section("fix", "Fix: before and after", f'<p class="note">Fix details not shown: {esc(exc)}.</p>')
     if not points:
         return _section("fix", "Fix: before and after", '<p class="note">The fix run checked no suites.</p>')
-    from muscle_guard.reports.html.plots import fix_scatter_svg
+    from muscle_guard.reports.html.plots import fix_scatter_svg, frontier_svg
 
-    return _section("fix", "Fix: before and after", fix_scatter_svg(points, salt="fix") + fix_table(points))
+    body = fix_scatter_svg(points, salt="fix") + fix_table(points)
+    try:
+        frontier = fix_frontier(report.fix)
+    except (ValueError, KeyError, TypeError) as exc:
+        frontier, body = None, body + f'<p class="note">Frontier not shown: {esc(exc)}.</p>'
+    if frontier is not None and frontier.points:
+        svg = frontier_svg(list(frontier.points), frontier.target_nfr, frontier.chosen, salt="frontier")
+        body += f"<h3>Validation frontier (--aim budget)</h3>{svg}"
+    return _section("fix", "Fix: before and after", body)
 
 
 def fix_table(points: Sequence[FixPoint]) -> str:
@@ -137,7 +168,7 @@ def fix_table(points: Sequence[FixPoint]) -> str:
             f"<b>{esc(p.suite)}</b>",
             f"{p.acc_before:.4f} → {p.acc_after:.4f}",
             f"{percent(p.nfr_before)}{count(p.nf_before)} → {percent(p.nfr_after)}{count(p.nf_after)}",
-            "-" if p.nfr_before == 0 else f"{(p.nfr_after - p.nfr_before) / p.nfr_before * 100:+.1f}%",
+            nfr_change(p),
             f"{gate(p.passed_before)} → {gate(p.passed_after)}",
         ]
         for p in points
