@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-Opt = typer.Option
+from muscle_guard.core.run_options import BY_KEY, RUN_OPTIONS, split_list
 
 
 def check(
     ctx: typer.Context,
-    paths: Annotated[
-        list[str] | None, typer.Argument(help="Suite files or directories (default: configured suites).")
-    ] = None,
-    old: Annotated[str | None, Opt("--old", help="Old model reference (default: old in tool.muscle-guard).")] = None,
-    new: Annotated[str | None, Opt("--new", help="New model reference (default: new in tool.muscle-guard).")] = None,
-    max_nfr: Annotated[float | None, Opt(help="Negative-flip-rate budget per suite (0..1).")] = None,
-    max_negative_flips: Annotated[int | None, Opt(help="Negative-flip count budget per suite.")] = None,
-    min_accuracy_delta: Annotated[float | None, Opt(help="Minimum accuracy change per suite.")] = None,
-    alpha: Annotated[float | None, Opt(help="Fail the flip budget only when McNemar p < ALPHA.")] = None,
-    epsilon: Annotated[float | None, Opt(help="Tolerance for continuous scores.")] = None,
-    waivers: Annotated[Path | None, Opt(help="TOML file of waived negative flips.")] = None,
-    cache_dir: Annotated[Path | None, Opt(help="Prediction cache directory.")] = None,
-    batch_size: Annotated[str | None, Opt(help="Model batch size or 'auto'.")] = None,
-    device: Annotated[
-        str | None, Opt(help="auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps.")
-    ] = None,
-    dtype: Annotated[str | None, Opt(help="auto, float32, bfloat16 or float16.")] = None,
-    report: Annotated[Path | None, Opt(help="Write the JSON run report here.")] = None,
-    markdown: Annotated[Path | None, Opt(help="Write a Markdown summary here.")] = None,
-    workers: Annotated[int | None, Opt("--workers", "-n", help="pytest-xdist workers.")] = None,
-    as_json: Annotated[bool, Opt("--json", help="Print the run report JSON alone on stdout.")] = False,
+    paths: list[str] | None = None,
+    report: Path | None = None,
+    workers: int | None = None,
+    as_json: bool = False,
+    **settings: Any,
 ) -> None:
     """Compare OLD and NEW on the suites through pytest (extra arguments after -- go to pytest)."""
     import pytest
@@ -60,12 +45,12 @@ def check(
     # The plugin module was imported before pytest.main started, so pytest cannot rewrite its asserts
     # (it has none to rewrite): without this filter every run ends with a warning about it.
     args += ["-W", "ignore:Module already imported so cannot be rewritten; muscle_guard"]
-    values = {
-        "old": old, "new": new, "max-nfr": max_nfr, "max-negative-flips": max_negative_flips,
-        "min-accuracy-delta": min_accuracy_delta, "alpha": alpha, "epsilon": epsilon, "waivers": waivers,
-        "cache-dir": cache_dir, "batch-size": batch_size, "device": device, "dtype": dtype, "markdown": markdown,
-    }  # fmt: skip
-    args += [f"--muscle-{name}={value}" for name, value in values.items() if value is not None]
+    for key, value in settings.items():  # each row of the run-options table, passed on as the plugin's option
+        option = BY_KEY[key]
+        if option.kind == "flag":
+            args += [option.flag] if value else []
+        elif value is not None:
+            args.append(f"{option.flag}={value}")
     tmp = Path(tempfile.mkdtemp(prefix="muscle-check-")) if as_json and report is None else None
     report_path = report or (tmp / "report.json" if tmp else None)
     if report_path is not None:
@@ -87,6 +72,45 @@ def check(
     raise typer.Exit(code)
 
 
+def _signature() -> inspect.Signature:
+    """check's parameters: PATHS, one option per row of the run-options table (as `--KEY`; flags as switches),
+    then the options of its own. Built from the table, so the plugin and this command cannot drift apart."""
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    own = {
+        "old": "Old model reference (default: old in tool.muscle-guard).",
+        "new": "New model reference (default: new in tool.muscle-guard).",
+    }
+    params = [
+        inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context),
+        inspect.Parameter(
+            "paths", keyword, default=None,
+            annotation=Annotated[list[str] | None, typer.Argument(help="Suite files or directories (default: configured suites).")],
+        ),
+    ]  # fmt: skip
+    for option in RUN_OPTIONS:
+        if not option.check:
+            continue
+        help_ = own.get(option.key, option.help + ".")
+        if option.kind == "flag":
+            params.append(inspect.Parameter(option.key, keyword, default=False, annotation=Annotated[
+                bool, typer.Option(option.cli_flag, help=help_)]))  # fmt: skip
+        else:
+            params.append(inspect.Parameter(option.key, keyword, default=None, annotation=Annotated[
+                option.type | None, typer.Option(option.cli_flag, metavar=option.metavar, help=help_, show_default=False)]))  # fmt: skip
+    params += [
+        inspect.Parameter("report", keyword, default=None,
+                          annotation=Annotated[Path | None, typer.Option(help="Write the JSON run report here.")]),
+        inspect.Parameter("workers", keyword, default=None,
+                          annotation=Annotated[int | None, typer.Option("--workers", "-n", help="pytest-xdist workers.")]),
+        inspect.Parameter("as_json", keyword, default=False, annotation=Annotated[
+            bool, typer.Option("--json", help="Print the run report JSON alone on stdout.")]),
+    ]  # fmt: skip
+    return inspect.Signature(params)
+
+
+check.__signature__ = _signature()  # type: ignore[attr-defined]
+
+
 def _configured_suites() -> list[Path]:
     """`suites` of `[tool.muscle-guard]` in ./pyproject.toml, else suites/ (as the plugin resolves them)."""
     from muscle_guard.cli.common import reported_errors
@@ -97,5 +121,4 @@ def _configured_suites() -> list[Path]:
         configured = load_project_config(pyproject if pyproject.is_file() else None).run.get("suites")
     if configured is None:
         return [Path("suites")]
-    items = configured if isinstance(configured, list) else str(configured).replace("\n", ",").split(",")
-    return [Path(str(item).strip()) for item in items if str(item).strip()]
+    return [Path(item) for item in split_list(configured)]

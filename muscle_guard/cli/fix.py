@@ -14,6 +14,7 @@ from rich.console import Console
 
 from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.run_options import DTYPE_HELP
 from muscle_guard.fix.aim import DEFAULT_WEIGHTS, Aim, parse_floats
 from muscle_guard.fix.averaging import AVERAGE
 from muscle_guard.fix.config import TrainConfig
@@ -26,6 +27,7 @@ Opt = typer.Option
 PAPER = "paper default"
 TABLE_WIDTH = 160
 WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_WEIGHTS)
+_D = TrainConfig()  # every default below is TrainConfig's
 
 
 def fix(
@@ -41,20 +43,22 @@ def fix(
         Strategy | None, Opt(help=STRATEGY_HELP + "; default muscle, or ensemble with --aim budget", show_default=False)
     ] = None,
     level: Annotated[Level, Opt(help=LEVEL_HELP)] = Level.AUTO,
-    epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} 10).")] = 10,
-    lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} 1e-4).")] = 1e-4,
-    lora_r: Annotated[int, Opt(help="Rank of a fresh LoRA (new model without adapter); 128 as the paper.")] = 128,
-    lora_alpha: Annotated[int, Opt(help="Alpha of a fresh LoRA; 256 as the paper.")] = 256,
-    temperature: Annotated[float, Opt(help=f"Distillation temperature T ({PAPER} 2).")] = 2.0,
+    epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} {_D.epochs}).")] = _D.epochs,
+    lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} {_D.lr:g}).")] = _D.lr,
+    lora_r: Annotated[int, Opt(help="Rank of a fresh LoRA (new model without adapter); as the paper.")] = _D.lora_r,
+    lora_alpha: Annotated[int, Opt(help="Alpha of a fresh LoRA; as the paper.")] = _D.lora_alpha,
+    temperature: Annotated[
+        float, Opt(help=f"Distillation temperature T ({PAPER} {_D.temperature:g}).")
+    ] = _D.temperature,
     ce_weight: Annotated[
         float, Opt(help="Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none.")
-    ] = 0.0,
+    ] = _D.ce_weight,
     ensemble_weight: Annotated[
         float, Opt(help="--strategy ensemble: weight w of the old teacher in w·p_old + (1−w)·p_new.")
-    ] = 0.5,
+    ] = _D.ensemble_weight,
     ensemble_beta: Annotated[
         float, Opt(help="--strategy ensemble: extra weight β where the old model is right (focal); 0 = none.")
-    ] = 0.0,
+    ] = _D.ensemble_beta,
     aim: Annotated[
         Aim,
         Opt(
@@ -73,7 +77,9 @@ def fix(
         float | None,
         Opt(help="--aim budget: NFR points below the budget a candidate must reach (default: one standard error)."),
     ] = None,
-    val_fraction: Annotated[float, Opt(help="Validation split of the training data, chosen by seed.")] = 0.2,
+    val_fraction: Annotated[
+        float, Opt(help="Validation split of the training data, chosen by seed.")
+    ] = _D.val_fraction,
     select: Annotated[
         str | None,
         Opt(
@@ -83,14 +89,14 @@ def fix(
             show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[int, Opt(help="Micro-batch size per process (not reported by the paper).")] = 8,
+    batch_size: Annotated[int, Opt(help="Micro-batch size per process (not reported by the paper).")] = _D.batch_size,
     grad_accum: Annotated[
         int | None, Opt(help="Gradient accumulation; default 8 (paper), at most a quarter of an epoch's batches.")
     ] = None,
     warmup_steps: Annotated[
         int | None, Opt(help="Warm-up optimizer steps; default 500 (paper), at most 10% of all steps.")
     ] = None,
-    seed: Annotated[int, Opt(help="Seed of the split, data order and initialisation.")] = 0,
+    seed: Annotated[int, Opt(help="Seed of the split, data order and initialisation.")] = _D.seed,
     resume: Annotated[bool, Opt("--resume", help="Continue from the last checkpoint in OUT.")] = False,
     allow_overlap: Annotated[
         bool, Opt("--allow-overlap", help="Train even on instances whose prompt/text is in a --suite.")
@@ -100,16 +106,16 @@ def fix(
     ] = False,
     gradient_checkpointing: Annotated[
         bool, Opt("--gradient-checkpointing", help="Trade compute for memory on long inputs.")
-    ] = False,
-    max_length: Annotated[int, Opt(help="Longest training sequence in tokens (cut from the left).")] = 512,
+    ] = _D.gradient_checkpointing,
+    max_length: Annotated[int, Opt(help="Longest training sequence in tokens (cut from the left).")] = _D.max_length,
     teacher_topk: Annotated[
         int, Opt(help="Keep the teachers' top-k logits per token when full logits exceed --teacher-cache-gb.")
-    ] = 64,
+    ] = _D.teacher_topk,
     teacher_cache_gb: Annotated[
         float, Opt(help="Memory (GiB) the teachers' full-vocabulary logits may take; above it, top-k.")
-    ] = 0.25,
-    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    dtype: Annotated[str, Opt(help="auto (bf16 on CUDA, fp32 elsewhere), float32, bfloat16 or float16.")] = "auto",
+    ] = _D.teacher_cache_gb,
+    device: Annotated[str, Opt(help="auto, cpu, cuda, cuda:N or mps (default auto).", show_default=False)] = "auto",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP + ".", show_default=False)] = "auto",
     cache_dir: Annotated[Path | None, Opt(help="Prediction cache for the before/after check.")] = None,
     pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),
 ) -> None:

@@ -20,10 +20,11 @@ from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile, write_baseline
 from muscle_guard.core.cache import PredictionCache
-from muscle_guard.core.config import DEFAULT_CACHE_DIR, load_project_config
+from muscle_guard.core.config import load_project_config
 from muscle_guard.core.errors import ModelRefError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.pipeline import predict_suite
+from muscle_guard.core.run_options import DEFAULT_CACHE_DIR, DEVICE_HELP, DTYPE_HELP
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.suite import discover_suites, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 
@@ -43,10 +44,8 @@ def predict(
     output: Annotated[Path, Opt("--output", "-o", help="Baseline file to write (JSONL).")],
     cache_dir: Annotated[Path, Opt(help="Prediction cache (shared by all processes).")] = DEFAULT_CACHE_DIR,
     batch_size: Annotated[int | None, Opt(min=1, help="Model batch size (default: automatic).")] = None,
-    device: Annotated[
-        str, Opt(help="auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps.")
-    ] = "auto",
-    dtype: Annotated[str, Opt(help="auto, float32, bfloat16 or float16.")] = "auto",
+    device: Annotated[str, Opt(help=DEVICE_HELP + ".", show_default=False)] = "auto",
+    dtype: Annotated[str, Opt(help=DTYPE_HELP + ".", show_default=False)] = "auto",
     num_processes: Annotated[int | None, Opt(help="Shard the work over N processes (runs accelerate launch).")] = None,
     pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),
     trust_remote_code: Annotated[bool, Opt(help="Allow models that need remote code.")] = False,

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from muscle_guard.core.config import DEFAULT_CACHE_DIR
 from muscle_guard.core.errors import CacheError
 from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.run_options import DEFAULT_CACHE_DIR
 
 LOCK_WAIT_NOTICE_S = 2.0
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.run_options import RUN_KEYS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +24,6 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOOL_KEY = "muscle-guard"
-DEFAULT_CACHE_DIR = Path(".muscle-cache")
 MC_NORMS = ("acc", "acc_norm")
 
 
@@ -302,45 +302,9 @@ class ProjectConfig:
         return settings
 
 
-# Keys of `[tool.muscle-guard]` that configure a run rather than a suite (read by the plugin and CLI).
-RUN_KEYS = frozenset(
-    {
-        "old",
-        "new",
-        "suites",
-        "waivers",
-        "cache_dir",
-        "batch_size",
-        "device",
-        "dtype",
-        "report",
-        "markdown",
-        "trust_remote_code",
-        "allow_pickle",
-    }
-)
-
-
-_RUN_TYPES: dict[str, tuple[str, Callable[[Any], bool]]] = {
-    **dict.fromkeys(
-        ("old", "new", "waivers", "cache_dir", "device", "dtype", "report", "markdown"),
-        ("a string", lambda v: isinstance(v, str)),
-    ),
-    "suites": (
-        "a string or a list of strings",
-        lambda v: isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
-    ),
-    "batch_size": (
-        "a whole number or 'auto'",
-        lambda v: v == "auto" or (isinstance(v, int) and not isinstance(v, bool)),
-    ),
-    **dict.fromkeys(("trust_remote_code", "allow_pickle"), ("true or false", lambda v: isinstance(v, bool))),
-}
-
-
 def _check_run_value(raw_key: str, value: Any, where: str) -> None:
     """A run key of `[tool.muscle-guard]` has one TOML type: `trust_remote_code = "false"` is not False."""
-    expected, fits = _RUN_TYPES[raw_key.replace("-", "_")]
+    expected, fits = RUN_KEYS[raw_key.replace("-", "_")]
     if not fits(value):
         hint = "; write it without quotes" if isinstance(value, str) and expected != "a string" else ""
         raise ConfigError(f"{where}: {raw_key} = {value!r} is {toml_type_name(value)}; expected {expected}{hint}")
@@ -380,7 +344,7 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
         elif key in SETTING_KEYS:
             defaults[raw_key] = value  # as written, so errors quote the user's spelling
         else:
-            known = ", ".join(sorted(SETTING_KEYS | RUN_KEYS | {"suites"}))
+            known = ", ".join(sorted(SETTING_KEYS | set(RUN_KEYS)))
             raise ConfigError(f"{pyproject} [tool.{TOOL_KEY}]: unknown key {raw_key!r}; known: {known}")
     config = ProjectConfig(path=pyproject, defaults=defaults, suites=suites, run=run)
     config.settings_for("")  # validate the global table eagerly

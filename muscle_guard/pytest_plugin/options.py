@@ -9,94 +9,30 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.core.config import DEFAULT_CACHE_DIR, ProjectConfig, load_project_config, parse_setting
+from muscle_guard.core.config import ProjectConfig, load_project_config, parse_setting
 from muscle_guard.core.errors import ConfigError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.run_options import (
+    DEFAULT_CACHE_DIR,
+    RUN_OPTIONS,
+    parse_batch_size,
+    parse_device,
+    parse_dtype,
+    split_list,
+)
 from muscle_guard.core.suite import refuse_empty_suite_paths
-
-# (option name, dest/ini key, metavar, help). Every option is also an ini key of the same dest.
-_OPTIONS: tuple[tuple[str, str, str, str], ...] = (
-    (
-        "--muscle-old",
-        "muscle_old",
-        "MODEL",
-        "old model: adapter dir, base=DIR,adapter=DIR, model dir, baseline file or scheme:target",
-    ),
-    ("--muscle-new", "muscle_new", "MODEL", "new model reference (same forms as --muscle-old)"),
-    ("--muscle-suites", "muscle_suites", "PATHS", "comma-separated suite files or directories (default: suites/)"),
-    (
-        "--muscle-max-nfr",
-        "muscle_max_nfr",
-        "FRACTION",
-        "negative-flip-rate budget per suite, 0..1 (default 0: any flip fails)",
-    ),
-    ("--muscle-max-negative-flips", "muscle_max_negative_flips", "N", "negative-flip count budget per suite"),
-    (
-        "--muscle-min-accuracy-delta",
-        "muscle_min_accuracy_delta",
-        "DELTA",
-        "fail a suite whose accuracy changes by less than DELTA (e.g. -0.01)",
-    ),
-    ("--muscle-alpha", "muscle_alpha", "ALPHA", "fail the flip budget only when McNemar's exact p < ALPHA"),
-    (
-        "--muscle-epsilon",
-        "muscle_epsilon",
-        "EPS",
-        "tolerance for continuous scores: a drop larger than EPS is a negative flip",
-    ),
-    ("--muscle-waivers", "muscle_waivers", "FILE", "TOML file of waived negative flips (suite, id, reason, expires)"),
-    ("--muscle-cache-dir", "muscle_cache_dir", "DIR", f"prediction cache directory (default {DEFAULT_CACHE_DIR}/)"),
-    (
-        "--muscle-batch-size",
-        "muscle_batch_size",
-        "N",
-        "model batch size (default: automatic, backing off on out-of-memory)",
-    ),
-    (
-        "--muscle-device",
-        "muscle_device",
-        "DEVICE",
-        "auto, map (spread a big model over GPUs/CPU), cpu, cuda, cuda:N or mps (default auto)",
-    ),
-    (
-        "--muscle-dtype",
-        "muscle_dtype",
-        "DTYPE",
-        "auto, float32, bfloat16 or float16 (default auto: bf16 on CUDA, fp32 elsewhere)",
-    ),
-    ("--muscle-report", "muscle_report", "PATH.json", "write the run report as JSON"),
-    ("--muscle-markdown", "muscle_markdown", "PATH.md", "write a Markdown summary (for GitHub step summaries)"),
-    (
-        "--muscle-update-baseline",
-        "muscle_update_baseline",
-        "PATH",
-        "write the old side's predictions as a baseline file",
-    ),
-)
-_FLAGS: tuple[tuple[str, str, str], ...] = (
-    ("--muscle-no-cache", "muscle_no_cache", "do not read or write the prediction cache"),
-    ("--muscle-trust-remote-code", "muscle_trust_remote_code", "allow models that need remote code (off by default)"),
-    ("--muscle-allow-pickle", "muscle_allow_pickle", "allow pickle (.bin) weights (safetensors only by default)"),
-)
-_GATE_OPTIONS = {
-    "muscle_max_nfr": "max_nfr",
-    "muscle_max_negative_flips": "max_negative_flips",
-    "muscle_min_accuracy_delta": "min_accuracy_delta",
-    "muscle_alpha": "alpha",
-    "muscle_epsilon": "epsilon",
-}
-DEVICES = ("auto", "map", "cpu", "cuda", "mps")
-DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 def add_options(parser: pytest.Parser) -> None:
+    """Every row of the run-options table as `--muscle-KEY` and ini key `muscle_KEY`."""
     group = parser.getgroup("muscle-guard", "muscle-guard: gate model upgrades on negative flips")
-    for name, dest, metavar, help_ in _OPTIONS:
-        group.addoption(name, dest=dest, metavar=metavar, default=None, help=help_)
-        parser.addini(dest, help=f"muscle-guard: {help_}", default=None)
-    for name, dest, help_ in _FLAGS:
-        group.addoption(name, dest=dest, action="store_true", default=None, help=help_)
-        parser.addini(dest, help=f"muscle-guard: {help_}", type="bool", default=None)
+    for option in RUN_OPTIONS:
+        if option.kind == "flag":
+            group.addoption(option.flag, dest=option.dest, action="store_true", default=None, help=option.help)
+            parser.addini(option.dest, help=f"muscle-guard: {option.help}", type="bool", default=None)
+        else:
+            group.addoption(option.flag, dest=option.dest, metavar=option.metavar, default=None, help=option.help)
+            parser.addini(option.dest, help=f"muscle-guard: {option.help}", default=None)
 
 
 @dataclass(frozen=True)
@@ -171,11 +107,10 @@ def _read(config: pytest.Config) -> MuscleOptions:
             raise ConfigError(f"{option}={raw!r}: {exc}") from None
 
     overrides: dict[str, Any] = {}
-    for dest, key in _GATE_OPTIONS.items():
-        raw = value(dest)
+    for option in RUN_OPTIONS:
+        raw = value(option.dest) if option.kind == "gate" else None
         if raw is not None:
-            option = "--" + dest.replace("_", "-")
-            overrides[key] = parse_setting(key, raw, option)
+            overrides[option.key] = parse_setting(option.key, raw, option.flag)
     suites_raw = value("muscle_suites")
     suites = _paths(suites_raw, base("muscle_suites")) if suites_raw else (rootpath / "suites",)
     if suites_raw and value("muscle_old") and value("muscle_new"):
@@ -190,9 +125,9 @@ def _read(config: pytest.Config) -> MuscleOptions:
         overrides=overrides,
         waivers=parsed("muscle_waivers", lambda v: _path(v, base("muscle_waivers"))),
         cache_dir=None if no_cache else cache_dir,
-        batch_size=parsed("muscle_batch_size", _batch_size),
-        device=parsed("muscle_device", _device) or "auto",
-        dtype=parsed("muscle_dtype", _dtype) or "auto",
+        batch_size=parsed("muscle_batch_size", parse_batch_size),
+        device=parsed("muscle_device", parse_device) or "auto",
+        dtype=parsed("muscle_dtype", parse_dtype) or "auto",
         report=parsed("muscle_report", lambda v: _path(v, base("muscle_report"))),
         markdown=parsed("muscle_markdown", lambda v: _path(v, base("muscle_markdown"))),
         update_baseline=parsed("muscle_update_baseline", lambda v: _path(v, base("muscle_update_baseline"))),
@@ -234,31 +169,4 @@ def _path(raw: Any, root: Path) -> Path:
 
 
 def _paths(raw: Any, root: Path) -> tuple[Path, ...]:
-    items = raw if isinstance(raw, list) else str(raw).replace("\n", ",").split(",")
-    return tuple(_path(item.strip(), root) for item in items if str(item).strip())
-
-
-def _batch_size(raw: Any) -> int | None:
-    if str(raw) == "auto":
-        return None
-    try:
-        number = int(raw)
-    except (TypeError, ValueError):
-        raise ValueError("expected a whole number >= 1 or 'auto'") from None
-    if number < 1:
-        raise ValueError("expected a whole number >= 1 or 'auto'")
-    return number
-
-
-def _device(raw: Any) -> str:
-    text = str(raw)
-    if text in DEVICES or (text.startswith("cuda:") and text[5:].isdigit()):
-        return text
-    raise ValueError(f"expected one of {', '.join(DEVICES)} or cuda:N")
-
-
-def _dtype(raw: Any) -> str:
-    text = str(raw)
-    if text not in DTYPES:
-        raise ValueError(f"expected one of {', '.join(DTYPES)}")
-    return text
+    return tuple(_path(item, root) for item in split_list(raw))
