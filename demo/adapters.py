@@ -180,7 +180,7 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ad
     import torch.nn.functional as F
     from transformers import AutoModelForCausalLM
 
-    from muscle_guard.fix import batches as B
+    from muscle_guard.fix import batches
     from muscle_guard.fix.data import Example
 
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
@@ -194,11 +194,11 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ad
             raise ValueError(f"{train.path}: {row.id} is not a multiple-choice instance")
         where = f"{train.path}:{index + 1}"
         examples.append(Example(index, row.id, where, row.prompt, row.choices[row.answer], row.answer, row.choices))
-    items = B.encode(examples, tokenizer, "causal", recipe.max_length)
-    pad_id = B.pad_id_of(tokenizer)
+    items = batches.encode(examples, tokenizer, "causal", recipe.max_length)
+    pad_id = batches.pad_id_of(tokenizer)
 
     def loss_of(batch: list[int]) -> Any:
-        scores, mask = B.choice_scores(model, [items[i] for i in batch], pad_id, "cpu")
+        scores, mask = batches.choice_scores(model, [items[i] for i in batch], pad_id, "cpu")
         answers = torch.tensor([examples[i].label for i in batch])
         return F.cross_entropy(scores.masked_fill(~mask, float("-inf")), answers)
 

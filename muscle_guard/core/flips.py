@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Any
 
 from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.json_types import boolean, number, optional, text, whole
 from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.scoring import Judgement, normalise_lower, reference_text
 from muscle_guard.core.suite import Instance
@@ -78,15 +79,15 @@ class InstanceOutcome:
         """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
         old_ev, new_ev = data.get("old_evidence"), data.get("new_evidence")
         return cls(
-            id=_str(data["id"]),
+            id=text(data["id"]),
             outcome=Outcome(data["outcome"]),
             old=Judgement.from_json(data["old"]),
             new=Judgement.from_json(data["new"]),
-            delta=_opt_float(data.get("delta")),
-            tags=tuple(_str(t) for t in data.get("tags", ())),
-            prompt=_str(data.get("prompt", "")),
-            reference=_str(data.get("reference", "")),
-            choices=tuple(_str(c) for c in data.get("choices", ())),
+            delta=optional(number, data.get("delta")),
+            tags=tuple(text(t) for t in data.get("tags", ())),
+            prompt=text(data.get("prompt", "")),
+            reference=text(data.get("reference", "")),
+            choices=tuple(text(c) for c in data.get("choices", ())),
             old_evidence=None if old_ev is None else Prediction.from_json(old_ev),
             new_evidence=None if new_ev is None else Prediction.from_json(new_ev),
         )
@@ -232,27 +233,27 @@ class SuiteMetrics:
     def from_json(cls, data: Mapping[str, Any]) -> SuiteMetrics:
         """Inverse of to_json; raises KeyError/TypeError/ValueError on malformed data."""
         return cls(
-            n=_int(data["n"]),
-            continuous=_bool(data["continuous"]),
-            acc_old=_float(data["acc_old"]),
-            acc_new=_float(data["acc_new"]),
-            delta_acc=_float(data["delta_acc"]),
-            nf=_int(data["nf"]),
-            pf=_int(data["pf"]),
-            nfr=_float(data["nfr"]),
-            pfr=_float(data["pfr"]),
-            both_right=_int(data["both_right"]),
-            both_wrong_same=_int(data["both_wrong_same"]),
-            both_wrong_different=_int(data["both_wrong_different"]),
-            unchanged=_int(data["unchanged"]),
-            nfr_mc=_opt_float(data.get("nfr_mc")),
-            btc=_opt_float(data.get("btc")),
-            bec=_opt_float(data.get("bec")),
-            nfi=_opt_float(data.get("nfi")),
-            mcnemar_p=_float(data["mcnemar_p"]),
-            epsilon=_opt_float(data.get("epsilon")),
-            m_r=_opt_float(data.get("m_r")),
-            m_g=_opt_float(data.get("m_g")),
+            n=whole(data["n"]),
+            continuous=boolean(data["continuous"]),
+            acc_old=number(data["acc_old"]),
+            acc_new=number(data["acc_new"]),
+            delta_acc=number(data["delta_acc"]),
+            nf=whole(data["nf"]),
+            pf=whole(data["pf"]),
+            nfr=number(data["nfr"]),
+            pfr=number(data["pfr"]),
+            both_right=whole(data["both_right"]),
+            both_wrong_same=whole(data["both_wrong_same"]),
+            both_wrong_different=whole(data["both_wrong_different"]),
+            unchanged=whole(data["unchanged"]),
+            nfr_mc=optional(number, data.get("nfr_mc")),
+            btc=optional(number, data.get("btc")),
+            bec=optional(number, data.get("bec")),
+            nfi=optional(number, data.get("nfi")),
+            mcnemar_p=number(data["mcnemar_p"]),
+            epsilon=optional(number, data.get("epsilon")),
+            m_r=optional(number, data.get("m_r")),
+            m_g=optional(number, data.get("m_g")),
         )
 
 
@@ -351,31 +352,3 @@ def _rate(count: int, n: int) -> float:
 
 def _mean(values: list[float], n: int) -> float:
     return math.fsum(values) / n if n else 0.0
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {type(value).__name__}")
-    return value
-
-
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"expected a whole number, got {type(value).__name__}")
-    return value
-
-
-def _float(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"expected a number, got {type(value).__name__}")
-    return float(value)
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else _float(value)

@@ -9,6 +9,7 @@ from typing import Any
 from muscle_guard.core.config import Gates
 from muscle_guard.core.flips import SuiteMetrics
 from muscle_guard.core.formatting import p_text, percent, points
+from muscle_guard.core.json_types import strings
 
 # Budgets compare whole flip counts with a float product (1% of 500 must allow exactly 5 flips although
 # 0.01 is not exact in binary); the slack absorbs that rounding and nothing a flip count could change.
@@ -48,8 +49,8 @@ class GateVerdict:
         return cls(
             passed=passed,
             flip_budget_exceeded=exceeded,
-            reasons=_strings(data.get("reasons", ())),
-            notes=_strings(data.get("notes", ())),
+            reasons=strings(data.get("reasons", ())),
+            notes=strings(data.get("notes", ())),
             budget=budget,
         )
 
@@ -115,9 +116,3 @@ def evaluate_gates(metrics: SuiteMetrics, gates: Gates) -> GateVerdict:
         notes=tuple(notes),
         budget=budget_text(gates),
     )
-
-
-def _strings(value: Any) -> tuple[str, ...]:
-    if not isinstance(value, list | tuple) or not all(isinstance(item, str) for item in value):
-        raise TypeError("expected a list of strings")
-    return tuple(value)

@@ -21,6 +21,7 @@ from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import ConfigError, ReportError
 from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
 from muscle_guard.core.gates import GateVerdict
+from muscle_guard.core.json_types import json_list, json_object, text
 from muscle_guard.core.suite import Shape
 
 SCHEMA_VERSION = 1
@@ -62,17 +63,18 @@ class SuiteReport:
     def from_json(cls, data: Mapping[str, Any]) -> SuiteReport:
         """Inverse of to_json; raises KeyError/TypeError/ValueError (or ConfigError) on malformed data."""
         return cls(
-            name=_str(data["name"]),
-            path=_str(data["path"]),
+            name=text(data["name"]),
+            path=text(data["path"]),
             shape=Shape(data["shape"]),
-            suite_hash=_str(data["suite_hash"]),
-            settings=SuiteSettings.from_json(_object(data["settings"])),
-            metrics=SuiteMetrics.from_json(_object(data["metrics"])),
-            verdict=GateVerdict.from_json(_object(data["verdict"])),
+            suite_hash=text(data["suite_hash"]),
+            settings=SuiteSettings.from_json(json_object(data["settings"])),
+            metrics=SuiteMetrics.from_json(json_object(data["metrics"])),
+            verdict=GateVerdict.from_json(json_object(data["verdict"])),
             slices={
-                _str(tag): SuiteMetrics.from_json(_object(m)) for tag, m in _object(data.get("slices", {})).items()
+                text(tag): SuiteMetrics.from_json(json_object(m))
+                for tag, m in json_object(data.get("slices", {})).items()
             },
-            outcomes=tuple(InstanceOutcome.from_json(_object(o)) for o in _list(data.get("outcomes", []))),
+            outcomes=tuple(InstanceOutcome.from_json(json_object(o)) for o in json_list(data.get("outcomes", []))),
         )
 
 
@@ -153,17 +155,17 @@ class RunReport:
             if kind not in _KINDS:
                 raise ValueError(f"kind must be one of {', '.join(_KINDS)}, got {kind!r}")
             fix = data.get("fix")
-            environment = _object(data.get("environment", {}))
+            environment = json_object(data.get("environment", {}))
             return cls(
                 schema_version=SCHEMA_VERSION,
-                tool_version=_str(data["tool_version"]),
-                created_at=_str(data["created_at"]),
-                old=ModelInfo.from_json(_object(data["old"])),
-                new=ModelInfo.from_json(_object(data["new"])),
-                suites=tuple(SuiteReport.from_json(_object(s)) for s in _list(data["suites"])),
-                environment={_str(k): _str(v) for k, v in environment.items()},
+                tool_version=text(data["tool_version"]),
+                created_at=text(data["created_at"]),
+                old=ModelInfo.from_json(json_object(data["old"])),
+                new=ModelInfo.from_json(json_object(data["new"])),
+                suites=tuple(SuiteReport.from_json(json_object(s)) for s in json_list(data["suites"])),
+                environment={text(k): text(v) for k, v in environment.items()},
                 kind=cast(RunKind, kind),
-                fix=None if fix is None else dict(_object(fix)),
+                fix=None if fix is None else dict(json_object(fix)),
             )
         except KeyError as exc:
             raise ReportError(f"malformed report (missing field {exc.args[0]!r})") from None
@@ -246,21 +248,3 @@ def worst_negative_flips(suite: SuiteReport, k: int) -> list[InstanceOutcome]:
         return (value is None, -(value or 0.0), outcome.id)
 
     return sorted(flips, key=severity)[: max(k, 0)]
-
-
-def _str(value: Any) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"expected a string, got {type(value).__name__}")
-    return value
-
-
-def _object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise TypeError(f"expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _list(value: Any) -> list[Any]:
-    if not isinstance(value, list):
-        raise TypeError(f"expected a JSON array, got {type(value).__name__}")
-    return value

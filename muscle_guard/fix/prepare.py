@@ -18,17 +18,16 @@ from muscle_guard.core.errors import FixError
 from muscle_guard.core.pipeline import run_instances
 from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.scoring import judge
-from muscle_guard.fix import batches as B
-from muscle_guard.fix import teachers
+from muscle_guard.fix import batches, teachers
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.data import Example, sequence_target
+from muscle_guard.fix.modes import Mode, TeacherForm, correct_on, mode_of
 from muscle_guard.fix.strategies import Strategy
-from muscle_guard.fix.train import correct_on, mode_of
 
 
 @dataclass
 class Prepared:
-    encoded: list[B.Encoded]  # every example (train and validation), student tokenizer, by position = index
+    encoded: list[batches.Encoded]  # every example (train and validation), student tokenizer, by position = index
     cache: teachers.TeacherCache
     old_correct: dict[str, bool] | None  # validation instance id → the old model is right
 
@@ -37,6 +36,7 @@ def prepare(
     accelerator: Any,
     config: TrainConfig,
     settings: SuiteSettings,
+    *,
     examples: Sequence[Example],
     val_examples: Sequence[Example],
     student: Any,
@@ -56,7 +56,7 @@ def prepare(
         return teachers.gather(accelerator, part)
 
     targets = None
-    if mode == "sequence":
+    if mode is Mode.SEQUENCE:
         mine = [e.instance for e in examples[rank::world] if e.instance is not None]
         outputs = gathered(
             {p.id: p.text or "" for p in run_instances(old_backend, mine[0].shape, mine, settings)} if mine else {}
@@ -69,21 +69,25 @@ def prepare(
             kept += right
         say(f"fix: the old model is right on {kept}/{len(examples)} training instances; their outputs are the targets")
 
-    encoded = B.encode(examples, student_loaded.tokenizer, task, max_length, targets)
-    cache = teachers.TeacherCache(form="none", temperature=config.temperature)
+    encoded = batches.encode(examples, student_loaded.tokenizer, task, max_length, targets)
+    cache = teachers.TeacherCache(form=TeacherForm.NONE, temperature=config.temperature)
     if config.strategy is Strategy.CE:  # no teachers: the old model only judges the validation split
-        mode = "none"
-    reuse = same_tokenizer or mode == "none"
-    old_encoded = encoded if reuse else B.encode(examples, old_loaded.tokenizer, task, max_length)
-    new_pad, old_pad = B.pad_id_of(student_loaded.tokenizer), B.pad_id_of(old_loaded.tokenizer)
-    if mode == "tokens":
+        mode = Mode.NONE
+    reuse = same_tokenizer or mode is Mode.NONE
+    old_encoded = encoded if reuse else batches.encode(examples, old_loaded.tokenizer, task, max_length)
+    new_pad, old_pad = batches.pad_id_of(student_loaded.tokenizer), batches.pad_id_of(old_loaded.tokenizer)
+    if mode is Mode.TOKENS:
         cache.form = teachers.token_form(encoded, int(student_loaded.model.config.vocab_size), config.teacher_cache_gb)
-        if cache.form == "topk" and config.strategy is Strategy.ENSEMBLE:
+        if cache.form is TeacherForm.TOPK and config.strategy is Strategy.ENSEMBLE:
             raise FixError(
                 "--strategy ensemble mixes the teachers' full next-token distributions, which exceed "
                 f"--teacher-cache-gb {config.teacher_cache_gb:g} here; raise it, or use --level choice"
             )
-        kept_as = "full-vocabulary logits" if cache.form == "full" else f"top-{config.teacher_topk} logits + tail mass"
+        kept_as = (
+            "full-vocabulary logits"
+            if cache.form is TeacherForm.FULL
+            else f"top-{config.teacher_topk} logits + tail mass"
+        )
         say(f"fix: caching both teachers' next-token {kept_as} for {len(encoded)} instances")
         for which, model, items, pad in (
             ("old", old_loaded.model, old_encoded, old_pad),
@@ -93,8 +97,8 @@ def prepare(
                 model, items[rank::world], pad, device, cache.form, config.teacher_topk, config.temperature
             )
             setattr(cache, which, gathered(part))
-    elif mode in ("choice", "classify"):
-        cache.form = "scores"
+    elif mode in (Mode.CHOICE, Mode.CLASSIFY):
+        cache.form = TeacherForm.SCORES
         cache.old = gathered(teachers.score_outputs(old_loaded.model, old_encoded[rank::world], task, old_pad, device))
         cache.new = gathered(teachers.score_outputs(student, encoded[rank::world], task, new_pad, device))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -19,9 +19,10 @@ from typing import Any
 from muscle_guard.backends.distributed import accelerator_on_cpu, check_one_group, device_option
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.cache import PredictionCache
-from muscle_guard.core.config import load_project_config
+from muscle_guard.core.config import ProjectConfig, SuiteSettings, load_project_config
 from muscle_guard.core.errors import FixError
 from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
 from muscle_guard.core.report import write_report
@@ -31,6 +32,7 @@ from muscle_guard.fix import models
 from muscle_guard.fix.aim import (
     DEFAULT_WEIGHTS,
     Aim,
+    Budget,
     frontier_html,
     grid,
     suite_budget,
@@ -113,11 +115,50 @@ class FixResult:
         return self.shipped.picked if self.shipped is not None else "nothing"
 
 
-def run_fix(request: FixRequest) -> FixResult:
-    from accelerate import Accelerator
-    from accelerate.utils import set_seed
+@dataclass(frozen=True)
+class FixData:
+    """Phase 1: everything read and checked before a model loads."""
 
-    # 1. Data, guards and the validation split: everything that can fail fast, before a model loads.
+    project: ProjectConfig
+    train: Suite
+    suites: list[Suite]
+    budget: Budget | None  # --aim budget: what every --suite's gate allows
+    settings: SuiteSettings  # the training suite's
+    examples: list[Example]
+    train_examples: list[Example]
+    val_examples: list[Example]
+
+
+@dataclass
+class FixModels:
+    """Phase 2: the processes, the loaded models and the strategy they allow. Mutable on purpose: each model is
+    dropped (set to None) once no later phase needs it, so its memory is freed before the next one loads."""
+
+    accelerator: Any
+    options: RunOptions  # the request's, on this process's device
+    new_ref: ModelRef
+    old_ref: ModelRef
+    student_loaded: Any
+    old_loaded: Any
+    same_tokenizer: bool
+    resolved: Resolved
+    config: TrainConfig  # the request's, with the resolved strategy
+    say: Callable[[str], None]  # status lines, from the main process only
+
+
+def run_fix(request: FixRequest) -> FixResult:
+    """Read and check, load, compute the teachers once, train (or search), ship, compare before and after."""
+    data = load_data(request)
+    loaded = load_models(request, data)
+    state, shipped, search = train_and_ship(request, data, loaded)
+    comparisons: list[SuiteComparison] = []
+    if data.suites and shipped is not None and loaded.accelerator.is_main_process:
+        comparisons = compare_and_report(request, data, loaded, shipped, search)
+    return FixResult(request.out, loaded.resolved, shipped, state.history, comparisons, search)
+
+
+def load_data(request: FixRequest) -> FixData:
+    """Phase 1: data, guards and the validation split: everything that can fail fast, before a model loads."""
     project = load_project_config(request.pyproject)
     train_suite = load_suite(request.train)
     refuse_empty_suite_paths(list(request.suites), "--suite")
@@ -137,8 +178,14 @@ def run_fix(request: FixRequest) -> FixResult:
             f"{request.train}: every instance has the same input after normalisation, so no validation split can "
             "avoid copies of training rows; add varied training data or pass --val-fraction 0"
         )
+    return FixData(project, train_suite, suites, budget, settings, list(examples), list(train_ex), list(val_ex))
 
-    # 2. Models: student (new + a trainable copy of its adapter), old teacher; the strategy they allow.
+
+def load_models(request: FixRequest, data: FixData) -> FixModels:
+    """Phase 2: the student (new + a trainable copy of its adapter), the old teacher, the strategy they allow."""
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
     accelerator = Accelerator(
         mixed_precision=_mixed_precision(request.options), cpu=accelerator_on_cpu(request.options.device)
     )
@@ -149,16 +196,17 @@ def run_fix(request: FixRequest) -> FixResult:
         device=device_option(accelerator.device),
         progress=request.options.progress and accelerator.is_main_process,
     )
+    train_suite = data.train
     new_ref, old_ref = models.parse_ref(request.new, "--new"), models.parse_ref(request.old, "--old")
     student_loaded = models.load(new_ref, options, trainable=True)
     old_loaded = models.load(old_ref, options, trainable=False)
     _check_task(train_suite, student_loaded, old_loaded)
-    for suite in suites:
+    for suite in data.suites:
         if (suite.shape is Shape.CLASSIFY) != (train_suite.shape is Shape.CLASSIFY):
             raise FixError(
                 f"--suite {suite.path} is {suite.shape.value} but the training data is {train_suite.shape.value}"
             )
-    _check_labels(examples, student_loaded)
+    _check_labels(data.examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
     resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
@@ -169,27 +217,40 @@ def run_fix(request: FixRequest) -> FixResult:
     say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
-    say(f"fix: {len(train_ex)} training and {len(val_ex)} validation instances from {request.train}")
+    say(
+        f"fix: {len(data.train_examples)} training and {len(data.val_examples)} validation instances from {request.train}"
+    )
+    return FixModels(
+        accelerator, options, new_ref, old_ref, student_loaded, old_loaded, difference is None, resolved, config, say
+    )
 
-    # 3. Teachers' outputs, once, while the student still equals the new model (hence before any resume).
+
+def train_and_ship(
+    request: FixRequest, data: FixData, loaded: FixModels
+) -> tuple[ckpt.TrainState, Shipped | None, Search | None]:
+    """Phases 3 and 4: the teachers' outputs, once, while the student still equals the new model (hence before
+    any resume); then train each candidate (resuming if asked) and ship the weights validation picks."""
+    accelerator, config, options, say = loaded.accelerator, loaded.config, loaded.options, loaded.say
+    student_loaded = loaded.student_loaded
     student = models.make_student(student_loaded, config)
     if config.gradient_checkpointing:
         student.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-    old_backend = models.as_backend(old_ref, options, old_loaded)
-    want_val_nfr = not train_suite.shape.is_generative or config.select == "val-nfr" or request.aim is Aim.BUDGET
+    old_backend = models.as_backend(loaded.old_ref, options, loaded.old_loaded)
+    want_val_nfr = not data.train.shape.is_generative or config.select == "val-nfr" or request.aim is Aim.BUDGET
     prep = prepare(
-        accelerator, config, settings, examples, val_ex, student, student_loaded, old_loaded, old_backend,
-        difference is None, want_val_nfr, say,
+        accelerator, config, data.settings, examples=data.examples, val_examples=data.val_examples,
+        student=student, student_loaded=student_loaded, old_loaded=loaded.old_loaded, old_backend=old_backend,
+        same_tokenizer=loaded.same_tokenizer, want_val_nfr=want_val_nfr, say=say,
     )  # fmt: skip
-    del old_loaded, old_backend
+    del old_backend
+    loaded.old_loaded = None  # the old teacher's weights are not needed past this point
     _free_memory()
 
-    # 4. Train (resuming from the last checkpoint if asked) each candidate; ship the weights validation picks.
-    student_backend = partial(models.live_backend, new_ref, options, student_loaded)
-    items = [prep.encoded[e.index] for e in train_ex]
-    val_items = [prep.encoded[e.index] for e in val_ex]
-    instances = [e.instance for e in val_ex if e.instance is not None]
-    validation = Validation(val_items, instances, prep.old_correct, settings, student_backend)
+    student_backend = partial(models.live_backend, loaded.new_ref, options, student_loaded)
+    items = [prep.encoded[e.index] for e in data.train_examples]
+    val_items = [prep.encoded[e.index] for e in data.val_examples]
+    instances = [e.instance for e in data.val_examples if e.instance is not None]
+    validation = Validation(val_items, instances, prep.old_correct, data.settings, student_backend)
     rank, world = accelerator.process_index, accelerator.num_processes
     schedule = plan_schedule(config, len(epoch_batches(len(items), config.batch_size, config.seed, 0, rank, world)))
     model = accelerator.prepare(student)
@@ -198,7 +259,7 @@ def run_fix(request: FixRequest) -> FixResult:
         f"{world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
     )
     run = TrainingRun(request, accelerator, model, schedule, items, validation, student_loaded, prep.cache, world, say)
-    search = search_budget(run, config, budget, prep.old_correct) if budget is not None else None
+    search = search_budget(run, config, data.budget, prep.old_correct) if data.budget is not None else None
     shipped: Shipped | None
     if search is None:
         state, shipped = run.train(config, request.out, request.resume)
@@ -209,34 +270,32 @@ def run_fix(request: FixRequest) -> FixResult:
             ckpt.export_adapter(shipped.directory, request.out, models.base_reference(student_loaded))
             models.save_tokenizer_if_own(student_loaded, request.out)
         _write_fix_json(
-            request, search.config if search and search.config else config, resolved, schedule.to_json(),
-            state.history, shipped, train_suite, suites, world, search,
+            request, search.config if search and search.config else config, loaded.resolved, schedule.to_json(),
+            state.history, shipped, data.train, data.suites, world, search,
         )  # fmt: skip
         if shipped is not None:
             say(f"fix: shipped {shipped.picked} (--select {config.select}); adapter written to {request.out}")
     accelerator.wait_for_everyone()
-    del model, student, student_loaded, prep, validation, student_backend, run
+    del model, student, prep, validation, student_backend, run
+    loaded.student_loaded = None
     _free_memory()
+    return state, shipped, search
 
-    # 5. Before/after on every --suite (old→new against old→fixed), on the main process.
-    comparisons: list[SuiteComparison] = []
-    if suites and shipped is not None and accelerator.is_main_process:
-        cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
-        comparison = compare_suites(
-            request.old,
-            request.new,
-            str(request.out),
-            suites,
-            project,
-            replace(request.options, device=device_option(accelerator.device)),
-            cache,
-        )
-        details: dict[str, Any] = {"strategy": resolved.strategy.value, "shipped": shipped.picked}
-        if search is not None:
-            details["frontier"] = search.to_json()
-        write_report(comparison.run_report(details), request.out / REPORT_JSON)
-        comparisons = list(comparison.rows)
-    return FixResult(request.out, resolved, shipped, state.history, comparisons, search)
+
+def compare_and_report(
+    request: FixRequest, data: FixData, loaded: FixModels, shipped: Shipped, search: Search | None
+) -> list[SuiteComparison]:
+    """Phase 5, on the main process: every --suite old→new against old→fixed, written as the run report."""
+    cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
+    comparison = compare_suites(
+        request.old, request.new, str(request.out), data.suites, data.project,
+        replace(request.options, device=device_option(loaded.accelerator.device)), cache,
+    )  # fmt: skip
+    details: dict[str, Any] = {"strategy": loaded.resolved.strategy.value, "shipped": shipped.picked}
+    if search is not None:
+        details["frontier"] = search.to_json()
+    write_report(comparison.run_report(details), request.out / REPORT_JSON)
+    return list(comparison.rows)
 
 
 def _check_out(request: FixRequest) -> None:

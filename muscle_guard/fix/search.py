@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.core.errors import FixError
-from muscle_guard.fix import batches as B
+from muscle_guard.fix import batches
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.aim import (
     NEW_POINT,
@@ -84,7 +84,7 @@ class TrainingRun:
     accelerator: Any
     model: Any  # the student, prepared by accelerate
     schedule: Any
-    items: list[B.Encoded]
+    items: list[batches.Encoded]
     validation: Validation
     loaded: Any  # the new model's LoadedModel
     teachers: Any  # TeacherCache, computed once
@@ -97,7 +97,7 @@ class TrainingRun:
         return self.accelerator.unwrap_model(self.model)
 
     def objective(self, config: TrainConfig) -> Objective:
-        return Objective(config, self.loaded.task, self.teachers, B.pad_id_of(self.loaded.tokenizer))
+        return Objective(config, self.loaded.task, self.teachers, batches.pad_id_of(self.loaded.tokenizer))
 
     def trainer(self, config: TrainConfig, out: Path, state: ckpt.TrainState, optimizer: Any = None,
                 scheduler: Any = None) -> Trainer:  # fmt: skip

@@ -17,8 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from muscle_guard.fix import batches as B
+from muscle_guard.fix import batches
 from muscle_guard.fix.losses import TopK
+from muscle_guard.fix.modes import TeacherForm
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -33,18 +34,18 @@ INFERENCE_BATCH = 16
 class TeacherCache:
     """Per example index: `tokens` ([L-1, V] logits or a (values, ids, log_z) triple) or `scores` ([C] / [K])."""
 
-    form: str  # "full" | "topk" | "scores" | "none"
+    form: TeacherForm
     temperature: float
     old: dict[int, Any] = field(default_factory=dict)
     new: dict[int, Any] = field(default_factory=dict)
 
-    def batch(self, which: str, items: Sequence[B.Encoded], width: int) -> Teacher:
+    def batch(self, which: str, items: Sequence[batches.Encoded], width: int) -> Teacher:
         """The teacher `which` ("old" | "new") for a batch, padded to `width` positions (or choices)."""
         import torch
 
         store = self.old if which == "old" else self.new
         rows = [store[e.index] for e in items]
-        if self.form == "topk":
+        if self.form is TeacherForm.TOPK:
             values = _pad_stack([r[0] for r in rows], width)
             indices = _pad_stack([r[1] for r in rows], width)
             log_z = _pad_stack([r[2] for r in rows], width)
@@ -71,26 +72,32 @@ def move(teacher: Teacher, device: Any) -> Teacher:
     return teacher.to(device)
 
 
-def token_form(encoded: Sequence[B.Encoded], vocab: int, budget_gb: float) -> str:
-    """ "full" when both teachers' fp32 logits over every position fit in the budget, else "topk"."""
+def token_form(encoded: Sequence[batches.Encoded], vocab: int, budget_gb: float) -> TeacherForm:
+    """FULL when both teachers' fp32 logits over every position fit in the budget, else TOPK."""
     positions = sum(max(len(e.ids) - 1, 0) for e in encoded)
-    return "full" if positions * vocab * 4 * 2 <= budget_gb * GIB else "topk"
+    return TeacherForm.FULL if positions * vocab * 4 * 2 <= budget_gb * GIB else TeacherForm.TOPK
 
 
 def token_outputs(
-    model: Any, encoded: Sequence[B.Encoded], pad_id: int, device: Any, form: str, k: int, temperature: float
+    model: Any,
+    encoded: Sequence[batches.Encoded],
+    pad_id: int,
+    device: Any,
+    form: TeacherForm,
+    k: int,
+    temperature: float,
 ) -> dict[int, Any]:
     """Next-token logits of `model` for every example (no gradients), in `form`."""
     import torch
 
     out: dict[int, Any] = {}
     with torch.inference_mode():
-        for chunk in B.length_batches(encoded, INFERENCE_BATCH):
-            batch = B.token_batch(chunk, pad_id, device, target_only=False)
-            logits = B.token_logits(model, batch).float()
+        for chunk in batches.length_batches(encoded, INFERENCE_BATCH):
+            batch = batches.token_batch(chunk, pad_id, device, target_only=False)
+            logits = batches.token_logits(model, batch).float()
             for i, e in enumerate(chunk):
                 z = logits[i, : len(e.ids) - 1]
-                if form == "full":
+                if form is TeacherForm.FULL:
                     out[e.index] = z.cpu().clone()
                 else:
                     values, ids = z.topk(min(k, z.shape[-1]), dim=-1)
@@ -99,19 +106,21 @@ def token_outputs(
     return out
 
 
-def score_outputs(model: Any, encoded: Sequence[B.Encoded], task: str, pad_id: int, device: Any) -> dict[int, Any]:
+def score_outputs(
+    model: Any, encoded: Sequence[batches.Encoded], task: str, pad_id: int, device: Any
+) -> dict[int, Any]:
     """Choice log-likelihoods (multiple choice) or class logits (classification) per example."""
     import torch
 
     out: dict[int, Any] = {}
     with torch.inference_mode():
-        for chunk in B.length_batches(encoded, INFERENCE_BATCH):
+        for chunk in batches.length_batches(encoded, INFERENCE_BATCH):
             if task == "classify":
-                scores = B.class_logits(model, chunk, pad_id, device).float()
+                scores = batches.class_logits(model, chunk, pad_id, device).float()
                 for i, e in enumerate(chunk):
                     out[e.index] = scores[i].cpu().clone()
             else:
-                scores, mask = B.choice_scores(model, chunk, pad_id, device)
+                scores, mask = batches.choice_scores(model, chunk, pad_id, device)
                 for i, e in enumerate(chunk):
                     out[e.index] = scores[i, : int(mask[i].sum())].cpu().clone()
     return out

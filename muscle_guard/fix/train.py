@@ -17,14 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.core.config import SuiteSettings
-from muscle_guard.core.pipeline import run_instances
 from muscle_guard.core.progress import message, progress_bar
-from muscle_guard.core.scoring import judge
 from muscle_guard.core.suite import Instance
-from muscle_guard.fix import batches as B
-from muscle_guard.fix import losses
+from muscle_guard.fix import batches, losses
 from muscle_guard.fix.checkpoint import CHECKPOINTS, INTERRUPTED, TrainState, epoch_dir, save_checkpoint
 from muscle_guard.fix.config import Schedule, TrainConfig
+from muscle_guard.fix.modes import Mode, correct_on, mode_of
 from muscle_guard.fix.strategies import Strategy
 from muscle_guard.fix.teachers import TeacherCache, move
 
@@ -58,15 +56,6 @@ def epoch_batches(n: int, batch_size: int, seed: int, epoch: int, rank: int, wor
     return [mine[i : i + batch_size] for i in range(0, len(mine), batch_size)]
 
 
-def mode_of(strategy: Strategy, task: str, choice_level: bool = False) -> str:
-    """How a batch is fed: class logits, choice log-likelihoods, every token, or the target's tokens only."""
-    if task == "classify":
-        return "classify"
-    if strategy is Strategy.CHOICE or choice_level:
-        return "choice"
-    return "sequence" if strategy is Strategy.SEQUENCE else "tokens"
-
-
 @dataclass
 class Objective:
     """The loss of one batch under the configured (resolved) strategy."""
@@ -81,29 +70,29 @@ class Objective:
         return self.config.strategy
 
     @property
-    def mode(self) -> str:
+    def mode(self) -> Mode:
         return mode_of(self.strategy, self.task, self.config.choice_level)
 
-    def __call__(self, model: Any, items: Sequence[B.Encoded], device: Any) -> Tensor:
+    def __call__(self, model: Any, items: Sequence[batches.Encoded], device: Any) -> Tensor:
         import torch
 
         config = self.config
         choice_mask: Tensor | None = None  # real choices, when instances have different numbers of them
-        if self.mode == "sequence":
-            batch = B.token_batch(items, self.pad_id, device, target_only=True)
-            return losses.sequence_loss(B.token_logits(model, batch), batch.targets, batch.mask)
-        if self.mode == "choice":  # one "token" per instance: its distribution over the choices
-            scores, choice_mask = B.choice_scores(model, items, self.pad_id, device)
+        if self.mode is Mode.SEQUENCE:
+            batch = batches.token_batch(items, self.pad_id, device, target_only=True)
+            return losses.sequence_loss(batches.token_logits(model, batch), batch.targets, batch.mask)
+        if self.mode is Mode.CHOICE:  # one "token" per instance: its distribution over the choices
+            scores, choice_mask = batches.choice_scores(model, items, self.pad_id, device)
             logits = losses.mask_choices(scores, choice_mask)
             targets = torch.tensor([e.label for e in items], device=device)
             mask = torch.ones_like(targets, dtype=torch.bool)
-        elif self.mode == "classify":  # one "token" per instance: its class logits
-            logits = B.class_logits(model, items, self.pad_id, device)
+        elif self.mode is Mode.CLASSIFY:  # one "token" per instance: its class logits
+            logits = batches.class_logits(model, items, self.pad_id, device)
             targets = torch.tensor([e.label for e in items], device=device)
             mask = torch.ones_like(targets, dtype=torch.bool)
         else:  # every context and target position, padding excluded
-            batch = B.token_batch(items, self.pad_id, device, target_only=False)
-            logits, targets, mask = B.token_logits(model, batch), batch.targets, batch.mask
+            batch = batches.token_batch(items, self.pad_id, device, target_only=False)
+            logits, targets, mask = batches.token_logits(model, batch), batch.targets, batch.mask
         if self.strategy is Strategy.CE:  # the same positions (tokens, classes or choices), no teachers
             return losses.ce_loss(logits, targets, mask)
         old, new = self._teachers(items, logits.shape[1], device)
@@ -113,7 +102,9 @@ class Objective:
             old, new = losses.mask_choices(old, choice_mask), losses.mask_choices(new, choice_mask)
         return strategy_loss(self.strategy, logits, old, new, targets, mask, config)
 
-    def _teachers(self, items: Sequence[B.Encoded], width: int, device: Any) -> tuple[losses.Teacher, losses.Teacher]:
+    def _teachers(
+        self, items: Sequence[batches.Encoded], width: int, device: Any
+    ) -> tuple[losses.Teacher, losses.Teacher]:
         """Both teachers' cached outputs for `items`, padded to `width` positions (or classes, or choices)."""
         return move(self.teachers.batch("old", items, width), device), move(
             self.teachers.batch("new", items, width), device
@@ -153,7 +144,7 @@ class Validation:
     in an HFBackend so its answers go through the same scoring code as the gate's.
     """
 
-    items: list[B.Encoded]
+    items: list[batches.Encoded]
     instances: list[Instance]
     old_correct: dict[str, bool] | None
     settings: SuiteSettings
@@ -169,7 +160,7 @@ class Trainer:
     schedule: Schedule
     config: TrainConfig
     objective: Objective
-    train_items: list[B.Encoded]
+    train_items: list[batches.Encoded]
     validation: Validation
     out: Path
     state: TrainState = field(default_factory=TrainState)
@@ -289,7 +280,7 @@ class Trainer:
         sums = torch.zeros(6, dtype=torch.float64, device=acc.device)  # loss·n, n, nf, pf, right, judged
         self.model.eval()
         with torch.no_grad():
-            for chunk in B.length_batches(mine, self.config.batch_size):
+            for chunk in batches.length_batches(mine, self.config.batch_size):
                 with acc.autocast():
                     loss = self.objective(self.model, chunk, acc.device)
                 sums[0] += float(loss) * len(chunk)
@@ -317,14 +308,6 @@ class Trainer:
                 val_n=int(n),
             )
         return out
-
-
-def correct_on(backend: Any, instances: Sequence[Instance], settings: SuiteSettings) -> dict[str, bool]:
-    """Whether `backend` answers each instance right, predicted and judged exactly as the gate does."""
-    if not instances:
-        return {}
-    predictions = run_instances(backend, instances[0].shape, instances, settings)
-    return {i.id: judge(i, p, settings).correct for i, p in zip(instances, predictions, strict=True)}
 
 
 def epoch_line(metrics: dict[str, Any], epochs: int) -> str:

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from muscle_guard.core.json_types import boolean, json_object, number, optional, whole
+
 
 @dataclass(frozen=True)
 class FixPoint:
@@ -42,23 +44,25 @@ class Frontier:
 
 
 def fix_frontier(fix: Mapping[str, Any] | None) -> Frontier | None:
-    """The frontier of a fix section written with `--aim budget`; None without one. ValueError when malformed."""
+    """The frontier of a fix section written with `--aim budget`; None without one. TypeError when malformed."""
     frontier = (fix or {}).get("frontier")
     if frontier is None:
         return None
-    frontier = _mapping(frontier)
+    frontier = json_object(frontier)
     points = tuple(
-        (str(p.get("label", "?")), _number(p, "acc"), _number(p, "nfr"), "ensemble_weight" in p)
-        for p in map(_mapping, frontier.get("points") or [])
+        (str(p.get("label", "?")), number(p.get("acc"), "acc"), number(p.get("nfr"), "nfr"), "ensemble_weight" in p)
+        for p in map(json_object, frontier.get("points") or [])
     )
     chosen = frontier.get("chosen")
     return Frontier(
-        points, _number(_mapping(frontier.get("budget")), "target_val_nfr"), chosen if isinstance(chosen, str) else None
+        points,
+        number(json_object(frontier.get("budget")).get("target_val_nfr"), "target_val_nfr"),
+        chosen if isinstance(chosen, str) else None,
     )
 
 
 def fix_points(fix: Mapping[str, Any] | None) -> tuple[FixPoint, ...]:
-    """The points of a fix section; () when there is none. ValueError names what is missing otherwise."""
+    """The points of a fix section; () when there is none. TypeError or ValueError names what is missing otherwise."""
     if not fix:
         return ()
     if isinstance(fix.get("suites"), list):
@@ -66,59 +70,41 @@ def fix_points(fix: Mapping[str, Any] | None) -> tuple[FixPoint, ...]:
     before, after = fix.get("before"), fix.get("after")
     if isinstance(before, Mapping) and isinstance(after, Mapping):
         return tuple(
-            _from_metrics(str(name), _mapping(before[name]), _mapping(after[name])) for name in before if name in after
+            _from_metrics(str(name), json_object(before[name]), json_object(after[name]))
+            for name in before
+            if name in after
         )
     raise ValueError('expected "suites" (a list) or "before"/"after" (objects of metrics per suite)')
 
 
 def _from_comparison(row: Any) -> FixPoint:
-    row = _mapping(row)
+    row = json_object(row)
     return FixPoint(
         suite=str(row.get("suite", "?")),
-        acc_before=_number(row, "acc_new"),
-        acc_after=_number(row, "acc_fixed"),
-        nfr_before=_number(row, "nfr"),
-        nfr_after=_number(row, "nfr_c"),
-        nf_before=_opt_int(row.get("nf")),
-        nf_after=_opt_int(row.get("nf_c")),
-        passed_before=_opt_bool(row.get("passed_before")),
-        passed_after=_opt_bool(row.get("passed_after")),
+        acc_before=number(row.get("acc_new"), "acc_new"),
+        acc_after=number(row.get("acc_fixed"), "acc_fixed"),
+        nfr_before=number(row.get("nfr"), "nfr"),
+        nfr_after=number(row.get("nfr_c"), "nfr_c"),
+        nf_before=optional(whole, row.get("nf")),
+        nf_after=optional(whole, row.get("nf_c")),
+        passed_before=optional(boolean, row.get("passed_before")),
+        passed_after=optional(boolean, row.get("passed_after")),
     )
 
 
 def _from_metrics(suite: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> FixPoint:
     def acc(metrics: Mapping[str, Any]) -> float:
-        return _number(metrics, "acc_new" if "acc_new" in metrics else "acc")
+        key = "acc_new" if "acc_new" in metrics else "acc"
+        return number(metrics.get(key), key)
 
     return FixPoint(
         suite=suite,
         acc_before=acc(before),
         acc_after=acc(after),
-        nfr_before=_number(before, "nfr"),
-        nfr_after=_number(after, "nfr"),
-        nf_before=_opt_int(before.get("nf")),
-        nf_after=_opt_int(after.get("nf")),
-        passed_before=_opt_bool(before.get("passed")),
-        passed_after=_opt_bool(after.get("passed")),
+        nfr_before=number(before.get("nfr"), "nfr"),
+        nfr_after=number(after.get("nfr"), "nfr"),
+        nf_before=optional(whole, before.get("nf")),
+        nf_after=optional(whole, after.get("nf")),
+        passed_before=optional(boolean, before.get("passed")),
+        passed_after=optional(boolean, after.get("passed")),
     )
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ValueError(f"expected an object per suite, got {type(value).__name__}")
-    return value
-
-
-def _number(data: Mapping[str, Any], key: str) -> float:
-    value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key!r} missing or not a number")
-    return float(value)
-
-
-def _opt_int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _opt_bool(value: Any) -> bool | None:
-    return value if isinstance(value, bool) else None
