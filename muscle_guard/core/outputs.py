@@ -91,3 +91,13 @@ def model_places(label: str, raw: str | None) -> list[Place]:
 
 def places(label: str, paths: Sequence[Path | None], suites: bool = False) -> list[Place]:
     return [Place(label, p, suites=suites) for p in paths if p is not None]
+
+
+def shown_path(path: Path, base: Path) -> str:
+    """`path` as the user would type it: relative to `base` when inside it (also through symlinks), else as given."""
+    for candidate, root in ((path, base), (path.resolve(), base.resolve())):
+        try:
+            return candidate.relative_to(root).as_posix()
+        except ValueError:
+            continue
+    return str(path)

@@ -11,6 +11,7 @@ import pytest
 from muscle_guard.core.errors import MuscleGuardError, SuiteError
 from muscle_guard.core.flips import Outcome
 from muscle_guard.core.formatting import percent
+from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.suite import Instance, Suite, load_suite
 from muscle_guard.pytest_plugin.diff import flip_diff, gate_failure
 from muscle_guard.pytest_plugin.state import muscle_session
@@ -49,11 +50,7 @@ def _relative(problem: str, path: Path, config: pytest.Config) -> str:
     absolute = str(path)
     if not problem.startswith(absolute):
         return problem
-    try:
-        shown = path.relative_to(config.invocation_params.dir).as_posix()
-    except ValueError:
-        return problem
-    return shown + problem[len(absolute) :]
+    return shown_path(path, config.invocation_params.dir) + problem[len(absolute) :]
 
 
 class _MuscleItem(pytest.Item):

@@ -14,6 +14,7 @@ import pytest
 from muscle_guard.core.config import unmatched_tables
 from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.report import write_report
 from muscle_guard.core.suite import discover_suites, load_suite
 from muscle_guard.pytest_plugin.items import GateItem, SuiteFile
@@ -111,7 +112,7 @@ class MusclePlugin:
         for line in [*unmatched, *unmatched_tables(self.options.project, suite_paths)]:
             terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
-            terminalreporter.write_line(f"muscle-guard wrote {_shown(path, self.config.invocation_params.dir)}")
+            terminalreporter.write_line(f"muscle-guard wrote {shown_path(path, self.config.invocation_params.dir)}")
 
     def _suite_paths(self) -> list[Path]:
         """Every suite of the run: the configured ones and those named on the command line (also on an xdist
@@ -146,7 +147,7 @@ class MusclePlugin:
             ):
                 if path is not None:
                     session.config.get_terminal_writer().line(
-                        f"muscle-guard: {option} {_shown(path, self.config.invocation_params.dir)} was not written: "
+                        f"muscle-guard: {option} {shown_path(path, self.config.invocation_params.dir)} was not written: "
                         "no [gate] item ran (deselected by -k/-m, or stopped before it); select the suites' "
                         "[gate] items to gate and report them",
                         yellow=True,
@@ -177,11 +178,3 @@ def worker_index(config: pytest.Config) -> int:
     workerid = str(getattr(config, "workerinput", {}).get("workerid", "gw0"))
     digits = workerid.removeprefix("gw")
     return int(digits) if digits.isdigit() else 0
-
-
-def _shown(path: Path, base: Path) -> str:
-    """`path` relative to `base` when inside it (as the user typed it), else absolute."""
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)

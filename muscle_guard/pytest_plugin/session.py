@@ -14,6 +14,7 @@ from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
+from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.pipeline import SuitePredictions, predict_suite
 from muscle_guard.core.report import RunReport, SuiteReport
 from muscle_guard.core.sources import ModelSource, close_source, open_source
@@ -124,7 +125,7 @@ class MuscleSession:
 
     def gate_payload(self, evaluation: SuiteEvaluation) -> dict[str, Any]:
         """What a gate item's report carries to the controller (survives xdist serialisation)."""
-        path = _relative(evaluation.suite.path, self.rootpath)
+        path = shown_path(evaluation.suite.path, self.rootpath)
         return {
             "suite": to_suite_report(evaluation, path).to_json(),
             "old": self.source("old").info.to_json(),
@@ -157,10 +158,3 @@ class MuscleSession:
         for source in self._sources.values():
             close_source(source)
         self._sources.clear()
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return path.resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
