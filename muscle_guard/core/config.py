@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.pairs import PairConfig, parse_pairs
 from muscle_guard.core.run_options import RUN_KEYS
 
 if sys.version_info >= (3, 11):
@@ -290,6 +291,7 @@ class ProjectConfig:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     suites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     run: Mapping[str, Any] = field(default_factory=dict)
+    pairs: tuple[PairConfig, ...] = ()
 
     def settings_for(self, suite: str, overrides: Mapping[str, Any] | None = None) -> SuiteSettings:
         """Resolve one suite's settings: defaults < global table < suite table < overrides."""
@@ -327,14 +329,22 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
     defaults: dict[str, Any] = {}
     run: dict[str, Any] = {}
     suites: dict[str, Mapping[str, Any]] = {}
+    pairs: tuple[PairConfig, ...] = ()
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
-        if key == "suites" and isinstance(value, dict):
+        if key == "pairs":
+            pairs = parse_pairs(value, f"{pyproject} [tool.{TOOL_KEY}")
+        elif key == "suites" and isinstance(value, dict):
             for name, sub in value.items():
                 if not isinstance(sub, dict):
                     raise ConfigError(f"{pyproject}: [tool.{TOOL_KEY}.suites.{name}] must be a table")
                 where = f"{pyproject} [tool.{TOOL_KEY}.suites.{name}]"
                 for sub_key in sub:
+                    if sub_key in ("old", "new", "pair"):
+                        raise ConfigError(
+                            f"{where}: {sub_key!r} is not a suite setting; models are set per pair: "
+                            f"[tool.{TOOL_KEY}.pairs.NAME] with old = ..., new = ... and suites = [{json.dumps(name)}]"
+                        )
                     if sub_key.replace("-", "_") not in SETTING_KEYS:
                         parse_setting(sub_key, sub[sub_key], where, text=False)
                 suites[name] = sub
@@ -344,9 +354,9 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
         elif key in SETTING_KEYS:
             defaults[raw_key] = value  # as written, so errors quote the user's spelling
         else:
-            known = ", ".join(sorted(SETTING_KEYS | set(RUN_KEYS)))
+            known = ", ".join(sorted(SETTING_KEYS | set(RUN_KEYS) | {"pairs", "suites"}))
             raise ConfigError(f"{pyproject} [tool.{TOOL_KEY}]: unknown key {raw_key!r}; known: {known}")
-    config = ProjectConfig(path=pyproject, defaults=defaults, suites=suites, run=run)
+    config = ProjectConfig(path=pyproject, defaults=defaults, suites=suites, run=run, pairs=pairs)
     config.settings_for("")  # validate the global table eagerly
     for name in suites:
         config.settings_for(name)

@@ -100,8 +100,8 @@ def _without_waived(metrics: SuiteMetrics, waived: int) -> SuiteMetrics:
     )
 
 
-def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None) -> SuiteReport:
-    """The serialisable report of one evaluated suite."""
+def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None, *, pair: str = "") -> SuiteReport:
+    """The serialisable report of one evaluated suite (gated by model pair `pair`)."""
     suite = evaluation.suite
     return SuiteReport(
         name=suite.name,
@@ -113,4 +113,5 @@ def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None) -> Sui
         verdict=evaluation.verdict,
         slices=evaluation.slices,
         outcomes=evaluation.outcomes,
+        pair=pair,
     )

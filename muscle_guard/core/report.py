@@ -33,8 +33,29 @@ _LIBRARIES = ("torch", "transformers", "peft", "accelerate")
 
 
 @dataclass(frozen=True)
+class ModelPairInfo:
+    """The old and new model of one pair of a run."""
+
+    old: ModelInfo
+    new: ModelInfo
+
+    def to_json(self) -> dict[str, Any]:
+        return {"old": self.old.to_json(), "new": self.new.to_json()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelPairInfo:
+        return cls(ModelInfo.from_json(json_object(data["old"])), ModelInfo.from_json(json_object(data["new"])))
+
+
+def pair_title(name: str) -> str:
+    """How reports name a pair: its name, "default" for the run's default pair beside named ones."""
+    return name or "default"
+
+
+@dataclass(frozen=True)
 class SuiteReport:
-    """One suite of a run: its settings, metrics (overall and per tag), gate verdict and instance outcomes."""
+    """One suite of a run: its settings, metrics (overall and per tag), gate verdict and instance outcomes.
+    `pair` names the model pair that gated it ("" for the run's default pair)."""
 
     name: str
     path: str
@@ -45,10 +66,17 @@ class SuiteReport:
     verdict: GateVerdict
     slices: dict[str, SuiteMetrics] = field(default_factory=dict)
     outcomes: tuple[InstanceOutcome, ...] = ()
+    pair: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What identifies the suite across runs: its pair and its path."""
+        return (self.pair, self.path)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "pair": self.pair,
             "path": self.path,
             "shape": self.shape.value,
             "suite_hash": self.suite_hash,
@@ -75,12 +103,18 @@ class SuiteReport:
                 for tag, m in json_object(data.get("slices", {})).items()
             },
             outcomes=tuple(InstanceOutcome.from_json(json_object(o)) for o in json_list(data.get("outcomes", []))),
+            pair=text(data.get("pair", "")),
         )
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunReport:
-    """Everything one `check` or `fix` run found. `fix` holds the before/after section of a fix run."""
+    """Everything one `check` or `fix` run found. `fix` holds the before/after section of a fix run.
+
+    `old`/`new` are the models of a run of one pair. A run of several model pairs lists each in `pairs` (pair name
+    → models; "" is the default pair) and each suite names its pair; `old`/`new` are then the first pair's, so a
+    reader that knows no pairs still reads a valid report.
+    """
 
     schema_version: int = SCHEMA_VERSION
     tool_version: str
@@ -91,18 +125,28 @@ class RunReport:
     environment: dict[str, str] = field(default_factory=dict)
     kind: RunKind = "check"
     fix: dict[str, Any] | None = None
+    pairs: dict[str, ModelPairInfo] = field(default_factory=dict)
 
     @classmethod
     def create(
         cls,
         *,
-        old: ModelInfo,
-        new: ModelInfo,
         suites: Sequence[SuiteReport],
+        old: ModelInfo | None = None,
+        new: ModelInfo | None = None,
+        pairs: Mapping[str, ModelPairInfo] | None = None,
         kind: RunKind = "check",
         fix: dict[str, Any] | None = None,
     ) -> RunReport:
-        """A report of a run that finished now, in this environment."""
+        """A report of a run that finished now, in this environment: of one pair (`old`, `new`) or of `pairs`."""
+        named = dict(pairs or {})
+        if old is None or new is None:
+            if not named:
+                raise ValueError("a run report needs old and new, or pairs")
+            first = named[min(named)]
+            old, new = first.old, first.new
+        if set(named) <= {""}:  # one unnamed pair: the report of a run without pairs
+            named = {}
         return cls(
             tool_version=__version__,
             created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -112,11 +156,16 @@ class RunReport:
             environment=collect_environment(),
             kind=kind,
             fix=fix,
+            pairs=named,
         )
 
     @property
     def passed(self) -> bool:
         return all(suite.verdict.passed for suite in self.suites)
+
+    def models_of(self, suite: SuiteReport) -> ModelPairInfo:
+        """The old and new model that `suite` was gated with."""
+        return self.pairs.get(suite.pair) or ModelPairInfo(self.old, self.new)
 
     def to_json(self) -> dict[str, Any]:
         # ModelInfo compares without `details`; the JSON keeps them all the same.
@@ -130,6 +179,7 @@ class RunReport:
             "environment": dict(self.environment),
             "suites": [suite.to_json() for suite in self.suites],
             "fix": self.fix,
+            "pairs": {name: pair.to_json() for name, pair in self.pairs.items()},
         }
 
     @classmethod
@@ -166,6 +216,10 @@ class RunReport:
                 environment={text(k): text(v) for k, v in environment.items()},
                 kind=cast(RunKind, kind),
                 fix=None if fix is None else dict(json_object(fix)),
+                pairs={
+                    text(k): ModelPairInfo.from_json(json_object(v))
+                    for k, v in json_object(data.get("pairs", {})).items()
+                },
             )
         except KeyError as exc:
             raise ReportError(f"malformed report (missing field {exc.args[0]!r})") from None

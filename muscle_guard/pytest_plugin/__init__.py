@@ -1,6 +1,6 @@
 """The pytest plugin (entry point `pytest11`): every suite instance becomes a test, flip budgets gate CI.
 
-Dormant unless `--muscle-old`/`--muscle-new` (or their ini/pyproject keys) are set: it then registers
+Dormant unless `--muscle-old`/`--muscle-new` (or their ini/pyproject keys, or model pairs) are set: it then registers
 nothing, changes no collection and imports nothing heavy. When active, `runtime.MusclePlugin` is
 registered and does the work.
 """
@@ -22,9 +22,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "muscle_guard: an instance of a muscle-guard suite")
     options = read_options(config)
-    if bool(options.old) != bool(options.new):
-        missing = "--muscle-new" if options.old else "--muscle-old"
-        raise pytest.UsageError(f"muscle-guard needs both models: {missing} is not set")
     if options.active:
         from muscle_guard.pytest_plugin.runtime import MusclePlugin
         from muscle_guard.reports.console import install_console

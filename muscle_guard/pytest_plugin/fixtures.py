@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class ModelHandle:
-    """The old or new model of the run; it loads on first use (shared with the suites)."""
+    """The old or new model of the run; it loads on first use (shared with the suites). In a run of several model
+    pairs, `suite` picks the pair that gates that suite."""
 
     session: MuscleSession
     side: str
@@ -34,24 +35,35 @@ class ModelHandle:
         """The project's settings for `suite` ([tool.muscle-guard] defaults when empty), with overrides."""
         return self.session.options.project.settings_for(suite, self.session.options.overrides)
 
-    def predict(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Prediction:
+    def predict(
+        self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
+    ) -> Prediction:
         from muscle_guard.core.baseline import BaselineFile
+        from muscle_guard.core.errors import ConfigError
         from muscle_guard.core.pipeline import run_instances
         from muscle_guard.core.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
-        source = self.session.source(self.side)
+        try:
+            pair = self.session.pair_for(suite)
+        except ConfigError as exc:
+            pytest.fail(f"{exc}; or pass suite=NAME to pick the pair of that suite", pytrace=False)
+        source = self.session.source(self.side, pair)
         if isinstance(source, BaselineFile):
-            pytest.fail(f"--muscle-{self.side} is a baseline file: custom instances need a live model", pytrace=False)
-        return run_instances(source, item.shape, [item], settings or self.settings())[0]
+            pytest.fail(
+                f"{pair.option(self.side)} is a baseline file: custom instances need a live model", pytrace=False
+            )
+        return run_instances(source, item.shape, [item], settings or self.settings(suite))[0]
 
-    def judge(self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None) -> Judgement:
+    def judge(
+        self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
+    ) -> Judgement:
         from muscle_guard.core.scoring import judge
         from muscle_guard.core.suite import parse_instance
 
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
-        resolved = settings or self.settings()
-        return judge(item, self.predict(item, resolved), resolved)
+        resolved = settings or self.settings(suite)
+        return judge(item, self.predict(item, resolved, suite), resolved)
 
 
 def _session(request: pytest.FixtureRequest) -> MuscleSession:
@@ -80,7 +92,8 @@ def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable
     def check(
         instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""
     ) -> InstanceOutcome:
-        """`suite` names a suite whose [tool.muscle-guard] settings apply (template, normaliser, labels)."""
+        """`suite` names a suite whose [tool.muscle-guard] settings (template, normaliser, labels) and model pair
+        apply."""
         from muscle_guard.core.evaluate import compare_predictions
         from muscle_guard.core.flips import Outcome
         from muscle_guard.core.suite import parse_instance
@@ -89,7 +102,7 @@ def muscle_no_flip(muscle_old: ModelHandle, muscle_new: ModelHandle) -> Callable
         item = instance if not isinstance(instance, Mapping) else parse_instance(dict(instance))
         resolved = settings or muscle_old.settings(suite)
         outcome = compare_predictions(
-            item, resolved, muscle_old.predict(item, resolved), muscle_new.predict(item, resolved)
+            item, resolved, muscle_old.predict(item, resolved, suite), muscle_new.predict(item, resolved, suite)
         )
         if outcome.outcome is Outcome.NEGATIVE_FLIP:
             pytest.fail(

@@ -33,6 +33,7 @@ class SuiteFile(pytest.File):
             self.suite = load_suite(self.path)
             muscle_session(self.config).claim_name(self.suite)
             muscle_session(self.config).settings_for(self.suite)  # bad per-suite settings fail here, once
+            muscle_session(self.config).pair_for(self.suite)  # as a suite no model pair gates
         except MuscleGuardError as exc:
             muscle_session(self.config).broken_suites += 1
             problems = exc.problems if isinstance(exc, SuiteError) else (str(exc),)
@@ -70,6 +71,12 @@ class _MuscleItem(pytest.Item):
         return str(super().repr_failure(excinfo, style=style))
 
 
+def _add_pair(item: pytest.Item, pair: str) -> None:
+    """JUnit carries the model pair of a run of named pairs (a property `pair` on each test case)."""
+    if pair:
+        item.user_properties.append(("pair", pair))
+
+
 class InstanceItem(_MuscleItem):
     """One instance: fails on a negative flip when the suite is over its budget, else xfails or passes."""
 
@@ -79,8 +86,10 @@ class InstanceItem(_MuscleItem):
         self.add_marker(pytest.mark.muscle_guard)
 
     def runtest(self) -> None:
-        evaluation = muscle_session(self.config).evaluate(self.suite)
+        session = muscle_session(self.config)
+        evaluation = session.evaluate(self.suite)
         outcome = evaluation.by_id[self.instance.id]
+        _add_pair(self, session.pair_for(self.suite).label)
         self.user_properties.extend(
             [
                 ("outcome", outcome.outcome.value),
@@ -120,6 +129,7 @@ class GateItem(_MuscleItem):
         session = muscle_session(self.config)
         evaluation = session.evaluate(self.suite)
         self.payload = session.gate_payload(evaluation)
+        _add_pair(self, session.pair_for(self.suite).label)
         m = evaluation.metrics
         self.user_properties.extend(
             [("acc_old", m.acc_old), ("acc_new", m.acc_new), ("nf", m.nf), ("pf", m.pf), ("nfr", m.nfr)]

@@ -12,6 +12,7 @@ import pytest
 from muscle_guard.core.config import ProjectConfig, load_project_config, parse_setting
 from muscle_guard.core.errors import ConfigError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.pairs import PairPlan, plan_pairs
 from muscle_guard.core.run_options import (
     DEFAULT_CACHE_DIR,
     RUN_OPTIONS,
@@ -37,10 +38,9 @@ def add_options(parser: pytest.Parser) -> None:
 
 @dataclass(frozen=True)
 class MuscleOptions:
-    """Everything the plugin was told, validated. `active` is False when no old/new model is set."""
+    """Everything the plugin was told, validated. `active` is False when no model pair is set."""
 
-    old: str | None = None
-    new: str | None = None
+    pairs: PairPlan = field(default_factory=PairPlan)
     suites: tuple[Path, ...] = (Path("suites"),)
     overrides: dict[str, Any] = field(default_factory=dict)
     waivers: Path | None = None
@@ -57,7 +57,7 @@ class MuscleOptions:
 
     @property
     def active(self) -> bool:
-        return bool(self.old and self.new)
+        return self.pairs.active
 
 
 def read_options(config: pytest.Config) -> MuscleOptions:
@@ -89,12 +89,16 @@ def _read(config: pytest.Config) -> MuscleOptions:
         """Paths typed on the command line are relative to where pytest runs; configured ones to the root."""
         return invocation if config.getoption(dest, default=None) is not None else rootpath
 
+    def configured_ref(raw: str) -> str:
+        """A configured model reference is relative to the project root (a hub id or scheme stays as is)."""
+        at_root = rootpath / raw
+        return str(at_root) if at_root.exists() else raw
+
     def model(dest: str) -> str | None:
         raw = value(dest)
         if raw is None or config.getoption(dest, default=None) is not None:
             return None if raw is None else str(raw)
-        configured = rootpath / str(raw)
-        return str(configured) if configured.exists() else str(raw)
+        return configured_ref(str(raw))
 
     def parsed(dest: str, parse: Callable[[Any], Any]) -> Any:
         raw = value(dest)
@@ -111,16 +115,19 @@ def _read(config: pytest.Config) -> MuscleOptions:
         raw = value(option.dest) if option.kind == "gate" else None
         if raw is not None:
             overrides[option.key] = parse_setting(option.key, raw, option.flag)
+    command_line = any(config.getoption(d, default=None) is not None for d in ("muscle_old", "muscle_new"))
+    pairs = plan_pairs(
+        (model("muscle_old"), model("muscle_new")), project.pairs, command_line=command_line, resolve=configured_ref
+    )
     suites_raw = value("muscle_suites")
     suites = _paths(suites_raw, base("muscle_suites")) if suites_raw else (rootpath / "suites",)
-    if suites_raw and value("muscle_old") and value("muscle_new"):
+    if suites_raw and pairs.active:
         # A mistyped suite path would otherwise check nothing, and the gate would pass.
         refuse_empty_suite_paths(suites, "--muscle-suites")
     no_cache = bool(value("muscle_no_cache"))
     cache_dir = parsed("muscle_cache_dir", lambda v: _path(v, base("muscle_cache_dir"))) or rootpath / DEFAULT_CACHE_DIR
     options = MuscleOptions(
-        old=model("muscle_old"),
-        new=model("muscle_new"),
+        pairs=pairs,
         suites=suites,
         overrides=overrides,
         waivers=parsed("muscle_waivers", lambda v: _path(v, base("muscle_waivers"))),
@@ -149,18 +156,42 @@ def _check_outputs(options: MuscleOptions, pyproject: Path, named_suites: list[P
         [
             *places("--muscle-report", [options.report]),
             *places("--muscle-markdown", [options.markdown]),
-            *places("--muscle-update-baseline", [options.update_baseline]),
+            *_baseline_places(options),
             *cache,
         ],
         [
-            *model_places("--muscle-old", options.old),
-            *model_places("--muscle-new", options.new),
+            *_model_places(options),
             *places("--muscle-suites", list(options.suites), suites=True),
             *places("suite", named_suites, suites=True),  # suite files named on the command line
             *places("--muscle-waivers", [options.waivers]),
             Place("pyproject.toml", pyproject),
         ],
     )
+
+
+def _model_places(options: MuscleOptions) -> list[Place]:
+    """What every pair's models read."""
+    return [
+        place
+        for pair in options.pairs.pairs
+        for side in ("old", "new")
+        for place in model_places(pair.option(side), pair.ref(side))
+    ]
+
+
+def _baseline_places(options: MuscleOptions) -> list[Place]:
+    """`--muscle-update-baseline` is a file for a run of one pair, a directory of PAIR.jsonl files for several."""
+    path = options.update_baseline
+    if path is None:
+        return []
+    if len(options.pairs.pairs) > 1:
+        if path.is_file() or path.suffix == ".jsonl":
+            raise ConfigError(
+                f"--muscle-update-baseline {path}: this run has {len(options.pairs.pairs)} model pairs, each with "
+                "its own old model; pass a directory, which gets one PAIR.jsonl baseline per pair"
+            )
+        return [Place("--muscle-update-baseline", path, directory=True)]
+    return places("--muscle-update-baseline", [path])
 
 
 def _path(raw: Any, root: Path) -> Path:

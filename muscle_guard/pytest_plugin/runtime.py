@@ -16,7 +16,7 @@ from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.report import write_report
-from muscle_guard.core.suite import discover_suites, load_suite
+from muscle_guard.core.suite import discover_suites, load_suite, suite_name
 from muscle_guard.pytest_plugin.items import GateItem, SuiteFile
 from muscle_guard.pytest_plugin.options import MuscleOptions
 from muscle_guard.pytest_plugin.session import MuscleSession
@@ -35,6 +35,7 @@ class MusclePlugin:
     def __init__(self, config: pytest.Config, options: MuscleOptions) -> None:
         self.config = config
         self.options = options
+        self.baselines: list[Path] | None = None  # the baseline files written, once they are
         self.is_worker = hasattr(config, "workerinput")
         if self.is_worker:
             share_cores(config)
@@ -111,6 +112,8 @@ class MusclePlugin:
         unmatched = self.session.waivers().unmatched(suite_paths) if self.options.waivers else []
         for line in [*unmatched, *unmatched_tables(self.options.project, suite_paths)]:
             terminalreporter.write_line(line, yellow=True)
+        for line in self.options.pairs.unmatched({suite_name(p) for p in suite_paths}):
+            terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
             terminalreporter.write_line(f"muscle-guard wrote {shown_path(path, self.config.invocation_params.dir)}")
 
@@ -121,7 +124,8 @@ class MusclePlugin:
         return sorted(configured | {p for p in self.explicit if p.exists()})  # both resolved: each file once
 
     def _outputs(self) -> list[Path]:
-        return [p for p in (self.options.report, self.options.markdown, self.options.update_baseline) if p]
+        baselines = self.baselines if self.baselines is not None else [self.options.update_baseline]
+        return [p for p in (self.options.report, self.options.markdown, *baselines) if p]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -159,7 +163,7 @@ class MusclePlugin:
         if self.options.update_baseline:
             # Every configured suite, also on an xdist controller that collected nothing itself.
             suites = [load_suite(p) for p in self._suite_paths()]
-            self.session.write_baseline(self.options.update_baseline, suites)
+            self.baselines = self.session.write_baseline(self.options.update_baseline, suites)
 
 
 def share_cores(config: pytest.Config) -> None:

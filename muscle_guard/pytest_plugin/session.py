@@ -15,8 +15,9 @@ from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
 from muscle_guard.core.outputs import shown_path
+from muscle_guard.core.pairs import ModelPair
 from muscle_guard.core.pipeline import SuitePredictions, predict_suite
-from muscle_guard.core.report import RunReport, SuiteReport
+from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport
 from muscle_guard.core.sources import ModelSource, close_source, open_source
 from muscle_guard.core.suite import Suite, same_name_error
 from muscle_guard.core.waivers import Waivers, load_waivers
@@ -57,19 +58,28 @@ class MuscleSession:
             extra=extra,
         )
 
-    def source(self, side: str) -> ModelSource:
-        """The old or new model, opened on first use; a failure is remembered and raised for every item."""
-        if side in self._source_errors:
-            raise self._source_errors[side]
-        if side not in self._sources:
-            raw = self.options.old if side == "old" else self.options.new
-            assert raw is not None
+    def pair_for(self, suite: Suite | str) -> ModelPair:
+        """The model pair that gates `suite` (a suite or its name; "" for the run's default or only pair)."""
+        name = suite if isinstance(suite, str) else suite.name
+        plan = self.options.pairs
+        if not name and plan.default is None and len(plan.named) == 1:
+            return plan.named[0]
+        return plan.for_suite(name)
+
+    def source(self, side: str, pair: ModelPair | None = None) -> ModelSource:
+        """One side of a pair (the default pair when None), opened on first use and shared by every pair that
+        names the same reference; a failure is remembered and raised for every item."""
+        pair = pair or self.pair_for("")
+        raw = pair.ref(side)
+        if raw in self._source_errors:
+            raise self._source_errors[raw]
+        if raw not in self._sources:
             try:
-                self._sources[side] = open_source(raw, self.run_options(), f"--muscle-{side}")
+                self._sources[raw] = open_source(raw, self.run_options(), pair.option(side))
             except MuscleGuardError as exc:
-                self._source_errors[side] = exc
+                self._source_errors[raw] = exc
                 raise
-        return self._sources[side]
+        return self._sources[raw]
 
     def claim_name(self, suite: Suite) -> None:
         """Refuse a second suite file with a name already taken in this run (see `same_name_error`)."""
@@ -87,7 +97,9 @@ class MuscleSession:
 
     def predict(self, side: str, suite: Suite) -> SuitePredictions:
         cache = PredictionCache(self.options.cache_dir) if self.options.cache_dir else None
-        source = self.source(side)
+        pair = self.pair_for(suite)
+        source = self.source(side, pair)
+        where = f"{pair.name}: " if pair.name else ""
         # xdist workers share the user's terminal: their bars would interleave, so only one process draws.
         with self.uncaptured():
             return predict_suite(
@@ -95,7 +107,7 @@ class MuscleSession:
                 suite,
                 self.settings_for(suite),
                 cache=cache,
-                label=f"{suite.name} ({side})",
+                label=f"{where}{suite.name} ({side})",
                 progress=not self.is_worker,
             )
 
@@ -126,33 +138,46 @@ class MuscleSession:
     def gate_payload(self, evaluation: SuiteEvaluation) -> dict[str, Any]:
         """What a gate item's report carries to the controller (survives xdist serialisation)."""
         path = shown_path(evaluation.suite.path, self.rootpath)
+        pair = self.pair_for(evaluation.suite)
         return {
-            "suite": to_suite_report(evaluation, path).to_json(),
-            "old": self.source("old").info.to_json(),
-            "new": self.source("new").info.to_json(),
+            "suite": to_suite_report(evaluation, path, pair=pair.label).to_json(),
+            "pair": pair.label,
+            "old": self.source("old", pair).info.to_json(),
+            "new": self.source("new", pair).info.to_json(),
         }
 
     def receive(self, payload: dict[str, Any]) -> None:
         """Controller side: keep one suite's report from a gate item (ours or a worker's)."""
         self.suite_reports[payload["suite"]["path"]] = payload["suite"]
-        self.models.setdefault("old", payload["old"])
-        self.models.setdefault("new", payload["new"])
+        self.models.setdefault(payload["pair"], {"old": payload["old"], "new": payload["new"]})
 
     def run_report(self) -> RunReport | None:
         if not self.suite_reports:
             return None
         suites = [SuiteReport.from_json(self.suite_reports[k]) for k in sorted(self.suite_reports)]
-        return RunReport.create(
-            old=ModelInfo.from_json(self.models["old"]), new=ModelInfo.from_json(self.models["new"]), suites=suites
-        )
+        pairs = {
+            name: ModelPairInfo(ModelInfo.from_json(m["old"]), ModelInfo.from_json(m["new"]))
+            for name, m in sorted(self.models.items())
+        }
+        return RunReport.create(suites=suites, pairs=pairs)
 
-    def write_baseline(self, path: Path, suites: list[Suite]) -> None:
-        """Write the old side of every given suite as a baseline (predictions come from the cache)."""
-        runs = []
+    def write_baseline(self, path: Path, suites: list[Suite]) -> list[Path]:
+        """Write the old side of every given suite as a baseline (predictions come from the cache): one file at
+        `path` for a run of one pair, else one file per pair, `path/PAIR.jsonl`. Returns the files written."""
+        by_pair: dict[str, list[Suite]] = {}
         for suite in suites:
-            stored = self._old_predictions.get(suite.path)
-            runs.append(stored if stored else (suite, self.settings_for(suite), self.predict("old", suite)))
-        write_baseline(path, self.source("old").info, runs)
+            by_pair.setdefault(self.pair_for(suite).label, []).append(suite)
+        single = len(self.options.pairs.pairs) == 1
+        written = []
+        for name, members in sorted(by_pair.items()):
+            runs = []
+            for suite in members:
+                stored = self._old_predictions.get(suite.path)
+                runs.append(stored if stored else (suite, self.settings_for(suite), self.predict("old", suite)))
+            target = path if single else path / f"{name or 'default'}.jsonl"
+            write_baseline(target, self.source("old", self.pair_for(members[0])).info, runs)
+            written.append(target)
+        return written
 
     def close(self) -> None:
         for source in self._sources.values():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from muscle_guard.core.formatting import percent, quoted
-from muscle_guard.core.report import RunReport, worst_negative_flips
+from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells
 from muscle_guard.reports.fix import fix_points
 
@@ -39,16 +39,22 @@ def md_exact(text: str, limit: int = MAX_CELL) -> str:
 def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUITE, max_suites: int = 50) -> str:
     """The per-suite table and the top negative flips; at most `max_suites` rows and k flips each."""
     verdict = "passed" if report.passed else "failed"
+    models = [
+        f"- pair **{md_cell(pair_title(name))}**: `{md_cell(p.old.ref, code=True)}` → `{md_cell(p.new.ref, code=True)}`"
+        for name, p in sorted(report.pairs.items())
+    ] or [f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`"]
+    lead = ("pair", "suite") if report.pairs else ("suite",)
     lines = [
         f"## muscle-guard: {verdict}",
         "",
-        f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`",
+        *models,
         "",
-        "| " + " | ".join(("suite", *FULL_ROW, "gate")) + " |",
-        "|---|" + "---:|" * len(FULL_ROW) + "---|",
+        "| " + " | ".join((*lead, *FULL_ROW, "gate")) + " |",
+        "|---|" * len(lead) + "---:|" * len(FULL_ROW) + "---|",
     ]
     for suite in report.suites[:max_suites]:
-        cells = [md_cell(suite.name), *metric_cells(suite.metrics), gate_emoji(suite.verdict.passed)]
+        names = [md_cell(pair_title(suite.pair)), md_cell(suite.name)] if report.pairs else [md_cell(suite.name)]
+        cells = [*names, *metric_cells(suite.metrics), gate_emoji(suite.verdict.passed)]
         lines.append("| " + " | ".join(cells) + " |")
     if len(report.suites) > max_suites:
         lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")

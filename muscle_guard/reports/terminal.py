@@ -17,7 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from muscle_guard.core.formatting import opt_percent, percent, quoted
-from muscle_guard.core.report import RunReport, worst_negative_flips
+from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells, nfr_change
 from muscle_guard.reports.fix import fix_points
 
@@ -39,13 +39,25 @@ class Exact:
 
 
 def suite_table(report: RunReport) -> Table:
-    """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite."""
-    table = Table(title=f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}", title_justify="left")
-    for header in ("suite", *SHORT_ROW, "gate"):
-        table.add_column(header, justify="left" if header in ("suite", "gate") else "right")
+    """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite (and its model pair,
+    in a run of several pairs)."""
+    if report.pairs:
+        title = f"muscle-guard: {len(report.pairs)} model pairs"
+    else:
+        title = f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}"
+    table = Table(title=title, title_justify="left")
+    lead = ("pair", "suite") if report.pairs else ("suite",)
+    for header in (*lead, *SHORT_ROW, "gate"):
+        table.add_column(header, justify="left" if header in ("pair", "suite", "gate") else "right")
     for suite in report.suites:
-        table.add_row(escape(suite.name), *metric_cells(suite.metrics, SHORT_ROW), gate_markup(suite.verdict.passed))
+        names = (escape(pair_title(suite.pair)), escape(suite.name)) if report.pairs else (escape(suite.name),)
+        table.add_row(*names, *metric_cells(suite.metrics, SHORT_ROW), gate_markup(suite.verdict.passed))
     return table
+
+
+def pair_lines(report: RunReport) -> list[str]:
+    """One line per model pair of a run of several: `pair NAME: OLD -> NEW`."""
+    return [f"pair {pair_title(name)}: {pair.old.ref} -> {pair.new.ref}" for name, pair in sorted(report.pairs.items())]
 
 
 def compatibility_table(report: RunReport) -> Table:
@@ -114,6 +126,8 @@ def render_text(report: RunReport, *, width: int = 120, color: bool = False, fli
     buffer = io.StringIO()
     console = Console(file=buffer, width=width, force_terminal=color, color_system="standard" if color else None)
     console.print(suite_table(report))
+    for line in pair_lines(report):
+        console.print(f"  {escape(line)}", highlight=False)
     for suite in report.suites:
         for reason in suite.verdict.reasons:
             console.print(f"  [red]{escape(suite.name)}[/]: {escape(reason)}", highlight=False)

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from muscle_guard.cli import app
 from muscle_guard.core.flips import InstanceOutcome
-from muscle_guard.core.report import RunReport
+from muscle_guard.core.report import ModelPairInfo, RunReport
 
-from .conftest import fix_section, mc, realistic_run, run_report, suite_report
+from .conftest import NEW, OLD, fix_section, mc, realistic_run, run_report, suite_report
 
 Save = Callable[..., Path]
 runner = CliRunner()
@@ -46,6 +46,37 @@ def flips(n: int, *, prompt: str = "", start: int = 0) -> list[InstanceOutcome]:
 )
 def test_each_format_renders_the_suite_table(save: Save, fmt: str, expected: list[str]) -> None:
     code, out, err = invoke(save(run_report()), "--format", fmt)
+    assert (code, err) == (0, "")
+    for text in expected:
+        assert text in out
+
+
+def two_pairs() -> RunReport:
+    """A run of two model pairs, each gating one suite."""
+    sarcasm = replace(suite_report([mc("a", 0, 0), mc("b", 0, 1)]), pair="sarcasm")
+    reviews = replace(suite_report([mc("r", 0, 0)], name="reviews"), pair="sentiment")
+    pairs = {
+        "sarcasm": ModelPairInfo(replace(OLD, ref="v1+sarcasm"), replace(NEW, ref="v2+sarcasm")),
+        "sentiment": ModelPairInfo(replace(OLD, ref="v1+sentiment"), replace(NEW, ref="v2+sentiment")),
+    }
+    return run_report([sarcasm, reviews], pairs=pairs)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("terminal", ["2 model pairs", "│ sarcasm   │ sarcasm │", "pair sentiment: v1+sentiment -> v2+sentiment"]),
+        ("markdown", ["| pair | suite | N |", "| sentiment | reviews | 1 |", "- pair **sarcasm**: `v1+sarcasm`"]),
+        ("html", ["muscle-guard: 2 model pairs", "sentiment · <b>reviews</b>", "pair <b>sarcasm</b>"]),
+    ],
+)
+def test_a_run_of_several_pairs_names_each_pair_and_its_models(save: Save, fmt: str, expected: list[str]) -> None:
+    report = two_pairs()
+    assert RunReport.from_json(json.loads(json.dumps(report.to_json()))) == report
+    assert report.models_of(report.suites[1]).new.ref == "v2+sentiment"
+
+    code, out, err = invoke(save(report), "--format", fmt)
+
     assert (code, err) == (0, "")
     for text in expected:
         assert text in out

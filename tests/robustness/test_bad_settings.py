@@ -108,11 +108,29 @@ PYPROJECT: dict[str, Case] = {
         f"{TABLE}\nmax_nrf = 0.1\n",
         f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, device, dtype, "
         "epsilon, labels, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, min_accuracy_delta, new, "
-        "normaliser, old, prompt_template, report, scorer, stop, suites, trust_remote_code, waivers",
+        "normaliser, old, pairs, prompt_template, report, scorer, stop, suites, trust_remote_code, waivers",
     ),
     "misspelt key in a suite table": Case(
         "[tool.muscle-guard.suites.capitals]\nmax_nrf = 0.1\n",
         f"{{pp}} [tool.muscle-guard.suites.capitals]: unknown setting 'max_nrf'; known: {KNOWN_SETTINGS}",
+    ),
+    "model in a suite table": Case(
+        '[tool.muscle-guard.suites.capitals]\nold = "models/a"\n',
+        "{pp} [tool.muscle-guard.suites.capitals]: 'old' is not a suite setting; models are set per pair: "
+        '[tool.muscle-guard.pairs.NAME] with old = ..., new = ... and suites = ["capitals"]',
+    ),
+    "pair without suites": Case(
+        '[tool.muscle-guard.pairs.sentiment]\nold = "a"\nnew = "b"\n',
+        "{pp} [tool.muscle-guard.pairs.sentiment]: suites is missing; a pair needs old, new and the suites it gates",
+    ),
+    "suite in two pairs": Case(
+        '[tool.muscle-guard.pairs.a]\nold = "x"\nnew = "y"\nsuites = ["capitals"]\n'
+        '[tool.muscle-guard.pairs.b]\nold = "x"\nnew = "z"\nsuites = ["capitals"]\n',
+        "{pp} [tool.muscle-guard.pairs.b]: suite 'capitals' is also listed by pair 'a'; a suite is gated by one pair",
+    ),
+    "misspelt key in a pair": Case(
+        '[tool.muscle-guard.pairs.a]\nold = "x"\nnwe = "y"\nsuites = ["capitals"]\n',
+        "{pp} [tool.muscle-guard.pairs.a]: unknown key 'nwe'; a pair has old, new, suites",
     ),
     "table that is a value": Case('[tool]\nmuscle-guard = "strict"\n', f"{{pp}}: {TABLE} must be a table"),
     "invalid TOML": Case(

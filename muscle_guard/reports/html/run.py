@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics, metrics_by_reference
 from muscle_guard.core.formatting import percent
-from muscle_guard.core.report import RunReport, SuiteReport, worst_negative_flips
+from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
 from muscle_guard.reports.fix import FixPoint, fix_frontier, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
@@ -31,7 +31,8 @@ def render_html(report: RunReport, *, source: str = "", max_flips: int = MAX_FLI
         _section("flips", "Negative flips", flip_list(report.suites, max_flips)),
         _footer(report, source),
     ]
-    return page(f"muscle-guard: {report.old.ref} → {report.new.ref}", "\n".join(s for s in sections if s))
+    title = f"{len(report.pairs)} model pairs" if report.pairs else f"{report.old.ref} → {report.new.ref}"
+    return page(f"muscle-guard: {title}", "\n".join(s for s in sections if s))
 
 
 def _section(anchor: str, title: str, body: str) -> str:
@@ -45,10 +46,20 @@ def _header(report: RunReport) -> str:
     nav = "".join(f'<a href="#{a}">{titles[a]}</a>' for a in links)
     return (
         f"<header><h1>muscle-guard {badge(report.passed, 'passed', 'failed')}</h1>"
-        f'<p class="meta"><code>{esc(report.old.ref)}</code> → <code>{esc(report.new.ref)}</code></p>'
+        f"{_models(report)}"
         f'<p class="meta">{esc(kind)} · {esc(report.created_at)} · {len(report.suites)} suite(s) · '
         f"muscle-guard {esc(report.tool_version)}</p>"
         f"<nav>{nav}</nav></header>"
+    )
+
+
+def _models(report: RunReport) -> str:
+    """The old → new models: one line, or one per model pair of a run of several."""
+    pairs = sorted(report.pairs.items()) or [("", ModelPairInfo(report.old, report.new))]
+    return "".join(
+        f'<p class="meta">{"pair <b>" + esc(pair_title(name)) + "</b>: " if report.pairs else ""}'
+        f"<code>{esc(p.old.ref)}</code> → <code>{esc(p.new.ref)}</code></p>"
+        for name, p in pairs
     )
 
 
@@ -67,7 +78,8 @@ def suite_table(report: RunReport) -> str:
     for suite in report.suites:
         v = suite.verdict
         reasons = "<br>".join([esc(r) for r in v.reasons] + [f'<span class="note">{esc(n)}</span>' for n in v.notes])
-        rows.append([f"<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
+        name = f"{esc(pair_title(suite.pair))} · " if report.pairs else ""
+        rows.append([f"{name}<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
     if not rows:
         return '<p class="note">This run has no suites.</p>'
     return table([*SUITE_COLUMNS, "reasons"], rows, numeric=range(1, len(SUITE_COLUMNS) - 1))
