@@ -37,6 +37,11 @@ class RunOptions:
     extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
 
+# `RunOptions.extra[SHARED]`: a dict that a front end gives every backend of one run, for what backends may share
+# within it (the hf backend keeps one loaded base for all adapters on it there). Without it nothing is shared.
+SHARED = "shared"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a report says about a model."""

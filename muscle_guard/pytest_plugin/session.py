@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from muscle_guard.core.backend import ModelInfo, RunOptions
+from muscle_guard.core.backend import SHARED, ModelInfo, RunOptions
 from muscle_guard.core.baseline import write_baseline
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import SuiteSettings
@@ -35,6 +35,7 @@ class MuscleSession:
     # Suspends pytest's output capture while models run, so progress bars reach the terminal.
     uncaptured: Callable[[], AbstractContextManager[object]] = nullcontext
     _sources: dict[str, ModelSource] = field(default_factory=dict)
+    _shared: dict[str, Any] = field(default_factory=dict)  # what the run's backends share (one base per base)
     _source_errors: dict[str, MuscleGuardError] = field(default_factory=dict)
     _evaluations: dict[Path, SuiteEvaluation | MuscleGuardError] = field(default_factory=dict)
     _old_predictions: dict[Path, tuple[Suite, SuiteSettings, SuitePredictions]] = field(default_factory=dict)
@@ -48,7 +49,9 @@ class MuscleSession:
 
     def run_options(self) -> RunOptions:
         o = self.options
-        extra = {"hash_cache_dir": str(o.cache_dir / "hashes")} if o.cache_dir else {}
+        extra: dict[str, Any] = {SHARED: self._shared}
+        if o.cache_dir:
+            extra["hash_cache_dir"] = str(o.cache_dir / "hashes")
         return RunOptions(
             device=o.device,
             dtype=o.dtype,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.backends.hf import backend as hf_backend
+from muscle_guard.backends.hf import shared
 from muscle_guard.testing import tiny_models as tm
 
 QUESTIONS = [
@@ -32,15 +32,21 @@ def pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 @pytest.fixture
 def loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The adapters whose weights were loaded, in order, by any HFBackend in this process."""
+    """The adapters whose weights were loaded, in order, by any HFBackend in this process: with their base, or into
+    a base another backend of the run loaded."""
     seen: list[str] = []
-    real = hf_backend.load_model
+    real_load, real_add = shared.load_model, shared.add_adapter
 
     def counting(ref: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(Path(ref.raw).name)
-        return real(ref, *args, **kwargs)
+        return real_load(ref, *args, **kwargs)
 
-    monkeypatch.setattr(hf_backend, "load_model", counting)
+    def adding(model: Any, files: Any, name: str) -> None:
+        seen.append(Path(files.adapter_dir).name)
+        real_add(model, files, name)
+
+    monkeypatch.setattr(shared, "load_model", counting)
+    monkeypatch.setattr(shared, "add_adapter", adding)
     return seen
 
 
@@ -91,3 +97,45 @@ def test_a_warm_gate_on_a_cpu_only_torch_does_not_import_torch(
     assert cold.ret == warm.ret == pytest.ExitCode.OK
     cold.stdout.fnmatch_lines(["*torch imported: True*"])
     warm.stdout.fnmatch_lines(["*torch imported: False*"])
+
+
+def test_a_run_of_two_pairs_loads_one_base_per_base(
+    pytester: pytest.Pytester, loads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = pytester.path / "models"
+    tok = tm.build_tokenizer(root / "tok")
+    old_base = tm.build_causal_lm(root / "old-base", tok, seed=0)
+    new_base = tm.build_causal_lm(root / "new-base", tok, seed=7)
+    adapters = {
+        f"{side}-{task}": tm.add_lora_adapter(base, root / f"{side}-{task}", seed=seed)
+        for side, base in (("old", old_base), ("new", new_base))
+        for task, seed in (("capitals", 1), ("science", 2))
+    }
+    tables = "".join(
+        f'[tool.muscle-guard.pairs.{task}]\nold = "{adapters[f"old-{task}"]}"\nnew = "{adapters[f"new-{task}"]}"\n'
+        f'suites = ["{task}"]\n'
+        for task in ("capitals", "science")
+    )
+    pytester.makepyprojecttoml("[tool.muscle-guard]\nmax_nfr = 1.0\n" + tables)
+    for task in ("capitals", "science"):
+        lines = [
+            json.dumps({"id": f"{task}-{i}", "prompt": prompt, "choices": choices, "answer": 0})
+            for i, (prompt, choices) in enumerate(QUESTIONS)
+        ]
+        pytester.makefile(".jsonl", **{f"suites/{task}": "\n".join(lines)})
+    base_loads: list[str] = []
+    real = shared.load_model
+
+    def by_base(ref: Any, *args: Any, **kwargs: Any) -> Any:
+        loaded = real(ref, *args, **kwargs)
+        base_loads.append(Path(loaded.base_path).name)
+        return loaded
+
+    monkeypatch.setattr(shared, "load_model", by_base)
+    run = pytester.runpytest("-p", "no:cacheprovider", "--muscle-report=report.json")
+
+    assert run.ret == pytest.ExitCode.OK
+    assert sorted(base_loads) == ["new-base", "old-base"]  # two bases, four adapters
+    assert sorted(loads) == ["new-capitals", "new-science", "old-capitals", "old-science"]
+    report = json.loads((pytester.path / "report.json").read_text(encoding="utf-8"))
+    assert sorted(report["pairs"]) == ["capitals", "science"]

@@ -6,11 +6,11 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from muscle_guard.backends.hf.batching import BatchSizer, run_batches
-from muscle_guard.backends.hf.device import free_memory
 from muscle_guard.backends.hf.fingerprint import FileHasher, combine
 from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
-from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, load_model, model_identity, plan_model
+from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, model_identity, plan_model
 from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
+from muscle_guard.backends.hf.shared import acquire, activate, release
 from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
 from muscle_guard.core.errors import BackendError, InputTooLong, MuscleGuardError
 from muscle_guard.core.modelref import ModelRef
@@ -98,14 +98,20 @@ class HFBackend:
         return self._loaded
 
     def _load(self) -> LoadedModel:
-        loaded = load_model(self.ref, self.options, plan=self.plan)
-        if loaded.has_adapter:
-            check_adapter_changes_outputs(loaded)
-        if loaded.task == "classify" and int(loaded.model.config.num_labels) != self.plan.num_labels:
-            raise BackendError(
-                f"{self.ref.raw}: the loaded classifier has {loaded.model.config.num_labels} classes where its "
-                f"files declare {self.plan.num_labels}; check config.json's id2label and the adapter's head"
-            )
+        # Adapters on a base another backend of this process has loaded share that base (see shared.py).
+        loaded = acquire(self.ref, self.options, self.plan)
+        try:
+            if loaded.has_adapter:
+                activate(loaded)
+                check_adapter_changes_outputs(loaded)
+            if loaded.task == "classify" and int(loaded.model.config.num_labels) != self.plan.num_labels:
+                raise BackendError(
+                    f"{self.ref.raw}: the loaded classifier has {loaded.model.config.num_labels} classes where its "
+                    f"files declare {self.plan.num_labels}; check config.json's id2label and the adapter's head"
+                )
+        except MuscleGuardError:
+            release(loaded, self.options, self.plan)
+            raise
         return loaded
 
     @property
@@ -129,6 +135,7 @@ class HFBackend:
             raise BackendError(f"{self.ref.raw} is {kind}; it cannot {what}")
         loaded = self.loaded
         assert loaded is not None
+        activate(loaded)  # its adapter, where several share one base
         return loaded
 
     def score_choices(self, requests: Sequence[ChoiceRequest]) -> list[tuple[float, ...]]:
@@ -202,9 +209,8 @@ class HFBackend:
     def close(self) -> None:
         self._closed = True
         if self._loaded is not None:
-            device = self._loaded.device
-            self._loaded = None
-            free_memory(device)
+            loaded, self._loaded = self._loaded, None
+            release(loaded, self.options, self.plan)
 
 
 def classify_batch(loaded: LoadedModel, batch: Sequence[Sequence[int]]) -> list[tuple[float, ...]]:

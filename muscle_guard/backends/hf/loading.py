@@ -41,6 +41,7 @@ class LoadedModel:
     adapter_path: str | None
     files: ModelFiles
     max_length: int
+    adapter_name: str = "default"  # the peft adapter of `model` to run (a shared base holds several)
 
     @property
     def has_adapter(self) -> bool:
@@ -137,7 +138,7 @@ def load_model(
     plan = plan or plan_model(ref, options)
     files, device, dtype = plan.files, plan.device, plan.dtype
     with _quiet_loading(options.progress):
-        tokenizer = _load_tokenizer(files, options)
+        tokenizer = load_tokenizer(files, options)
         model = _load_base(files, options, device, dtype, tokenizer)
         if files.adapter_dir is not None:
             model = _load_adapter(model, files, trainable)
@@ -153,7 +154,7 @@ def load_model(
         base_path=str(files.base_dir),
         adapter_path=str(files.adapter_dir) if files.adapter_dir is not None else None,
         files=files,
-        max_length=_max_length(model, tokenizer),
+        max_length=max_length_of(model, tokenizer),
     )
 
 
@@ -177,7 +178,7 @@ def check_same_weights(files: ModelFiles, hasher: FileHasher) -> None:
         )
 
 
-def _load_tokenizer(files: ModelFiles, options: RunOptions) -> Any:
+def load_tokenizer(files: ModelFiles, options: RunOptions) -> Any:
     from transformers import AutoTokenizer
 
     try:
@@ -229,11 +230,26 @@ def _load_adapter(model: Any, files: ModelFiles, trainable: bool) -> Any:
     from peft import PeftModel
 
     assert files.adapter_dir is not None
+    with _fitting(files):
+        return PeftModel.from_pretrained(model, str(files.adapter_dir), is_trainable=trainable)
+
+
+def add_adapter(model: Any, files: ModelFiles, name: str) -> None:
+    """Load the adapter of `files` into the PeftModel `model` under `name`, beside the adapters it has."""
+    assert files.adapter_dir is not None
+    with _fitting(files):
+        model.load_adapter(str(files.adapter_dir), adapter_name=name, is_trainable=False)
+    model.requires_grad_(False)
+
+
+@contextlib.contextmanager
+def _fitting(files: ModelFiles) -> Iterator[None]:
+    """Loading an adapter: a mismatch with the base is one line that says what to do."""
     try:
         with warnings.catch_warnings():
             # peft 0.21 calls an API that transformers 5 deprecates: noise for our users.
             warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-            return PeftModel.from_pretrained(model, str(files.adapter_dir), is_trainable=trainable)
+            yield
     except (RuntimeError, ValueError, KeyError, OSError) as exc:
         raise ModelRefError(
             f"adapter {files.adapter_dir} does not fit base {files.base_name} ({_first_line(exc)[:200]}); "
@@ -241,7 +257,7 @@ def _load_adapter(model: Any, files: ModelFiles, trainable: bool) -> Any:
         ) from None
 
 
-def _max_length(model: Any, tokenizer: Any) -> int:
+def max_length_of(model: Any, tokenizer: Any) -> int:
     """Longest sequence the model accepts (positions in its config, else the tokenizer's limit)."""
     config = model.config
     for attr in ("max_position_embeddings", "n_positions", "max_sequence_length", "seq_length", "n_ctx"):
@@ -262,4 +278,13 @@ def model_identity(files: ModelFiles, hasher: FileHasher) -> dict[str, str]:
     return {group: group_digest(hasher, paths) for group, paths in files.fingerprint_files().items()}
 
 
-__all__ = ["LoadedModel", "ModelPlan", "load_model", "model_identity", "plan_model"]
+__all__ = [
+    "LoadedModel",
+    "ModelPlan",
+    "add_adapter",
+    "load_model",
+    "load_tokenizer",
+    "max_length_of",
+    "model_identity",
+    "plan_model",
+]
