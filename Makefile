@@ -9,7 +9,7 @@ LOCK := requirements.lock
 PIP_TOOLS := pip-tools==7.6.2
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: install lock test lint typecheck pytest browser demo demo-causal clean
+.PHONY: install lock test lint typecheck pytest browser demo demo-causal demo-team clean
 
 $(STAMP): pyproject.toml constraints.txt $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ demo: install
 # multiple choice, fixed with `--strategy auto` (choice-level MUSCLE). Slower: two causal LMs on the CPU.
 demo-causal: install
 	$(BIN)/python -m demo.causal
+
+# A team's upgrade: the demo's two bases with two task adapters each (Rotten Tomatoes, sarcasm), gated by one
+# pytest run from the model pairs of .muscle-out/team/pyproject.toml.
+demo-team: install
+	$(BIN)/python -m demo.team
 
 lint: install
 	$(BIN)/ruff check muscle_guard demo tests bench plugins

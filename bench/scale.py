@@ -25,26 +25,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from dataclasses import dataclass
 from pathlib import Path
+
+from _pytest_timing import timed_pytest
 
 XFAIL_RATE = 0.05
 BUDGET = 0.10
 CLI = [sys.executable, "-m", "muscle_guard.cli"]
-# Peak RSS of one child process: run it under a tiny wrapper that reports its own children's maximum.
-WRAPPER = (
-    "import resource, subprocess, sys\n"
-    "rc = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode\n"
-    "print(rc, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-)
-
-
-@dataclass(frozen=True)
-class Timing:
-    wall: float
-    peak_mib: float
-    rc: int
 
 
 def build(root: Path, n: int, variant: str) -> None:
@@ -89,28 +76,14 @@ def gate_args(root: Path) -> list[str]:
     ]
 
 
-def timed(args: list[str], cwd: Path) -> Timing:
-    started = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-c", WRAPPER, sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    wall = time.perf_counter() - started
-    rc, rss_kib = proc.stdout.split()
-    return Timing(wall, int(rss_kib) / 1024, int(rc))
-
-
 def measure(n: int, variant: str, runs: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         build(root, n, variant)
         plain, gate = [], []
         for _ in range(runs):
-            plain.append(timed(["test_plain.py"], root))
-            gate.append(timed(gate_args(root), root))
+            plain.append(timed_pytest(["test_plain.py"], root))
+            gate.append(timed_pytest(gate_args(root), root))
         bad = [t.rc for t in plain + gate if t.rc != 0]
         if bad:
             raise SystemExit(f"N={n} {variant}: pytest exited {bad} (expected 0)")

@@ -123,7 +123,7 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("dtype", "DTYPE", DTYPE_HELP, "value", _TEXT, parse_dtype),
     RunOption("report", "PATH.json", "write the run report as JSON", "path", _TEXT, check=False),
     RunOption("markdown", "PATH.md", "write a Markdown summary (for GitHub step summaries)", "path", _TEXT),
-    RunOption("update_baseline", "PATH", "write the old side's predictions as a baseline file", "path"),
+    RunOption("update_baseline", "PATH", "write the old side's predictions as a baseline file (a directory of PAIR.jsonl for several pairs)", "path"),
     RunOption("no_cache", "", "do not read or write the prediction cache", "flag"),
     RunOption("trust_remote_code", "", "allow models that need remote code (off by default)", "flag", _BOOL),
     RunOption("allow_pickle", "", "allow pickle (.bin) weights (safetensors only by default)", "flag", _BOOL),

@@ -343,12 +343,6 @@ def test_a_bad_second_report_is_reported_too(save: Save, tmp_path: Path) -> None
     assert "nope.json" in err
 
 
-def test_three_reports_are_refused_in_one_line(save: Save) -> None:
-    path = save(run_report())
-    code, _, err = invoke(path, path, path)
-    assert (code, err) == (2, "Error: give one report to render or two to compare, got 3\n")
-
-
 def test_an_unwritable_output_is_one_line_and_leaves_nothing(save: Save, tmp_path: Path) -> None:
     (tmp_path / "taken").mkdir()
     code, _, err = invoke(save(run_report()), "-o", tmp_path / "taken")

@@ -248,3 +248,36 @@ def outcome_counts(outcomes: Sequence[InstanceOutcome]) -> dict[str, int]:
 
 def _signed(correct: bool, margin: float) -> float:
     return abs(margin) if correct else -abs(margin)
+
+
+def versions_svg(
+    labels: Sequence[str], accuracy: Sequence[float | None], nfr: Sequence[float | None], *, salt: str
+) -> str:
+    """Accuracy of each version (a line over v1, v2, …) above the NFR of each step between two versions (bars);
+    None where a report lacks the suite."""
+    from matplotlib.figure import Figure
+
+    with _style(salt):
+        fig = Figure(figsize=(7.0, 4.2), layout="constrained")
+        top, bottom = fig.subplots(2, 1, sharex=False, height_ratios=(3, 2))
+        xs = [i for i, a in enumerate(accuracy) if a is not None]
+        top.plot(xs, [accuracy[i] * 100 for i in xs], marker="o", color=_BLUE)  # type: ignore[operator]
+        for i in xs:
+            top.annotate(f"{accuracy[i] * 100:.1f}", (i, accuracy[i] * 100), textcoords="offset points",  # type: ignore[operator]
+                         xytext=(0, 6), ha="center", fontsize=8)  # fmt: skip
+        top.set_xticks(range(len(labels)), [_text(label) for label in labels])
+        top.set_ylabel("accuracy (%)")
+        top.margins(x=0.1, y=0.25)
+        top.grid(alpha=0.3)
+        steps = [f"{labels[i]}→{labels[i + 1]}" for i in range(len(nfr))]
+        values = [(v or 0.0) * 100 for v in nfr]
+        bottom.bar(range(len(nfr)), values, color=[_RED if v else _GREY for v in values], width=0.5)
+        for i, value in enumerate(nfr):
+            bottom.annotate("-" if value is None else f"{value * 100:.1f}%", (i, (value or 0.0) * 100),
+                            textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)  # fmt: skip
+        bottom.set_xticks(range(len(nfr)), steps)
+        bottom.set_ylabel("NFR (%)")
+        bottom.set_ylim(0, max([*values, 1.0]) * 1.3)
+        _tidy(top)
+        _tidy(bottom)
+        return _svg(fig)
