@@ -14,9 +14,15 @@ from rich.table import Table
 from rich.text import Text
 
 from muscle_guard.cli.common import stderr, stdout
-from muscle_guard.core.config import load_project_config
-from muscle_guard.core.errors import ConfigError, SuiteError
-from muscle_guard.core.suite import Shape, discover_suites, load_suite, same_name_error
+from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.baseline import BaselineFile
+from muscle_guard.core.config import ProjectConfig, load_project_config
+from muscle_guard.core.errors import ConfigError, MuscleGuardError, SuiteError
+from muscle_guard.core.pairs import PairPlan, plan_pairs
+from muscle_guard.core.pipeline import render_context
+from muscle_guard.core.prompt_format import parse_prompt_format
+from muscle_guard.core.sources import close_source, open_source
+from muscle_guard.core.suite import Shape, Suite, discover_suites, load_suite, same_name_error
 
 
 def validate(
@@ -25,6 +31,21 @@ def validate(
     pyproject: Annotated[Path, typer.Option(help="pyproject.toml holding the tool.muscle-guard table.")] = Path(
         "pyproject.toml"
     ),
+    show_prompt: Annotated[
+        bool,
+        typer.Option(
+            "--show-prompt",
+            help="Show each suite's first prompt as each model of its pair sees it (reads tokenizers, no weights).",
+        ),
+    ] = False,
+    old: Annotated[
+        str | None, typer.Option(help="Old model for --show-prompt (default: the configured pairs).")
+    ] = None,
+    new: Annotated[
+        str | None, typer.Option(help="New model for --show-prompt (default: the configured pairs).")
+    ] = None,
+    old_prompt: Annotated[str | None, typer.Option(help="The old model's prompt format, with --old.")] = None,
+    new_prompt: Annotated[str | None, typer.Option(help="The new model's prompt format, with --new.")] = None,
 ) -> None:
     """Check suite files: instances, task shape and scorer of each, and every error as path:line."""
     targets = paths or [Path("suites")]
@@ -42,6 +63,7 @@ def validate(
     if not files and not missing and not not_suites:
         problems.append(f"{', '.join(map(str, targets))}: no .jsonl suites found")
     names: dict[str, Path] = {}
+    suites_shown: list[tuple[Suite, dict[str, Any]]] = []
     for path in files:
         try:
             suite = load_suite(path)
@@ -69,6 +91,15 @@ def validate(
                 "scorer": scorer,
             }
         )
+        if show_prompt and project is not None and len(suite):
+            suites_shown.append((suite, rows[-1]))
+    if suites_shown and project is not None:
+        try:
+            plan = _pairs(project, pyproject, (old, new), (old_prompt, new_prompt))
+            for suite, row in suites_shown:
+                row["prompts"] = shown_prompts(plan, project, suite, problems)
+        except MuscleGuardError as exc:
+            problems.append(str(exc))
 
     if as_json:
         stdout.print_json(json.dumps({"suites": rows, "errors": problems, "ok": not problems}))
@@ -90,6 +121,10 @@ def validate(
             wide = stdout.options.update_width(100_000)
             width = max(stdout.width, Measurement.get(stdout, wide, table).maximum)
             Console(file=sys.stdout, width=width, highlight=False).print(table)
+        for row in rows:
+            for side, shown in row.get("prompts", {}).items():
+                stdout.print(Text(f"{row['name']} {side} ({shown['model']}, prompt {shown['format']}):", "bold"))
+                stdout.print(Text(shown["text"]), soft_wrap=True)
         for problem in problems:
             stderr.print(Text.assemble(("error", "red"), " ", problem), soft_wrap=True)
     raise typer.Exit(1 if problems else 0)
@@ -103,3 +138,59 @@ def _scorer_of(shape: Shape, scorer: str, normaliser: str, mc_norm: str) -> str:
     if shape is Shape.GENERATE_EXACT:
         return f"exact match ({normaliser})"
     return scorer
+
+
+def _pairs(
+    project: ProjectConfig, pyproject: Path, models: tuple[str | None, str | None], formats: tuple[str | None, ...]
+) -> PairPlan:
+    """The pairs as the plugin would see them: --old/--new (with their formats) replace the configured ones."""
+    root = pyproject.parent
+
+    def resolve(raw: str) -> str:
+        return str(root / raw) if (root / raw).exists() else raw
+
+    given = models[0] is not None or models[1] is not None
+    old = models[0] if given else project.run.get("old")
+    new = models[1] if given else project.run.get("new")
+    raw_formats = formats if given else (project.run.get("old_prompt"), project.run.get("new_prompt"))
+    prompts = (
+        parse_prompt_format(raw_formats[0], "--old-prompt"),
+        parse_prompt_format(raw_formats[1], "--new-prompt"),
+    )
+    return plan_pairs(
+        (old if given or old is None else resolve(str(old)), new if given or new is None else resolve(str(new))),
+        project.pairs,
+        command_line=given,
+        resolve=resolve,
+        prompts=prompts,
+    )
+
+
+def shown_prompts(plan: PairPlan, project: ProjectConfig, suite: Suite, problems: list[str]) -> dict[str, Any]:
+    """The first instance of `suite` rendered for each model of its pair; problems are added to `problems`."""
+    try:
+        pair = plan.for_suite(suite.name)
+    except ConfigError as exc:
+        problems.append(str(exc))
+        return {}
+    settings = project.settings_for(suite.name)
+    instance = suite.instances[0]
+    shown: dict[str, Any] = {}
+    for side in ("old", "new"):
+        prompt = pair.prompt(side)
+        source = None
+        try:
+            source = open_source(pair.ref(side), RunOptions(device="cpu", progress=False), pair.option(side))
+            if suite.shape is Shape.CLASSIFY:
+                text = instance.text or ""
+            elif isinstance(source, BaselineFile) and prompt.is_chat:
+                text = "(a baseline file: its prompts were rendered by the model that made it)"
+            else:
+                text = render_context(source, instance, settings, prompt, pair.ref(side))
+        except MuscleGuardError as exc:
+            problems.append(f"{suite.path} ({side}): {exc}")
+            continue
+        finally:
+            close_source(source)
+        shown[side] = {"id": instance.id, "model": pair.ref(side), "format": prompt.text, "text": text}
+    return shown

@@ -13,6 +13,7 @@ class ChoiceRequest:
 
     context: str
     continuations: tuple[str, ...]
+    special_tokens: bool = True  # add the tokenizer's BOS; False when a chat template wrote the context's own
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class GenerateRequest:
     context: str
     max_new_tokens: int
     stop: tuple[str, ...] = ()
+    special_tokens: bool = True  # as ChoiceRequest's
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from muscle_guard.core.errors import BaselineError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.pipeline import SuitePredictions, rendering_payload
 from muscle_guard.core.predictions import Prediction
+from muscle_guard.core.prompt_format import NONE, PromptFormat
 from muscle_guard.core.suite import Suite
 
 FORMAT_VERSION = 1
@@ -51,8 +52,10 @@ class BaselineFile:
             ref=f"baseline:{self.path}", kind="baseline", fingerprint=self._model.fingerprint, details=details
         )
 
-    def predictions_for(self, suite: Suite, settings: SuiteSettings) -> dict[str, Prediction]:
-        """The stored predictions for `suite`; refuse when the suite or its settings changed."""
+    def predictions_for(
+        self, suite: Suite, settings: SuiteSettings, prompt: PromptFormat = NONE
+    ) -> dict[str, Prediction]:
+        """The stored predictions for `suite`; refuse when the suite, its settings or the prompt format changed."""
         stored = self.suites.get(suite.name)
         if stored is None:
             have = ", ".join(sorted(self.suites)) or "none"
@@ -60,7 +63,7 @@ class BaselineFile:
                 f"{self.path}: no predictions for suite {suite.name!r} (it has: {have}); "
                 "regenerate it with `muscle-guard predict` or --muscle-update-baseline"
             )
-        rendering = json.loads(json.dumps(rendering_payload(suite.shape, settings)))
+        rendering = json.loads(json.dumps(rendering_payload(suite.shape, settings, prompt)))
         if rendering != stored.rendering:
             diffs = [
                 f"{k} was {stored.rendering.get(k)!r}, now {rendering.get(k)!r}"
@@ -97,9 +100,9 @@ def write_baseline(path: Path, model: ModelInfo, runs: Sequence[tuple[Suite, Sui
                 "suite_hash": suite.content_hash(),
                 "n": len(suite),
                 "shape": suite.shape.value,
-                "rendering": rendering_payload(suite.shape, settings),
+                "rendering": rendering_payload(suite.shape, settings, preds.prompt),
             }
-            for suite, settings, _ in runs
+            for suite, settings, preds in runs
         },
     }
     lines = [json.dumps(header, ensure_ascii=False, sort_keys=True)]

@@ -22,22 +22,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.prompt_format import NONE, PromptFormat, parse_prompt_format
 
-PAIR_KEYS = ("old", "new", "suites")
+REQUIRED_KEYS = ("old", "new", "suites")
+PAIR_KEYS = (*REQUIRED_KEYS, "old_prompt", "new_prompt")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")  # also a file name: a pair's baseline is NAME.jsonl
 
 
 @dataclass(frozen=True)
 class ModelPair:
-    """An old and a new model reference. `name` is "" for the run's default pair."""
+    """An old and a new model reference, each with its prompt format. `name` is "" for the run's default pair."""
 
     name: str
     old: str
     new: str
     where: str = ""  # where it was configured, for messages
+    old_prompt: PromptFormat = NONE
+    new_prompt: PromptFormat = NONE
 
     def ref(self, side: str) -> str:
         return self.old if side == "old" else self.new
+
+    def prompt(self, side: str) -> PromptFormat:
+        return self.old_prompt if side == "old" else self.new_prompt
 
     def option(self, side: str) -> str:
         """How the user named this side, for error messages."""
@@ -58,6 +65,8 @@ class PairConfig:
     new: str
     suites: tuple[str, ...]
     where: str
+    old_prompt: PromptFormat = NONE
+    new_prompt: PromptFormat = NONE
 
 
 @dataclass(frozen=True)
@@ -122,7 +131,7 @@ def parse_pairs(table: Any, where: str) -> tuple[PairConfig, ...]:
         unknown = sorted(set(body) - set(PAIR_KEYS))
         if unknown:
             raise ConfigError(f"{at}: unknown key {unknown[0]!r}; a pair has {', '.join(PAIR_KEYS)}")
-        for key in PAIR_KEYS:
+        for key in REQUIRED_KEYS:
             if key not in body:
                 raise ConfigError(f"{at}: {key} is missing; a pair needs old, new and the suites it gates")
         for key in ("old", "new"):
@@ -139,7 +148,8 @@ def parse_pairs(table: Any, where: str) -> tuple[PairConfig, ...]:
                     f"{at}: suite {suite!r} is also listed by pair {owner[suite]!r}; a suite is gated by one pair"
                 )
             owner[suite] = name
-        out.append(PairConfig(name, body["old"], body["new"], tuple(dict.fromkeys(suites)), at))
+        prompts = [parse_prompt_format(body.get(f"{side}_prompt"), f"{at}: {side}_prompt") for side in ("old", "new")]
+        out.append(PairConfig(name, body["old"], body["new"], tuple(dict.fromkeys(suites)), at, *prompts))
     return tuple(out)
 
 
@@ -149,17 +159,26 @@ def plan_pairs(
     *,
     command_line: bool,
     resolve: Callable[[str], str] = str,
+    prompts: tuple[PromptFormat, PromptFormat] = (NONE, NONE),
 ) -> PairPlan:
     """The run's pairs. `default` is (old, new) from the command line, ini or `[tool.muscle-guard]`;
     `command_line` says whether either came from the command line (then they replace every named pair).
-    `resolve` turns a configured reference into one relative to the project root."""
+    `resolve` turns a configured reference into one relative to the project root; `prompts` are the default
+    pair's prompt formats."""
     old, new = default
     if bool(old) != bool(new):
         missing = "--muscle-new" if old else "--muscle-old"
         raise ConfigError(f"muscle-guard needs both models: {missing} is not set")
-    pair = ModelPair("", old, new) if old and new else None
+    pair = ModelPair("", old, new, old_prompt=prompts[0], new_prompt=prompts[1]) if old and new else None
+    if pair is None and prompts != (NONE, NONE):
+        raise ConfigError(
+            "--muscle-old-prompt/--muscle-new-prompt are the formats of the default pair (--muscle-old/--muscle-new), "
+            "and there is none; for a named pair set old_prompt/new_prompt in its [tool.muscle-guard.pairs.NAME] table"
+        )
     if command_line:
         return PairPlan(default=pair)
-    named = tuple(ModelPair(c.name, resolve(c.old), resolve(c.new), c.where) for c in configured)
+    named = tuple(
+        ModelPair(c.name, resolve(c.old), resolve(c.new), c.where, c.old_prompt, c.new_prompt) for c in configured
+    )
     suites = {suite: c.name for c in configured for suite in c.suites}
     return PairPlan(default=pair, named=named, suites=suites)

@@ -105,6 +105,10 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("old", "MODEL", "old model: adapter dir, base=DIR,adapter=DIR, model dir, baseline file or scheme:target",
               "model", _TEXT),
     RunOption("new", "MODEL", "new model reference (same forms as --muscle-old)", "model", _TEXT),
+    RunOption("old_prompt", "FORMAT", "the old model's prompt format: none, chat, chat:SYSTEM or a template with "
+              "{prompt} (default none)", "value", _TEXT),
+    RunOption("new_prompt", "FORMAT", "the new model's prompt format (same forms as --muscle-old-prompt)", "value",
+              _TEXT),
     RunOption("suites", "PATHS", "comma-separated suite files or directories (default: suites/)", "paths", _LIST,
               check=False),
     RunOption("max_nfr", "FRACTION", "negative-flip-rate budget per suite, 0..1 (default 0: any flip fails)", "gate",

@@ -53,7 +53,7 @@ class ModelHandle:
             pytest.fail(
                 f"{pair.option(self.side)} is a baseline file: custom instances need a live model", pytrace=False
             )
-        return run_instances(source, item.shape, [item], settings or self.settings(suite))[0]
+        return run_instances(source, item.shape, [item], settings or self.settings(suite), pair.prompt(self.side))[0]
 
     def judge(
         self, instance: Instance | Mapping[str, Any], settings: SuiteSettings | None = None, suite: str = ""

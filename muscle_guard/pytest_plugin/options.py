@@ -13,6 +13,7 @@ from muscle_guard.core.config import ProjectConfig, load_project_config, parse_s
 from muscle_guard.core.errors import ConfigError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.pairs import PairPlan, plan_pairs
+from muscle_guard.core.prompt_format import parse_prompt_format
 from muscle_guard.core.run_options import (
     DEFAULT_CACHE_DIR,
     RUN_OPTIONS,
@@ -116,8 +117,16 @@ def _read(config: pytest.Config) -> MuscleOptions:
         if raw is not None:
             overrides[option.key] = parse_setting(option.key, raw, option.flag)
     command_line = any(config.getoption(d, default=None) is not None for d in ("muscle_old", "muscle_new"))
+    prompts = (
+        parse_prompt_format(value("muscle_old_prompt"), "--muscle-old-prompt"),
+        parse_prompt_format(value("muscle_new_prompt"), "--muscle-new-prompt"),
+    )
     pairs = plan_pairs(
-        (model("muscle_old"), model("muscle_new")), project.pairs, command_line=command_line, resolve=configured_ref
+        (model("muscle_old"), model("muscle_new")),
+        project.pairs,
+        command_line=command_line,
+        resolve=configured_ref,
+        prompts=prompts,
     )
     suites_raw = value("muscle_suites")
     suites = _paths(suites_raw, base("muscle_suites")) if suites_raw else (rootpath / "suites",)

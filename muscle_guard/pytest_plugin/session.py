@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from muscle_guard.core.evaluate import SuiteEvaluation, evaluate_suite, to_suite
 from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.pairs import ModelPair
 from muscle_guard.core.pipeline import SuitePredictions, predict_suite
+from muscle_guard.core.prompt_format import PromptFormat
 from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport
 from muscle_guard.core.sources import ModelSource, close_source, open_source
 from muscle_guard.core.suite import Suite, same_name_error
@@ -112,6 +113,7 @@ class MuscleSession:
                 cache=cache,
                 label=f"{where}{suite.name} ({side})",
                 progress=not self.is_worker,
+                prompt=pair.prompt(side),
             )
 
     def evaluate(self, suite: Suite) -> SuiteEvaluation:
@@ -145,8 +147,8 @@ class MuscleSession:
         return {
             "suite": to_suite_report(evaluation, path, pair=pair.label).to_json(),
             "pair": pair.label,
-            "old": self.source("old", pair).info.to_json(),
-            "new": self.source("new", pair).info.to_json(),
+            "old": _with_prompt(self.source("old", pair).info, pair.old_prompt).to_json(),
+            "new": _with_prompt(self.source("new", pair).info, pair.new_prompt).to_json(),
         }
 
     def receive(self, payload: dict[str, Any]) -> None:
@@ -186,3 +188,10 @@ class MuscleSession:
         for source in self._sources.values():
             close_source(source)
         self._sources.clear()
+
+
+def _with_prompt(info: ModelInfo, prompt: PromptFormat) -> ModelInfo:
+    """The model as reports show it: with its prompt format, when it has one."""
+    if prompt.kind == "none":
+        return info
+    return replace(info, details={**info.details, "prompt": prompt.text})

@@ -46,13 +46,26 @@ def _words_corpus(words: Sequence[str]) -> Iterator[str]:
         yield "Answer: " + word
 
 
-def build_tokenizer(out_dir: str | Path, vocab_words: Sequence[str] | None = None, vocab_size: int = 1024) -> Path:
+# A chat template in the shape of real ones (Llama, SmolLM2): the BOS text first, one turn per message, the
+# assistant's turn opened on request.
+TINY_CHAT_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}assistant:{% endif %}"
+)
+
+
+def build_tokenizer(
+    out_dir: str | Path,
+    vocab_words: Sequence[str] | None = None,
+    vocab_size: int = 1024,
+    chat_template: str | None = None,
+) -> Path:
     """Train a tiny byte-level BPE tokenizer (GPT-2 style: spaces belong to the following word).
 
     Words of `vocab_words` (default: DEFAULT_WORDS) become single tokens where the vocabulary size
     allows. Pre-tokenization splits at word boundaries, so `tok(context + " yes")` equals
     `tok(context) + tok(" yes")`, the lm-eval convention for continuations. BOS is prepended by default
-    (like Llama); decoding is lossless.
+    (like Llama); decoding is lossless. `chat_template` (e.g. TINY_CHAT_TEMPLATE) is saved with it.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
@@ -78,6 +91,8 @@ def build_tokenizer(out_dir: str | Path, vocab_words: Sequence[str] | None = Non
         single=f"{BOS} $A", pair=f"{BOS} $A {BOS} $B", special_tokens=[(BOS, bos_id)]
     )
     fast = tokenizer_cls(tokenizer_object=tokenizer, bos_token=BOS, eos_token=EOS, pad_token=PAD, unk_token=UNK)
+    if chat_template is not None:
+        fast.chat_template = chat_template
     fast.save_pretrained(str(out))
     return out
 

@@ -185,3 +185,33 @@ def test_a_folder_without_suites_fails(tmp_path: Path, monkeypatch: pytest.Monke
 
     assert result.exit_code == 1
     assert "error empty: no .jsonl suites found" in result.stderr
+
+
+def test_show_prompt_renders_each_models_format_of_the_suites_pair(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from muscle_guard.testing import tiny_models as tm
+
+    tok = tm.build_tokenizer(tmp_path / "tok", chat_template=tm.TINY_CHAT_TEMPLATE)
+    base = tm.build_causal_lm(tmp_path / "lm", tok, seed=0)
+    old, new = (tm.add_lora_adapter(base, tmp_path / name, seed=s) for name, s in (("old", 1), ("new", 2)))
+    write(tmp_path / "suites" / "sky.jsonl", [{"id": "q1", "prompt": "is the sky blue?", "choices": [" yes", " no"],
+                                             "answer": 0}])  # fmt: skip
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.muscle-guard.suites.sky]\nprompt_template = "Q: {prompt}"\n'
+        f'[tool.muscle-guard.pairs.team]\nold = "{old}"\nnew = "{new}"\nsuites = ["sky"]\n'
+        'old_prompt = "{prompt}\\nA:"\nnew_prompt = "chat:Be brief."\n',
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)
+
+    result = validate("--show-prompt", "--json")
+
+    assert result.exit_code == 0, result.output
+    (row,) = json.loads(result.stdout)["suites"]
+    assert row["prompts"]["old"]["text"] == "Q: is the sky blue?\nA:"
+    assert row["prompts"]["new"]["text"] == "<s>system: Be brief.\nuser: Q: is the sky blue?\nassistant:"
+    assert row["prompts"]["new"]["format"] == "chat:Be brief."
+    shown = validate("--show-prompt")
+    assert "sky new (" in shown.stdout
+    assert "assistant:" in shown.stdout

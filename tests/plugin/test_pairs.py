@@ -196,3 +196,57 @@ def test_a_hand_written_test_picks_the_pair_of_the_suite_it_names(project: Proje
 
     assert "negative flip on x" in run.longrepr("test_custom.py::test_sarcasm")
     assert "or pass suite=NAME" in run.longrepr("test_custom.py::test_no_suite")
+
+
+def test_each_model_of_a_pair_renders_prompts_its_own_way(project: Project) -> None:
+    team(project, PAIRS.replace('suites = ["reviews"]', 'suites = ["reviews"]\nnew_prompt = "Q: {prompt}"'))
+    # The new sentiment model now sees "Q: <prompt>": teach it the opposite of what it answers bare.
+    project.teach("new_s", {f"Q: {prompt(i)}": 0 for i in ("good", "bad", "fine")})
+
+    run = project.run("--muscle-report=report.json", old=None, new=None)
+
+    assert run.outcomes["suites/reviews.jsonl::good"] == "passed"  # new answers 0 (right) for the templated prompt
+    report = json.loads((project.path / "report.json").read_text(encoding="utf-8"))
+    assert report["pairs"]["sentiment"]["new"]["details"]["prompt"] == "Q: {prompt}"
+    assert "prompt" not in report["pairs"]["sentiment"]["old"]["details"]
+
+
+def test_a_changed_prompt_format_never_reads_the_old_predictions(project: Project) -> None:
+    team(project)
+    project.run(old=None, new=None)
+    project.write(
+        "pyproject.toml", PAIRS.replace('suites = ["reviews"]', 'suites = ["reviews"]\nnew_prompt = "Q: {prompt}"')
+    )
+
+    project.run(old=None, new=None)
+
+    cache_files = sorted((project.path / ".muscle-cache" / "predictions").rglob("*.jsonl"))
+    assert len(cache_files) == 5  # the templated new sentiment model has predictions of its own
+
+
+def test_a_chat_format_on_a_backend_without_chat_templates_is_one_clear_error(project: Project) -> None:
+    team(project, PAIRS.replace('suites = ["headlines"]', 'suites = ["headlines"]\nold_prompt = "chat"'))
+
+    run = project.run(old=None, new=None)
+
+    error = run.longrepr("suites/headlines.jsonl::[gate]")
+    assert "[tool.muscle-guard.pairs.sarcasm]: old_prompt = 'chat': fake:old_c: this model's backend has no" in error
+    assert run.outcomes["suites/reviews.jsonl::fine"] == "passed"
+
+
+def test_a_prompt_option_without_a_default_pair_is_refused(project: Project) -> None:
+    team(project)
+
+    run = project.run("--muscle-new-prompt=chat", old=None, new=None)
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert "are the formats of the default pair" in run.stderr
+
+
+def test_a_baseline_made_with_another_prompt_format_is_refused(project: Project) -> None:
+    project.suite("capitals", paris="both_right")
+    project.run("--muscle-update-baseline=base.jsonl", "--muscle-old-prompt=Q: {prompt}")
+
+    run = project.run(old="base.jsonl")
+
+    assert "model_prompt was 'Q: {prompt}', now None" in run.longrepr("suites/capitals.jsonl::[gate]")

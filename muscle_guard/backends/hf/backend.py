@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from muscle_guard.backends.hf.batching import BatchSizer, run_batches
 from muscle_guard.backends.hf.fingerprint import FileHasher, combine
 from muscle_guard.backends.hf.generation import EncodedPrompt, Generator, encode_prompts
-from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, model_identity, plan_model
+from muscle_guard.backends.hf.loading import LoadedModel, ModelPlan, load_tokenizer, model_identity, plan_model
 from muscle_guard.backends.hf.scoring import ChoiceScorer, EncodedChoices, encode_requests
 from muscle_guard.backends.hf.shared import acquire, activate, release
 from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo, RunOptions
@@ -58,6 +58,7 @@ class HFBackend:
         self._loaded = loaded
         self._closed = False
         self._load_error: MuscleGuardError | None = None
+        self._tokenizer: Any = None  # loaded alone, for rendering chat templates without the weights
         self.sizer = BatchSizer(plan.device_name, options.batch_size)
         fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task})
         files = plan.files
@@ -113,6 +114,25 @@ class HFBackend:
             release(loaded, self.options, self.plan)
             raise
         return loaded
+
+    def render_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        """`messages` through the tokenizer's chat template, the assistant's turn opened (reads no weights)."""
+        if self._loaded is not None:
+            tokenizer = self._loaded.tokenizer
+        else:
+            if self._tokenizer is None:
+                self._tokenizer = load_tokenizer(self.plan.files, self.options)
+            tokenizer = self._tokenizer
+        if not getattr(tokenizer, "chat_template", None):
+            raise BackendError(
+                f"{self.ref.raw}: its tokenizer ({self.plan.files.tokenizer_dir}) has no chat template; set this "
+                "model's prompt format to 'none' or a template containing {prompt}"
+            )
+        try:
+            text = tokenizer.apply_chat_template(list(messages), tokenize=False, add_generation_prompt=True)
+        except Exception as exc:  # jinja2 raises its own errors from inside the template (e.g. no system role)
+            raise BackendError(f"{self.ref.raw}: its chat template refused the prompt ({exc})") from None
+        return str(text)
 
     @property
     def is_loaded(self) -> bool:

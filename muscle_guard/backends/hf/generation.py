@@ -39,7 +39,7 @@ def encode_prompts(tokenizer: Any, requests: Sequence[GenerateRequest], max_leng
     for index, (request, body) in enumerate(zip(requests, ids, strict=True)):
         if request.max_new_tokens < 1:
             raise BackendError(f"max_new_tokens must be at least 1, got {request.max_new_tokens}")
-        prompt = tuple(prefix + list(body)) or (fallback,)
+        prompt = tuple((prefix if request.special_tokens else []) + list(body)) or (fallback,)
         if len(prompt) + request.max_new_tokens > max_length:
             raise InputTooLong(
                 f"prompt {request.context[:57]!r} is {len(prompt)} tokens; with max_new_tokens="

@@ -66,7 +66,7 @@ def encode_requests(tokenizer: Any, requests: Sequence[ChoiceRequest], max_lengt
     encoded: list[EncodedChoices] = []
     offset = 0
     for index, (request, ctx) in enumerate(zip(requests, context_ids, strict=True)):
-        head = prefix + list(ctx)
+        head = (prefix if request.special_tokens else []) + list(ctx)
         if not head:
             head = [fallback]  # lm-eval's prefix token for an empty context
         conts = []
