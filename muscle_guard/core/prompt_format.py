@@ -10,8 +10,9 @@ spelling everywhere (pyproject.toml, pytest's ini keys, the command line):
   system message, if any), rendered by the tokenizer's chat template with the assistant's turn opened.
 
 With a chat template, multiple choice follows lm-evaluation-harness's `--apply_chat_template`: the choice is
-scored right after the opened assistant turn with the target delimiter dropped (a choice's leading whitespace is
-removed: " Paris" is scored as "Paris"), and no BOS is added on top of what the template wrote. The format is part
+scored right after the opened assistant turn with lm-eval's target delimiter (" ") dropped. A suite's choice holds
+that delimiter ("Capital? | Paris" is the prompt "Capital?" and the choice " Paris"), so one leading space is
+removed: " Paris" is scored as "Paris". No BOS is added on top of what the template wrote. The format is part
 of the prediction cache key and of a baseline's header: a changed format never reads old predictions.
 """
 
@@ -75,8 +76,8 @@ class PromptFormat:
         return model.render_chat(messages)
 
     def continuation(self, choice: str) -> str:
-        """A choice as it is scored: under a chat template without its leading whitespace (lm-eval's convention)."""
-        return choice.lstrip() if self.is_chat and choice.strip() else choice
+        """A choice as it is scored: under a chat template without its leading delimiter space (lm-eval's way)."""
+        return choice[1:] if self.is_chat and choice.startswith(" ") and choice.strip() else choice
 
 
 NONE = PromptFormat()
