@@ -21,12 +21,20 @@ from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile, write_baseline
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import load_project_config
-from muscle_guard.core.errors import ModelRefError
+from muscle_guard.core.errors import ConfigError, ModelRefError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
+from muscle_guard.core.pairs import ModelPair, plan_pairs
 from muscle_guard.core.pipeline import predict_suite
-from muscle_guard.core.run_options import DEFAULT_CACHE_DIR, DEVICE_HELP, DTYPE_HELP
+from muscle_guard.core.prompt_format import NONE, PromptFormat, parse_prompt_format
+from muscle_guard.core.run_options import DEFAULT_CACHE_DIR, DEVICE_HELP, DTYPE_HELP, split_list
 from muscle_guard.core.sources import close_source, open_source
-from muscle_guard.core.suite import discover_suites, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
+from muscle_guard.core.suite import (
+    discover_suites,
+    load_suite,
+    refuse_duplicate_names,
+    refuse_empty_suite_paths,
+    suite_name,
+)
 
 Opt = typer.Option
 
@@ -38,10 +46,21 @@ def _distributed() -> tuple[int, int] | None:
 
 def predict(
     model: Annotated[
-        str, typer.Argument(help="Model reference (adapter dir, base=DIR,adapter=DIR, model dir, scheme:target).")
-    ],
-    suites: Annotated[list[Path], typer.Argument(help="Suite files or directories.")],
-    output: Annotated[Path, Opt("--output", "-o", help="Baseline file to write (JSONL).")],
+        str | None,
+        typer.Argument(
+            help="Model reference (adapter dir, base=DIR,adapter=DIR, model dir, scheme:target).", show_default=False
+        ),
+    ] = None,
+    suites: Annotated[list[Path] | None, typer.Argument(help="Suite files or directories.", show_default=False)] = None,
+    output: Annotated[
+        Path, Opt("--output", "-o", help="Baseline file to write (JSONL); with --pairs a directory.")
+    ] = Path(),
+    pairs: Annotated[
+        bool, Opt("--pairs", help="Every configured pair's old model on its suites: one OUTPUT/PAIR.jsonl each.")
+    ] = False,
+    prompt: Annotated[
+        str | None, Opt(help="MODEL's prompt format: none, chat, chat:SYSTEM or a {prompt} template.")
+    ] = None,
     cache_dir: Annotated[Path, Opt(help="Prediction cache (shared by all processes).")] = DEFAULT_CACHE_DIR,
     batch_size: Annotated[int | None, Opt(min=1, help="Model batch size (default: automatic).")] = None,
     device: Annotated[str, Opt(help=DEVICE_HELP + ".", show_default=False)] = "auto",
@@ -51,13 +70,50 @@ def predict(
     trust_remote_code: Annotated[bool, Opt(help="Allow models that need remote code.")] = False,
     allow_pickle: Annotated[bool, Opt(help="Allow pickle (.bin) weights.")] = False,
 ) -> None:
-    """Predict SUITES with MODEL and write a baseline file (a frozen old side for CI)."""
+    """Predict SUITES with MODEL and write a baseline file (a frozen old side for CI); with --pairs, write one
+    baseline per configured model pair."""
     if num_processes is not None and num_processes > 1 and _distributed() is None:
         raise typer.Exit(_relaunch(num_processes))
     with reported_errors():
+        if output == Path():
+            raise ConfigError("--output: name the baseline file to write (a directory with --pairs)")
+        if pairs:
+            if model is not None or suites:
+                raise ConfigError("--pairs takes the models and suites from pyproject.toml: pass no MODEL or SUITES")
+            for pair, pair_suites in _configured_pairs(pyproject):
+                _predict(
+                    pair.old, pair_suites, output / f"{pair.name or 'default'}.jsonl", cache_dir, batch_size, device,
+                    dtype, pyproject, trust_remote_code, allow_pickle, pair.old_prompt, pair.option("old"),
+                )  # fmt: skip
+            return
+        if model is None or not suites:
+            raise ConfigError("pass MODEL and SUITES (or --pairs for every configured pair)")
         _predict(
-            model, suites, output, cache_dir, batch_size, device, dtype, pyproject, trust_remote_code, allow_pickle
-        )
+            model, suites, output, cache_dir, batch_size, device, dtype, pyproject, trust_remote_code, allow_pickle,
+            parse_prompt_format(prompt, "--prompt"),
+        )  # fmt: skip
+
+
+def _configured_pairs(pyproject: Path) -> list[tuple[ModelPair, list[Path]]]:
+    """Each configured pair with the suite files it gates (of the configured suites)."""
+    project = load_project_config(pyproject if pyproject.is_file() else None)
+    root = pyproject.parent
+
+    def at_root(raw: str) -> str:
+        return str(root / raw) if (root / raw).exists() else raw
+
+    run = project.run
+    defaults = tuple(None if run.get(k) is None else at_root(str(run[k])) for k in ("old", "new"))
+    formats = tuple(parse_prompt_format(run.get(f"{s}_prompt"), f"{s}_prompt") for s in ("old", "new"))
+    plan = plan_pairs(defaults, project.pairs, command_line=False, resolve=at_root, prompts=formats)  # type: ignore[arg-type]
+    if not plan.active:
+        raise ConfigError(f"{pyproject}: no model pairs configured; add [tool.muscle-guard.pairs.NAME] tables")
+    configured = [root / p for p in split_list(run.get("suites", "suites"))]
+    files = discover_suites(configured)
+    by_pair: dict[str, list[Path]] = {}
+    for path in files:
+        by_pair.setdefault(plan.for_suite(suite_name(path)).name, []).append(path)
+    return [(pair, by_pair[pair.name]) for pair in plan.pairs if pair.name in by_pair]
 
 
 def _relaunch(n: int) -> int:
@@ -83,6 +139,8 @@ def _predict(
     pyproject: Path,
     trust_remote_code: bool,
     allow_pickle: bool,
+    prompt: PromptFormat = NONE,
+    label: str = "MODEL",
 ) -> None:
     shard = _distributed()
     state = None
@@ -94,7 +152,7 @@ def _predict(
             device = device_option(state.device)
     check_outputs(
         [Place("-o", output), Place("--cache-dir", cache_dir, directory=True, holds_inputs=True)],
-        [*model_places("MODEL", model), *places("SUITES", suite_paths, suites=True), Place("--pyproject", pyproject)],
+        [*model_places(label, model), *places("SUITES", suite_paths, suites=True), Place("--pyproject", pyproject)],
     )
     refuse_empty_suite_paths(suite_paths, "SUITES")
     project = load_project_config(pyproject if pyproject.is_file() else None)
@@ -106,14 +164,14 @@ def _predict(
         allow_pickle=allow_pickle, progress=shard is None or shard[0] == 0,
         extra={"hash_cache_dir": str(cache_dir / "hashes")},
     )  # fmt: skip
-    source = open_source(model, options, "MODEL")
+    source = open_source(model, options, label)
     if isinstance(source, BaselineFile):
-        raise ModelRefError(f"MODEL: {model} is already a baseline file; pass a model to predict with")
+        raise ModelRefError(f"{label}: {model} is already a baseline file; pass a model to predict with")
     cache = PredictionCache(cache_dir)
     try:
         for suite in suites:
             settings = project.settings_for(suite.name)
-            predict_suite(source, suite, settings, cache=cache, shard=shard, progress=options.progress)
+            predict_suite(source, suite, settings, cache=cache, shard=shard, progress=options.progress, prompt=prompt)
         if state is not None:
             state.wait_for_everyone()
             if not state.is_main_process:
@@ -121,7 +179,9 @@ def _predict(
         runs = []
         for suite in suites:
             settings = project.settings_for(suite.name)
-            runs.append((suite, settings, predict_suite(source, suite, settings, cache=cache, progress=False)))
+            runs.append(
+                (suite, settings, predict_suite(source, suite, settings, cache=cache, progress=False, prompt=prompt))
+            )
         write_baseline(output, source.info, runs)
     finally:
         close_source(source)

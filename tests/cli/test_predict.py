@@ -105,3 +105,35 @@ def test_two_processes_write_the_same_baseline_as_one(muscle_guard: MuscleGuard,
     two = (workdir / "two.jsonl").read_text(encoding="utf-8").splitlines()
     assert two[0] == one[0]  # the header: model and suites
     assert sorted(two[1:]) == sorted(one[1:])  # the predictions, in any order
+
+
+def test_predict_pairs_writes_each_pairs_old_side_that_check_then_gates_with(
+    muscle_guard: MuscleGuard, workdir: Path
+) -> None:
+    (workdir / "pyproject.toml").write_text(
+        '[tool.muscle-guard.pairs.geo]\nold = "fake:models/old.json"\nnew = "fake:models/new.json"\n'
+        'suites = ["capitals"]\n'
+        '[tool.muscle-guard.pairs.water]\nold = "fake:models/new.json"\nnew = "fake:models/new.json"\n'
+        'suites = ["rivers"]\n',
+        encoding="utf-8",
+    )
+
+    result = predict("--pairs", "-o", "baselines")
+
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (workdir / "baselines").iterdir()) == ["geo.jsonl", "water.jsonl"]
+    assert "wrote baselines/geo.jsonl: 2 predictions of 1 suite(s) by fake:old" in result.stderr
+    frozen = (workdir / "pyproject.toml").read_text(encoding="utf-8").replace(
+        'old = "fake:models/old.json"', 'old = "baselines/geo.jsonl"'
+    )
+    (workdir / "pyproject.toml").write_text(frozen, encoding="utf-8")
+    gate = muscle_guard("check")
+    assert gate.returncode == 1
+    assert "FAILED suites/capitals.jsonl::rome - negative flip" in gate.stdout
+
+
+def test_predict_pairs_refuses_a_model_argument(workdir: Path) -> None:
+    result = predict("--pairs", "fake:models/old.json", "-o", "baselines")
+
+    assert result.exit_code == 2
+    assert "--pairs takes the models and suites from pyproject.toml" in result.stderr

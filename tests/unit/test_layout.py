@@ -21,13 +21,15 @@ ALLOWED = {
     "fix": {"core", "backends", "reports", "fix"},
     "testing": {"core", "backends", "testing"},
     "pytest_plugin": {"core", "backends", "reports", "pytest_plugin"},
-    "cli": {"core", "backends", "reports", "fix", "cli"},
+    "importers": {"core", "importers"},
+    "cli": {"core", "backends", "reports", "fix", "importers", "cli"},
 }
 # third-party packages a ring must not touch, lazily or not
 FORBIDDEN = {
     "core": {"torch", "transformers", "peft", "accelerate", "safetensors", "pytest", "_pytest", "rich", "typer"},
     "reports": {"torch", "transformers", "peft", "accelerate", "pytest", "_pytest", "typer"},
     "backends": {"pytest", "_pytest", "typer"},
+    "importers": {"torch", "transformers", "peft", "pytest", "_pytest", "rich", "typer"},
 }
 
 

@@ -1,0 +1,78 @@
+"""Suites from lm-evaluation-harness tasks, rendered by lm-eval itself (`muscle-guard[lm-eval]`).
+
+lm-eval builds the task from its YAML (`doc_to_text`, `doc_to_choice`, `doc_to_target`, filters, its datasets
+source) and renders every document; this module only writes down what lm-eval would send the model:
+- `multiple_choice`: the prompt is `doc_to_text`, each choice is `target_delimiter + choice` (lm-eval scores
+  `context + delimiter + choice`), the answer the target's index;
+- `generate_until`: the prompt is `doc_to_text`, the answer `doc_to_target` (exact match).
+The task's evaluation split is used (test, else validation), as `lm_eval run` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from muscle_guard.core.errors import ConfigError
+
+
+def _lm_eval() -> Any:
+    try:
+        import lm_eval.tasks
+    except ImportError:
+        raise ConfigError(
+            "importing an lm-eval task needs lm-evaluation-harness: pip install 'muscle-guard[lm-eval]'"
+        ) from None
+    return lm_eval.tasks
+
+
+def task_name(yaml_path: Path) -> str:
+    """The `task:` of an lm-eval task YAML (read as lm-eval reads it)."""
+    from lm_eval.utils import load_yaml_config  # lm-eval's own reader: !function tags, includes
+
+    try:
+        config = load_yaml_config(str(yaml_path))
+    except Exception as exc:  # yaml and lm-eval raise their own types
+        raise ConfigError(f"{yaml_path}: not an lm-eval task YAML ({exc})") from None
+    name = config.get("task") if isinstance(config, dict) else None
+    if not isinstance(name, str):
+        raise ConfigError(f"{yaml_path}: no `task:` name; is it a group or a template? pass one task's YAML")
+    return name
+
+
+def task_rows(yaml_path: Path, limit: int | None = None) -> tuple[str, Iterator[Mapping[str, Any]], dict[str, Any]]:
+    """(task name, suite lines, metadata) of the task in `yaml_path`, rendered by lm-eval."""
+    tasks = _lm_eval()
+    if not yaml_path.is_file():
+        raise ConfigError(f"{yaml_path}: no such task YAML")
+    name = task_name(yaml_path)
+    manager = tasks.TaskManager(include_path=str(yaml_path.parent.resolve()))
+    try:
+        task = tasks.get_task_dict([name], manager)[name]
+    except Exception as exc:
+        raise ConfigError(f"{yaml_path}: lm-eval cannot build task {name!r} ({exc})") from None
+    kind = task.OUTPUT_TYPE
+    if kind not in ("multiple_choice", "generate_until"):
+        raise ConfigError(f"{yaml_path}: task {name!r} is {kind}; muscle-guard imports multiple_choice and "
+                          "generate_until tasks")  # fmt: skip
+    docs = task.test_docs() if task.has_test_docs() else task.validation_docs()
+    if docs is None:
+        raise ConfigError(f"{yaml_path}: task {name!r} has neither test nor validation documents")
+    delimiter = task.config.target_delimiter
+    meta = {"lm_eval_task": name, "output_type": kind, "target_delimiter": delimiter}
+
+    def rows() -> Iterator[Mapping[str, Any]]:
+        for number, doc in enumerate(docs):
+            if limit is not None and number >= limit:
+                return
+            text = task.doc_to_text(doc)
+            target = task.doc_to_target(doc)
+            if kind == "multiple_choice":
+                choices = [f"{delimiter}{c}" for c in task.doc_to_choice(doc)]
+                answer = target if isinstance(target, int) else choices.index(f"{delimiter}{target}")
+                yield {"prompt": text, "choices": choices, "answer": answer, "doc": number}
+            else:
+                yield {"prompt": text, "answer": str(target), "doc": number}
+
+    return name, rows(), meta
