@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt $(LOCK)
 	$(PIP) install --quiet -c constraints.txt pip
 	$(PIP) install --quiet --no-deps -r $(LOCK)
 	$(PIP) install --quiet --no-deps --no-build-isolation -e .
-	$(PIP) check
+	$(BIN)/python -m demo.pip_check
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)

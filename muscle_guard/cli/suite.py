@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from muscle_guard.cli.common import reported_errors, stderr
+from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.errors import ConfigError
 from muscle_guard.core.outputs import Place, check_outputs, places
 from muscle_guard.core.suite import Shape
@@ -95,5 +96,5 @@ def import_(
         imported = import_rows(rows, mapping, label)
         write_suite(output, imported.instances, {**provenance, "shape": kind.value, "duplicates": imported.duplicates})
         dropped = f"; {imported.duplicates} duplicate row(s) left out" if imported.duplicates else ""
-        stderr.print(f"wrote {output}: {len(imported.instances)} {kind.value} instances from {label}{dropped} "
-                     f"(provenance in {provenance_path(output)})")  # fmt: skip
+        print(f"wrote {output}: {len(imported.instances)} {kind.value} instances from {label}{dropped} "
+              f"(provenance in {provenance_path(output)})", file=sys.stderr)  # fmt: skip

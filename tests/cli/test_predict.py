@@ -123,8 +123,10 @@ def test_predict_pairs_writes_each_pairs_old_side_that_check_then_gates_with(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (workdir / "baselines").iterdir()) == ["geo.jsonl", "water.jsonl"]
     assert "wrote baselines/geo.jsonl: 2 predictions of 1 suite(s) by fake:old" in result.stderr
-    frozen = (workdir / "pyproject.toml").read_text(encoding="utf-8").replace(
-        'old = "fake:models/old.json"', 'old = "baselines/geo.jsonl"'
+    frozen = (
+        (workdir / "pyproject.toml")
+        .read_text(encoding="utf-8")
+        .replace('old = "fake:models/old.json"', 'old = "baselines/geo.jsonl"')
     )
     (workdir / "pyproject.toml").write_text(frozen, encoding="utf-8")
     gate = muscle_guard("check")

@@ -61,13 +61,13 @@ def test_ids_without_an_id_field_are_stable_across_re_imports(tmp_path: Path) ->
     data = write_csv(tmp_path / "quartz.csv", QUESTIONS)
     args = ("--field", "prompt=question", "--field", "choices=A,B", "--field", "answer=key")
 
-    invoke(data, "-o", tmp_path / "one.jsonl", *args)
+    invoke(data, "-o", tmp_path / "one" / "quartz.jsonl", *args)
     reversed_data = write_csv(tmp_path / "reversed.csv", QUESTIONS[::-1])
-    invoke(reversed_data, "-o", tmp_path / "two.jsonl", *args)
+    invoke(reversed_data, "-o", tmp_path / "two" / "quartz.jsonl", *args)
 
-    one, two = (load_suite(tmp_path / f"{n}.jsonl") for n in ("one", "two"))
+    one, two = (load_suite(tmp_path / n / "quartz.jsonl") for n in ("one", "two"))
     assert {i.id: i.prompt for i in one.instances} == {i.id: i.prompt for i in two.instances}
-    assert all(i.id.startswith("one-") for i in one.instances)
+    assert all(i.id.startswith("quartz-") for i in one.instances)
 
 
 def test_parquet_and_json_lines_give_classify_and_generation_suites(tmp_path: Path) -> None:
