@@ -2,14 +2,15 @@
 
 The bases of `make demo` (paraphrase-MiniLM-L3-v2 → all-MiniLM-L6-v2, classifier heads) carry two task adapters
 each, trained with the demo's recipe on real data: Rotten Tomatoes reviews and sarcastic headlines. The project
-written to `.muscle-out/team/` names the two (old, new) adapter pairs in its pyproject.toml, each gating its own
-suite with its own budget; one `pytest` there gates both, loading each base once (the adapters share it), and
+written to `.muscle-out/team/` (its suites/ folder holds copies of the two suites) names the two (old, new) adapter
+pairs in its pyproject.toml, each gating its own suite with its own budget; one `pytest` there gates both, loading each base once (the adapters share it), and
 writes one report that carries the pair of every suite.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,11 +27,11 @@ TASKS = {"rotten_tomatoes": ("reviews", ("rotten", "fresh")), "sarcasm": ("headl
 BUDGET = 0.07  # as `make demo`'s
 
 
-def pyproject(pairs: dict[str, tuple[Path, Path]]) -> str:
-    """The team project's configuration: one suite table and one pair table per task."""
-    root = Path.cwd()
-    suites = ", ".join(f'"{root / "suites" / f"{task}.jsonl"}"' for task in TASKS)
-    lines = ["[tool.muscle-guard]", f"suites = [{suites}]", 'report = "report.json"', ""]
+def pyproject(pairs: dict[str, tuple[str, str]]) -> str:
+    """The team project's configuration: one suite table and one pair table per task (its suites are in its
+    own suites/ folder, the default)."""
+    # The pytest table makes this folder pytest's rootdir, where the plugin reads [tool.muscle-guard].
+    lines = ["[tool.pytest.ini_options]", "", "[tool.muscle-guard]", 'report = "report.json"', ""]
     for task, (pair, labels) in TASKS.items():
         old, new = pairs[task]
         lines += [
@@ -39,8 +40,8 @@ def pyproject(pairs: dict[str, tuple[Path, Path]]) -> str:
             f"max_nfr = {BUDGET}",
             "",
             f"[tool.muscle-guard.pairs.{pair}]",
-            f'old = "{old.resolve()}"',
-            f'new = "{new.resolve()}"',
+            f'old = "{old}"',
+            f'new = "{new}"',
             f'suites = ["{task}"]',
             "",
         ]
@@ -64,8 +65,15 @@ def main() -> int:
         train = load_suite(data / task / "adapter_train.jsonl")
         old = train_classifier_adapter(old_base, train, DEMO / "adapters" / f"old-{task}", recipe, f"old {task}")
         new = train_classifier_adapter(new_base, train, DEMO / "adapters" / f"new-{task}", recipe, f"new {task}")
-        pairs[task] = (old, new)
-    OUT.mkdir(parents=True, exist_ok=True)
+        # The demo's adapters record their base relative to the repository; the team project lives elsewhere, so
+        # each reference names its base explicitly.
+        pairs[task] = (
+            f"base={old_base.resolve()},adapter={old.resolve()}",
+            f"base={new_base.resolve()},adapter={new.resolve()}",
+        )
+    (OUT / "suites").mkdir(parents=True, exist_ok=True)
+    for task in TASKS:
+        shutil.copyfile(Path("suites") / f"{task}.jsonl", OUT / "suites" / f"{task}.jsonl")
     (OUT / "pyproject.toml").write_text(pyproject(pairs), encoding="utf-8")
     message(f"wrote {OUT / 'pyproject.toml'}:\n{(OUT / 'pyproject.toml').read_text(encoding='utf-8')}")
 

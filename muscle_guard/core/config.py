@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
-from muscle_guard.core.pairs import PairConfig, parse_pairs
+from muscle_guard.core.pairs import ModelPair, parse_pairs
 from muscle_guard.core.run_options import RUN_KEYS
 
 if sys.version_info >= (3, 11):
@@ -291,7 +291,7 @@ class ProjectConfig:
     defaults: Mapping[str, Any] = field(default_factory=dict)
     suites: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     run: Mapping[str, Any] = field(default_factory=dict)
-    pairs: tuple[PairConfig, ...] = ()
+    pairs: tuple[ModelPair, ...] = ()
 
     def settings_for(self, suite: str, overrides: Mapping[str, Any] | None = None) -> SuiteSettings:
         """Resolve one suite's settings: defaults < global table < suite table < overrides."""
@@ -329,7 +329,7 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
     defaults: dict[str, Any] = {}
     run: dict[str, Any] = {}
     suites: dict[str, Mapping[str, Any]] = {}
-    pairs: tuple[PairConfig, ...] = ()
+    pairs: tuple[ModelPair, ...] = ()
     for raw_key, value in table.items():
         key = raw_key.replace("-", "_")
         if key == "pairs":

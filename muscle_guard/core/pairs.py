@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
@@ -39,6 +39,7 @@ class ModelPair:
     where: str = ""  # where it was configured, for messages
     old_prompt: PromptFormat = NONE
     new_prompt: PromptFormat = NONE
+    suites: tuple[str, ...] = ()  # the suites a named pair gates, by name
 
     def ref(self, side: str) -> str:
         return self.old if side == "old" else self.new
@@ -54,19 +55,6 @@ class ModelPair:
     def label(self) -> str:
         """How reports call the pair: its name, or "" for the default pair."""
         return self.name
-
-
-@dataclass(frozen=True)
-class PairConfig:
-    """One `[tool.muscle-guard.pairs.NAME]` table, as written (model references not yet resolved)."""
-
-    name: str
-    old: str
-    new: str
-    suites: tuple[str, ...]
-    where: str
-    old_prompt: PromptFormat = NONE
-    new_prompt: PromptFormat = NONE
 
 
 @dataclass(frozen=True)
@@ -111,16 +99,17 @@ class PairPlan:
             f"{pair.where}: suite {suite!r} is not in this run (suites: {', '.join(sorted(suite_names)) or 'none'}); "
             "check the name: a suite is named by its file name"
             for pair in self.named
-            for suite, owner in self.suites.items()
-            if owner == pair.name and suite not in suite_names
+            for suite in pair.suites
+            if suite not in suite_names
         ]
 
 
-def parse_pairs(table: Any, where: str) -> tuple[PairConfig, ...]:
-    """The `pairs` table of `[tool.muscle-guard]`; ConfigError names the table and key that is wrong."""
+def parse_pairs(table: Any, where: str) -> tuple[ModelPair, ...]:
+    """The `pairs` table of `[tool.muscle-guard]`, model references as written; ConfigError names the table and
+    key that is wrong."""
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: pairs must be a table of [tool.muscle-guard.pairs.NAME] tables")
-    out: list[PairConfig] = []
+    out: list[ModelPair] = []
     owner: dict[str, str] = {}
     for name, body in table.items():
         at = f"{where}.pairs.{name}]"
@@ -148,14 +137,18 @@ def parse_pairs(table: Any, where: str) -> tuple[PairConfig, ...]:
                     f"{at}: suite {suite!r} is also listed by pair {owner[suite]!r}; a suite is gated by one pair"
                 )
             owner[suite] = name
-        prompts = [parse_prompt_format(body.get(f"{side}_prompt"), f"{at}: {side}_prompt") for side in ("old", "new")]
-        out.append(PairConfig(name, body["old"], body["new"], tuple(dict.fromkeys(suites)), at, *prompts))
+        old_prompt, new_prompt = (
+            parse_prompt_format(body.get(f"{s}_prompt"), f"{at}: {s}_prompt") for s in ("old", "new")
+        )
+        out.append(
+            ModelPair(name, body["old"], body["new"], at, old_prompt, new_prompt, suites=tuple(dict.fromkeys(suites)))
+        )
     return tuple(out)
 
 
 def plan_pairs(
     default: tuple[str | None, str | None],
-    configured: tuple[PairConfig, ...],
+    configured: tuple[ModelPair, ...],
     *,
     command_line: bool,
     resolve: Callable[[str], str] = str,
@@ -177,8 +170,6 @@ def plan_pairs(
         )
     if command_line:
         return PairPlan(default=pair)
-    named = tuple(
-        ModelPair(c.name, resolve(c.old), resolve(c.new), c.where, c.old_prompt, c.new_prompt) for c in configured
-    )
+    named = tuple(replace(c, old=resolve(c.old), new=resolve(c.new)) for c in configured)
     suites = {suite: c.name for c in configured for suite in c.suites}
     return PairPlan(default=pair, named=named, suites=suites)

@@ -27,18 +27,14 @@ def _lm_eval() -> Any:
     return lm_eval.tasks
 
 
-def task_name(yaml_path: Path) -> str:
-    """The `task:` of an lm-eval task YAML (read as lm-eval reads it)."""
-    from lm_eval.utils import load_yaml_config  # lm-eval's own reader: !function tags, includes
-
-    try:
-        config = load_yaml_config(str(yaml_path))
-    except Exception as exc:  # yaml and lm-eval raise their own types
-        raise ConfigError(f"{yaml_path}: not an lm-eval task YAML ({exc})") from None
-    name = config.get("task") if isinstance(config, dict) else None
-    if not isinstance(name, str):
-        raise ConfigError(f"{yaml_path}: no `task:` name; is it a group or a template? pass one task's YAML")
-    return name
+def task_name(manager: Any, yaml_path: Path) -> str:
+    """The task that lm-eval's index built from `yaml_path`."""
+    target = yaml_path.resolve()
+    for name, entry in manager.task_index.items():
+        path = entry.get("yaml_path") if isinstance(entry, dict) else getattr(entry, "yaml_path", None)
+        if path is not None and Path(path).resolve() == target:
+            return str(name)
+    raise ConfigError(f"{yaml_path}: lm-eval finds no task in it (a group or a template? pass one task's YAML)")
 
 
 def task_rows(yaml_path: Path, limit: int | None = None) -> tuple[str, Iterator[Mapping[str, Any]], dict[str, Any]]:
@@ -46,8 +42,8 @@ def task_rows(yaml_path: Path, limit: int | None = None) -> tuple[str, Iterator[
     tasks = _lm_eval()
     if not yaml_path.is_file():
         raise ConfigError(f"{yaml_path}: no such task YAML")
-    name = task_name(yaml_path)
-    manager = tasks.TaskManager(include_path=str(yaml_path.parent.resolve()))
+    manager = tasks.TaskManager(include_path=str(yaml_path.parent.resolve()), include_defaults=False)
+    name = task_name(manager, yaml_path)
     try:
         task = tasks.get_task_dict([name], manager)[name]
     except Exception as exc:

@@ -62,6 +62,12 @@ class SuiteDiff:
     persisting_flips: tuple[str, ...]
     dropped_flips: tuple[str, ...]
     outcomes_known: bool
+    pair: str = ""  # the model pair that gated it in B (runs of named pairs)
+
+    @property
+    def label(self) -> str:
+        """How reports name the suite: `PAIR/NAME` in runs of named pairs."""
+        return f"{self.pair}/{self.name}" if self.pair else self.name
 
 
 @dataclass(frozen=True)
@@ -123,6 +129,7 @@ def _suite_diff(a: SuiteReport, b: SuiteReport) -> SuiteDiff:
         persisting_flips=tuple(sorted(flips_a & flips_b)),
         dropped_flips=tuple(sorted(i for i in flips_a - flips_b if i not in ids_b)),
         outcomes_known=known,
+        pair=b.pair,
     )
 
 

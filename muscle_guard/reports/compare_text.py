@@ -69,7 +69,7 @@ def render_compare_text(comparison: RunComparison, *, width: int = 120, color: b
     for diff in comparison.suites:
         nf = next(c for c in diff.metrics if c.name == "nf")
         summary.add_row(
-            escape(diff.name),
+            escape(diff.label),
             f"{gate_markup(diff.passed_a)} -> {gate_markup(diff.passed_b)}",
             f"{metric_text('count', nf.a)} -> {metric_text('count', nf.b)}",
             *(str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS),
@@ -80,7 +80,7 @@ def render_compare_text(comparison: RunComparison, *, width: int = 120, color: b
         if name:
             console.print(f"only in {side}: {escape(', '.join(name))}", highlight=False)
     for diff in comparison.suites[:MAX_SUITES]:
-        metrics = Table(title=f"{escape(diff.name)}: metrics A -> B", title_justify="left")
+        metrics = Table(title=f"{escape(diff.label)}: metrics A -> B", title_justify="left")
         for header in ("metric", "A", "B", "Δ"):
             metrics.add_column(header, justify="left" if header == "metric" else "right")
         for change in diff.metrics:
@@ -118,7 +118,7 @@ def render_compare_markdown(comparison: RunComparison, max_suites: int = MAX_SUI
         nf = next(c for c in diff.metrics if c.name == "nf")
         counts = [str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS]
         lines.append(
-            f"| {md_cell(diff.name)} | {gate_word(diff.passed_a)} → {gate_word(diff.passed_b)} | "
+            f"| {md_cell(diff.label)} | {gate_word(diff.passed_a)} → {gate_word(diff.passed_b)} | "
             f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)} | {' | '.join(counts)} |"
         )
     if len(comparison.suites) > max_suites:
@@ -127,7 +127,7 @@ def render_compare_markdown(comparison: RunComparison, max_suites: int = MAX_SUI
         if names:
             lines += ["", f"Only in {side}: {md_cell(', '.join(names[:max_suites]))}"]
     for diff in comparison.suites[:max_suites]:
-        lines += ["", f"### {md_cell(diff.name)}", "", "| metric | A | B | Δ |", "|---|---:|---:|---:|"]
+        lines += ["", f"### {md_cell(diff.label)}", "", "| metric | A | B | Δ |", "|---|---:|---:|---:|"]
         lines += [
             f"| {c.label} | {metric_text(c.kind, c.a)} | {metric_text(c.kind, c.b)} | {delta_text(c)} |"
             for c in diff.metrics

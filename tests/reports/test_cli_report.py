@@ -388,3 +388,12 @@ def test_slice_names_with_dollar_signs_are_plotted_literally_not_as_math(save: S
     assert code == 0
     assert "$x^2$ (n=1)" in page
     assert "a$b (n=1)" in page
+
+
+def test_comparing_two_runs_of_pairs_names_each_suites_pair(save: Save) -> None:
+    a, b = save(two_pairs(), "a.json"), save(two_pairs(), "b.json")
+
+    code, out, _ = invoke(a, b, "--format", "markdown")
+
+    assert code == 0
+    assert "| sentiment/reviews |" in out

@@ -37,7 +37,7 @@ def render_compare_html(
         counts = [str(len(getattr(diff, attr))) if diff.outcomes_known else "?" for _, attr, _, _ in _LISTS]
         gates = f"{badge(diff.passed_a)} → {badge(diff.passed_b)}"
         flips = f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)}"
-        rows.append([f'<a href="#suite-{i}">{esc(diff.name)}</a>', gates, flips, *counts])
+        rows.append([f'<a href="#suite-{i}">{esc(diff.label)}</a>', gates, flips, *counts])
     summary = table(["suite", "gate A → B", "NF A → B", "new", "fixed", "persisting"], rows, numeric=(2, 3, 4, 5))
     extra = "".join(
         f'<p class="note">Only in {side}: {esc(", ".join(names_))}</p>'
@@ -59,7 +59,7 @@ def _suite_section(comparison: RunComparison, diff: SuiteDiff, index: int, budge
         numeric=(1, 2, 3),
     )
     parts = [
-        f'<section id="suite-{index}"><h2>{esc(diff.name)} {badge(diff.passed_a)} → {badge(diff.passed_b)}</h2>',
+        f'<section id="suite-{index}"><h2>{esc(diff.label)} {badge(diff.passed_a)} → {badge(diff.passed_b)}</h2>',
         metrics,
     ]
     if not diff.outcomes_known:
