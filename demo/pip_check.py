@@ -17,13 +17,16 @@ ASSET_DISTRIBUTIONS = frozenset(name.lower() for name in KNOWN_ASSETS)
 
 def main() -> int:
     done = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True)
+    if done.returncode == 0:
+        print(done.stdout.strip())
+        return 0
     lines = [line for line in done.stdout.splitlines() if line.strip()]
+    if not lines:  # pip itself failed
+        print(done.stderr.strip())
+        return done.returncode
     broken = [line for line in lines if line.split(" ", 1)[0].lower() not in ASSET_DISTRIBUTIONS]
     for line in broken:
         print(line)
-    if done.returncode != 0 and not broken and not lines:
-        print(done.stderr.strip())
-        return done.returncode
     if not broken:
         print("No broken requirements found (asset packages installed with --no-deps are not checked).")
     return 1 if broken else 0
