@@ -108,7 +108,8 @@ PYPROJECT: dict[str, Case] = {
         f"{TABLE}\nmax_nrf = 0.1\n",
         f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, device, dtype, "
         "epsilon, labels, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, min_accuracy_delta, new, "
-        "normaliser, old, pairs, prompt_template, report, scorer, stop, suites, trust_remote_code, waivers",
+        "new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, stop, suites, "
+        "trust_remote_code, waivers",
     ),
     "misspelt key in a suite table": Case(
         "[tool.muscle-guard.suites.capitals]\nmax_nrf = 0.1\n",
@@ -130,7 +131,7 @@ PYPROJECT: dict[str, Case] = {
     ),
     "misspelt key in a pair": Case(
         '[tool.muscle-guard.pairs.a]\nold = "x"\nnwe = "y"\nsuites = ["capitals"]\n',
-        "{pp} [tool.muscle-guard.pairs.a]: unknown key 'nwe'; a pair has old, new, suites",
+        "{pp} [tool.muscle-guard.pairs.a]: unknown key 'nwe'; a pair has old, new, suites, old_prompt, new_prompt",
     ),
     "table that is a value": Case('[tool]\nmuscle-guard = "strict"\n', f"{{pp}}: {TABLE} must be a table"),
     "invalid TOML": Case(
