@@ -157,9 +157,23 @@ def run_fix(request: FixRequest) -> FixResult:
     return FixResult(request.out, loaded.resolved, shipped, state.history, comparisons, search)
 
 
+def _say_prompt_formats_are_not_used(project: ProjectConfig) -> None:
+    """fix renders prompts as the suites write them; a configured model prompt format is not applied (yet)."""
+    keys = [k for k in ("old_prompt", "new_prompt") if project.run.get(k) not in (None, "", "none")]
+    keys += [
+        f"{p.name}.{side}_prompt" for p in project.pairs for side in ("old", "new") if p.prompt(side).kind != "none"
+    ]
+    if keys:
+        message(
+            f"note: fix trains and judges on the suites' prompts without the models' prompt formats ({', '.join(keys)} "
+            "in pyproject.toml); the gate applies them, so it measures the fixed adapter under another rendering"
+        )
+
+
 def load_data(request: FixRequest) -> FixData:
     """Phase 1: data, guards and the validation split: everything that can fail fast, before a model loads."""
     project = load_project_config(request.pyproject)
+    _say_prompt_formats_are_not_used(project)
     train_suite = load_suite(request.train)
     refuse_empty_suite_paths(list(request.suites), "--suite")
     suites = [load_suite(p) for p in request.suites]
