@@ -53,7 +53,13 @@ def predict(
     ] = None,
     suites: Annotated[list[Path] | None, typer.Argument(help="Suite files or directories.", show_default=False)] = None,
     output: Annotated[
-        Path, Opt("--output", "-o", help="Baseline file to write (JSONL); with --pairs a directory.")
+        Path,
+        Opt(
+            "--output",
+            "-o",
+            help="Baseline file to write (JSONL); with --pairs a directory. Required.",
+            show_default=False,
+        ),
     ] = Path(),
     pairs: Annotated[
         bool, Opt("--pairs", help="Every configured pair's old model on its suites: one OUTPUT/PAIR.jsonl each.")

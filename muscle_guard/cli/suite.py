@@ -35,7 +35,9 @@ def import_(
             show_default=False,
         ),
     ] = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The suite to write (NAME.jsonl).")] = Path(),
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The suite to write (NAME.jsonl); required.", show_default=False)
+    ] = Path(),
     shape: Annotated[
         str, typer.Option(help="multiple_choice, classify, generate_exact or generate_score.")
     ] = "multiple_choice",
@@ -50,7 +52,12 @@ def import_(
     split: Annotated[str | None, typer.Option(help="The split to read (local files: train; hub: test).")] = None,
     config: Annotated[str | None, typer.Option(help="A hub dataset's configuration name.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Import the first N rows only.")] = None,
-    choice_prefix: Annotated[str, typer.Option(help="Put before each choice (lm-eval's target delimiter).")] = " ",
+    choice_prefix: Annotated[
+        str,
+        typer.Option(
+            help="Put before each choice (lm-eval's target delimiter; default: one space).", show_default=False
+        ),
+    ] = " ",
     lm_eval_task: Annotated[
         Path | None, typer.Option(help="An lm-eval task YAML to import instead, rendered by lm-eval itself.")
     ] = None,
