@@ -20,10 +20,10 @@ from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile, write_baseline
 from muscle_guard.core.cache import PredictionCache
-from muscle_guard.core.config import load_project_config
+from muscle_guard.core.config import load_project_config, pair_plan
 from muscle_guard.core.errors import ConfigError, ModelRefError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
-from muscle_guard.core.pairs import ModelPair, plan_pairs
+from muscle_guard.core.pairs import ModelPair
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.prompt_format import NONE, PromptFormat, parse_prompt_format
 from muscle_guard.core.run_options import DEFAULT_CACHE_DIR, DEVICE_HELP, DTYPE_HELP, split_list
@@ -104,14 +104,8 @@ def _configured_pairs(pyproject: Path) -> list[tuple[ModelPair, list[Path]]]:
     """Each configured pair with the suite files it gates (of the configured suites)."""
     project = load_project_config(pyproject if pyproject.is_file() else None)
     root = pyproject.parent
-
-    def at_root(raw: str) -> str:
-        return str(root / raw) if (root / raw).exists() else raw
-
     run = project.run
-    defaults = tuple(None if run.get(k) is None else at_root(str(run[k])) for k in ("old", "new"))
-    formats = tuple(parse_prompt_format(run.get(f"{s}_prompt"), f"{s}_prompt") for s in ("old", "new"))
-    plan = plan_pairs(defaults, project.pairs, command_line=False, resolve=at_root, prompts=formats)  # type: ignore[arg-type]
+    plan = pair_plan(project, root)
     if not plan.active:
         raise ConfigError(f"{pyproject}: no model pairs configured; add [tool.muscle-guard.pairs.NAME] tables")
     configured = [root / p for p in split_list(run.get("suites", "suites"))]

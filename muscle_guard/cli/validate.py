@@ -16,11 +16,10 @@ from rich.text import Text
 from muscle_guard.cli.common import stderr, stdout
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile
-from muscle_guard.core.config import ProjectConfig, load_project_config
+from muscle_guard.core.config import ProjectConfig, load_project_config, pair_plan
 from muscle_guard.core.errors import ConfigError, MuscleGuardError, SuiteError
-from muscle_guard.core.pairs import PairPlan, plan_pairs
+from muscle_guard.core.pairs import PairPlan
 from muscle_guard.core.pipeline import render_context
-from muscle_guard.core.prompt_format import parse_prompt_format
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.suite import Shape, Suite, discover_suites, load_suite, same_name_error
 
@@ -95,7 +94,7 @@ def validate(
             suites_shown.append((suite, rows[-1]))
     if suites_shown and project is not None:
         try:
-            plan = _pairs(project, pyproject, (old, new), (old_prompt, new_prompt))
+            plan = pair_plan(project, pyproject.parent, (old, new), (old_prompt, new_prompt))
             for suite, row in suites_shown:
                 row["prompts"] = shown_prompts(plan, project, suite, problems)
         except MuscleGuardError as exc:
@@ -138,32 +137,6 @@ def _scorer_of(shape: Shape, scorer: str, normaliser: str, mc_norm: str) -> str:
     if shape is Shape.GENERATE_EXACT:
         return f"exact match ({normaliser})"
     return scorer
-
-
-def _pairs(
-    project: ProjectConfig, pyproject: Path, models: tuple[str | None, str | None], formats: tuple[str | None, ...]
-) -> PairPlan:
-    """The pairs as the plugin would see them: --old/--new (with their formats) replace the configured ones."""
-    root = pyproject.parent
-
-    def resolve(raw: str) -> str:
-        return str(root / raw) if (root / raw).exists() else raw
-
-    given = models[0] is not None or models[1] is not None
-    old = models[0] if given else project.run.get("old")
-    new = models[1] if given else project.run.get("new")
-    raw_formats = formats if given else (project.run.get("old_prompt"), project.run.get("new_prompt"))
-    prompts = (
-        parse_prompt_format(raw_formats[0], "--old-prompt"),
-        parse_prompt_format(raw_formats[1], "--new-prompt"),
-    )
-    return plan_pairs(
-        (old if given or old is None else resolve(str(old)), new if given or new is None else resolve(str(new))),
-        project.pairs,
-        command_line=given,
-        resolve=resolve,
-        prompts=prompts,
-    )
 
 
 def shown_prompts(plan: PairPlan, project: ProjectConfig, suite: Suite, problems: list[str]) -> dict[str, Any]:

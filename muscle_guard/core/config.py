@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
-from muscle_guard.core.pairs import ModelPair, parse_pairs
+from muscle_guard.core.pairs import ModelPair, PairPlan, parse_pairs, plan_pairs
+from muscle_guard.core.prompt_format import parse_prompt_format
 from muscle_guard.core.run_options import RUN_KEYS
 
 if sys.version_info >= (3, 11):
@@ -302,6 +303,27 @@ class ProjectConfig:
         if overrides:
             settings = apply_settings(settings, overrides, "command line", text=True)
         return settings
+
+
+def pair_plan(
+    project: ProjectConfig,
+    root: Path,
+    models: tuple[str | None, str | None] = (None, None),
+    formats: tuple[str | None, str | None] = (None, None),
+) -> PairPlan:
+    """The pairs as configured in `project` (model references relative to `root`, where its pyproject.toml is);
+    `models` given on a command line (with their `formats`) replace them, as `--muscle-old/--muscle-new` do."""
+
+    def resolve(raw: str) -> str:
+        return str(root / raw) if (root / raw).exists() else raw
+
+    given = models != (None, None)
+    run = project.run
+    if not given:
+        models = tuple(None if run.get(k) is None else resolve(str(run[k])) for k in ("old", "new"))  # type: ignore[assignment]
+        formats = (run.get("old_prompt"), run.get("new_prompt"))
+    prompts = (parse_prompt_format(formats[0], "old_prompt"), parse_prompt_format(formats[1], "new_prompt"))
+    return plan_pairs(models, project.pairs, command_line=given, resolve=resolve, prompts=prompts)
 
 
 def _check_run_value(raw_key: str, value: Any, where: str) -> None:

@@ -107,8 +107,8 @@ def activate(loaded: LoadedModel) -> None:
 def release(loaded: LoadedModel, options: RunOptions, plan: ModelPlan) -> None:
     """Drop one user of `loaded`'s base (acquired with `options` and `plan`); the last one frees it."""
     key, bases = _key(plan, options), _bases(options)
-    shared = bases.get(key) if key is not None and bases is not None else None
-    if key is not None and bases is not None and shared is not None and shared.model is loaded.model:
+    if key is not None and bases is not None and key in bases and bases[key].model is loaded.model:
+        shared = bases[key]
         shared.users -= 1
         if shared.users > 0:
             return
