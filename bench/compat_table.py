@@ -176,7 +176,7 @@ def run_one(
     pair: str, t: Task, seed: int, strategy: str, old: Path, new: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     from muscle_guard.core.backend import RunOptions
-    from muscle_guard.fix.aim import Aim
+    from muscle_guard.fix.aim import Aim, parse_floats
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.run import FixRequest, run_fix
     from muscle_guard.fix.strategies import Level, Strategy
@@ -205,8 +205,8 @@ def run_one(
         level=Level.CHOICE if causal else Level.AUTO, suites=(t.suite,), pyproject=bench_pyproject(),
         options=RunOptions(device="cpu", progress=False), cache_dir=WORK / "predictions",
         aim=Aim.BUDGET if aiming else Aim.NONE,
-        **({"ensemble_weights": args.ensemble_weights} if args.ensemble_weights else {}),
-        **({"ce_weights": args.ce_weights} if args.ce_weights else {}),
+        **({"ensemble_weights": parse_floats(args.ensemble_weights, "--ensemble-weights")} if args.ensemble_weights else {}),
+        **({"ce_weights": parse_floats(args.ce_weights, "--ce-weights")} if args.ce_weights else {}),
     )  # fmt: skip
     began = time.perf_counter()
     result = run_fix(request)
@@ -456,10 +456,6 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
     return written
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    return tuple(float(v) for v in text.split(","))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pair", choices=("minilm", "causal"))
@@ -477,8 +473,8 @@ def main() -> None:
         "--tag", default="", help="suffix of the strategy's name in results and tables, for non-default settings "
         "(e.g. --fix-size 6000 --tag @6k)",
     )  # fmt: skip
-    parser.add_argument("--ensemble-weights", type=_floats, default=(), help="aim's grid (default: fix's own)")
-    parser.add_argument("--ce-weights", type=_floats, default=(), help="aim's grid (default: fix's own)")
+    parser.add_argument("--ensemble-weights", default="", help="aim's grid, e.g. 0.75,0.9 (default: fix's own)")
+    parser.add_argument("--ce-weights", default="", help="aim's grid, e.g. 0.5 (default: fix's own)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
     args = parser.parse_args()
