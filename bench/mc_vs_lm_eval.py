@@ -89,20 +89,26 @@ def logged_scores(records: Sequence[dict[str, Any]]) -> Scores:
     return {record["doc"]["id"]: tuple(float(r[0]) for r in record["filtered_resps"]) for record in records}
 
 
+def decision_margin(scores: Sequence[float]) -> float:
+    """How far the chosen answer's log-likelihood lies above the runner-up's (any number of choices)."""
+    best, second = sorted(scores, reverse=True)[:2]
+    return best - second
+
+
 def agreement(ours: Scores, theirs: Scores, suite: Suite) -> list[str]:
     answers = {i.id: int(i.answer) for i in suite.instances}  # type: ignore[arg-type]
     ids = [i.id for i in suite.instances]
     same = [i for i in ids if argmax(ours[i]) == argmax(theirs[i])]
     diffs = [abs(a - b) for i in ids for a, b in zip(ours[i], theirs[i], strict=True)]
     worst = max(ids, key=lambda i: max(abs(a - b) for a, b in zip(ours[i], theirs[i], strict=True)))
-    margin = min(ids, key=lambda i: abs(theirs[i][0] - theirs[i][1]) if len(theirs[i]) == 2 else float("inf"))
+    closest = min(ids, key=lambda i: decision_margin(theirs[i]))
     acc_ours = sum(argmax(ours[i]) == answers[i] for i in ids) / len(ids)
     acc_theirs = sum(argmax(theirs[i]) == answers[i] for i in ids) / len(ids)
     lines = [
         f"chosen answer agrees on {len(same)}/{len(ids)} instances ({len(same) / len(ids):.1%}); "
         f"acc ours {acc_ours:.3f}, lm-eval {acc_theirs:.3f}",
         f"|Δ loglik| over {len(diffs)} choices: max {max(diffs):.2e} ({worst}), mean {statistics.mean(diffs):.2e}; "
-        f"closest lm-eval decision {margin}, margin {abs(theirs[margin][0] - theirs[margin][1]):.2e}",
+        f"closest lm-eval decision {closest}, margin {decision_margin(theirs[closest]):.2e}",
     ]
     lines += [f"  disagree {i}: ours {ours[i]} lm-eval {theirs[i]}" for i in ids if i not in same]
     return lines
