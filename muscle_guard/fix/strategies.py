@@ -57,7 +57,7 @@ STRATEGY_HELP = (
 LEVEL_HELP = (
     "For multiple choice: token (compare next-token distributions; old and new must share the tokenizer) | choice "
     "(compare each instance's distribution over its choices; any tokenizers; `--strategy choice` = muscle at this "
-    "level) | auto (token, or choice for --strategy choice and for auto across tokenizers)"
+    "level) | auto (token, or choice for --strategy choice, and for auto and --aim budget across tokenizers)"
 )
 
 
@@ -97,6 +97,12 @@ class Resolved:
     strategy: Strategy
     reason: str
     choice_level: bool = False  # the loss compares distributions over each instance's choices, not tokens
+
+
+def aim_across_tokenizers(level: Level, shape: Shape, difference: str | None) -> bool:
+    """True when `--aim budget` (which names no strategy: it trains the ensemble) should distil over the choices
+    because token level cannot work: multiple choice, level auto, tokenizers that differ."""
+    return level is Level.AUTO and difference is not None and shape is Shape.MULTIPLE_CHOICE
 
 
 def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO) -> Resolved:

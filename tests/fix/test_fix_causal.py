@@ -188,11 +188,12 @@ def test_choice_strategy_needs_choices(causal_pairs: CausalPairs, tmp_path: Path
         run_fix(fix_request)
 
 
-@pytest.mark.parametrize("level", ["token", "choice"])
+@pytest.mark.parametrize(("level", "used"), [("token", "token"), ("choice", "choice"), ("auto", "choice")])
 def test_aim_budget_on_multiple_choice_at_both_levels(
-    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, level: str
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path, level: str, used: str
 ) -> None:
-    # Token level needs one tokenizer (old and new share it here); choice level works across tokenizers.
+    # Token level needs one tokenizer (old and new share it here); choice level works across tokenizers, and is
+    # what --aim budget picks there by itself (it names no strategy, so the level is its to choose).
     new = causal_pairs.new if level == "token" else causal_pairs.new_other_tokenizer
     project = tmp_path / "pyproject.toml"
     project.write_text("[tool.muscle-guard]\nmax_nfr = 1.0\n", encoding="utf-8")
@@ -205,7 +206,12 @@ def test_aim_budget_on_multiple_choice_at_both_levels(
     assert result.exit_code == 0, result.stderr
     record = json.loads((out / "muscle_fix.json").read_text())
     assert record["strategy"]["used"] == "ensemble"
-    assert record["strategy"]["level"] == level
-    assert [p["label"] for p in record["aim"]["points"]][2:] == ["w=0.5 ce=0", "w=1 ce=0"]
-    assert record["aim"]["chosen"] in ("w=0.5 ce=0", "w=1 ce=0")  # a 100% budget is met by any candidate
+    assert record["strategy"]["level"] == used
+    if level == "auto":
+        assert (
+            "fix: strategy ensemble (choice level): --aim budget across tokenizers (vocabularies differ"
+            in result.stderr
+        )
+    assert [p["label"] for p in record["aim"]["points"]][2:] == ["w=0.5 ce=0.5", "w=1 ce=0.5"]
+    assert record["aim"]["chosen"] in ("w=0.5 ce=0.5", "w=1 ce=0.5")  # a 100% budget is met by any candidate
     assert (out / "adapter_model.safetensors").is_file()
