@@ -176,7 +176,7 @@ def run_one(
     pair: str, t: Task, seed: int, strategy: str, old: Path, new: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
     from muscle_guard.core.backend import RunOptions
-    from muscle_guard.fix.aim import DEFAULT_WEIGHTS, Aim, parse_floats
+    from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim, parse_floats
     from muscle_guard.fix.config import TrainConfig
     from muscle_guard.fix.run import FixRequest, run_fix
     from muscle_guard.fix.strategies import Level, Strategy
@@ -206,7 +206,7 @@ def run_one(
         options=RunOptions(device="cpu", progress=False), cache_dir=WORK / "predictions",
         aim=Aim.BUDGET if aiming else Aim.NONE,
         ensemble_weights=parse_floats(args.ensemble_weights, "--ensemble-weights") if args.ensemble_weights else DEFAULT_WEIGHTS,
-        ce_weights=parse_floats(args.ce_weights, "--ce-weights") if args.ce_weights else None,
+        ce_weights=parse_floats(args.ce_weights, "--ce-weights") if args.ce_weights else DEFAULT_CE_WEIGHTS,
     )  # fmt: skip
     began = time.perf_counter()
     result = run_fix(request)

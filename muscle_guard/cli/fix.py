@@ -15,7 +15,7 @@ from rich.console import Console
 from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.run_options import DTYPE_HELP
-from muscle_guard.fix.aim import DEFAULT_WEIGHTS, Aim, parse_floats
+from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim, parse_floats
 from muscle_guard.fix.averaging import AVERAGE
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.strategies import LEVEL_HELP, STRATEGY_HELP, Level, Strategy
@@ -27,6 +27,7 @@ Opt = typer.Option
 PAPER = "paper default"
 TABLE_WIDTH = 160
 WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_WEIGHTS)
+CE_WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_CE_WEIGHTS)
 _D = TrainConfig()  # every default below is TrainConfig's
 
 
@@ -51,8 +52,13 @@ def fix(
         float, Opt(help=f"Distillation temperature T ({PAPER} {_D.temperature:g}).")
     ] = _D.temperature,
     ce_weight: Annotated[
-        float, Opt(help="Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none.")
-    ] = _D.ce_weight,
+        float | None,
+        Opt(
+            help=f"Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none "
+            f"(default {_D.ce_weight:g}; with --aim budget and no --ce-weights, the grid's one CE weight).",
+            show_default=False,
+        ),
+    ] = None,
     ensemble_weight: Annotated[
         float, Opt(help="--strategy ensemble: weight w of the old teacher in w·p_old + (1−w)·p_new.")
     ] = _D.ensemble_weight,
@@ -71,7 +77,12 @@ def fix(
         str, Opt(help="--aim budget: the old teacher's weights w to try, comma-separated.")
     ] = WEIGHTS_TEXT,
     ce_weights: Annotated[
-        str | None, Opt(help="--aim budget: the CE weights to try, comma-separated (default: --ce-weight).")
+        str | None,
+        Opt(
+            help=f"--aim budget: the CE weights to try, comma-separated (default: --ce-weight if given, else "
+            f"{CE_WEIGHTS_TEXT}).",
+            show_default=False,
+        ),
     ] = None,
     budget_margin: Annotated[
         float | None,
@@ -133,7 +144,7 @@ def fix(
         config = TrainConfig(
             strategy=Strategy.ENSEMBLE if budget else Strategy.MUSCLE if strategy in (None, Strategy.AUTO) else strategy,
             epochs=epochs, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
-            ce_weight=ce_weight, val_fraction=val_fraction, select=select or (AVERAGE if budget else "val-loss"),
+            ce_weight=_D.ce_weight if ce_weight is None else ce_weight, val_fraction=val_fraction, select=select or (AVERAGE if budget else "val-loss"),
             batch_size=batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
             gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
@@ -143,10 +154,17 @@ def fix(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
             resume=resume, allow_overlap=allow_overlap, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
             cache_dir=cache_dir, aim=aim, ensemble_weights=parse_floats(ensemble_weights, "--ensemble-weights"),
-            ce_weights=parse_floats(ce_weights, "--ce-weights") if ce_weights is not None else None,
+            ce_weights=aim_ce_weights(ce_weights, ce_weight),
             budget_margin=budget_margin,
         )  # fmt: skip
         raise typer.Exit(run_request(request, check=not no_check))
+
+
+def aim_ce_weights(ce_weights: str | None, ce_weight: float | None) -> tuple[float, ...]:
+    """The aim grid's CE weights: --ce-weights, else the one --ce-weight given, else the default."""
+    if ce_weights is not None:
+        return parse_floats(ce_weights, "--ce-weights")
+    return DEFAULT_CE_WEIGHTS if ce_weight is None else (ce_weight,)
 
 
 def run_request(request: FixRequest, check: bool) -> int:

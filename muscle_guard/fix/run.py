@@ -30,6 +30,7 @@ from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_n
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
 from muscle_guard.fix.aim import (
+    DEFAULT_CE_WEIGHTS,
     DEFAULT_WEIGHTS,
     Aim,
     Budget,
@@ -48,7 +49,14 @@ from muscle_guard.fix.data import (
 )
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
-from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
+from muscle_guard.fix.strategies import (
+    Level,
+    Resolved,
+    Strategy,
+    aim_across_tokenizers,
+    resolve_strategy,
+    tokenizer_difference,
+)
 from muscle_guard.fix.train import (
     EpochCallback,
     Validation,
@@ -79,11 +87,11 @@ class FixRequest:
     options: RunOptions = field(default_factory=RunOptions)
     cache_dir: Path | None = None
     callbacks: tuple[EpochCallback, ...] = ()
-    # --aim budget: the candidate grid (the ensemble's old weight w × the CE weight; None: the config's CE weight)
+    # --aim budget: the candidate grid (the ensemble's old weight w × the CE weight)
     # and the margin below each --suite's budget (NFR points; None: one standard error, see fix/aim.py).
     aim: Aim = Aim.NONE
     ensemble_weights: tuple[float, ...] = DEFAULT_WEIGHTS
-    ce_weights: tuple[float, ...] | None = None
+    ce_weights: tuple[float, ...] = DEFAULT_CE_WEIGHTS
     budget_margin: float | None = None
 
     @property
@@ -183,7 +191,7 @@ def load_data(request: FixRequest) -> FixData:
     _check_out(request)
     budget = suite_budget(suites, project, request.budget_margin) if request.aim is Aim.BUDGET else None
     if budget is not None:
-        grid(request.ensemble_weights, request.ce_weights or (request.config.ce_weight,))  # refuse a bad grid now
+        grid(request.ensemble_weights, request.ce_weights)  # refuse a bad grid now
     settings = project.settings_for(train_suite.name)
     examples = build_examples(train_suite, settings)
     train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
@@ -222,7 +230,17 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
             )
     _check_labels(data.examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
-    resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
+    if (
+        request.aim is Aim.BUDGET
+        and request.strategy is None
+        and aim_across_tokenizers(request.level, train_suite.shape, difference)
+    ):
+        resolved = replace(
+            resolve_strategy(Strategy.ENSEMBLE, train_suite.shape, difference, Level.CHOICE),
+            reason=f"--aim budget across tokenizers ({difference}): over each instance's distribution over its choices",
+        )
+    else:
+        resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
     if request.aim is Aim.BUDGET and resolved.strategy is not Strategy.ENSEMBLE:
         raise FixError(

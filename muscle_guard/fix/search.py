@@ -163,7 +163,7 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget, old_cor
     request = run.request
     if old_correct is None or not run.validation.instances:
         raise FixError("--aim budget needs a validation split with NFR (set --val-fraction > 0)")
-    candidates = grid(request.ensemble_weights, request.ce_weights or (config.ce_weight,))
+    candidates = grid(request.ensemble_weights, request.ce_weights)
     new = run.validate(config)
     old_right = sum(old_correct[i.id] for i in run.validation.instances)
     n = int(new["val_n"])

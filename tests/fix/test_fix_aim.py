@@ -46,7 +46,7 @@ def test_aim_budget_ships_the_most_accurate_candidate_that_meets_the_gate(
     record = json.loads((out / "muscle_fix.json").read_text())
     search = record["aim"]
     labels = [p["label"] for p in search["points"]]
-    assert labels == ["old model", "new model", "w=0.5 ce=0", "w=1 ce=0"]
+    assert labels == ["old model", "new model", "w=0.5 ce=0.5", "w=1 ce=0.5"]  # the default grid trains with CE 0.5
     target = search["budget"]["target_val_nfr"]
     assert target == pytest.approx(0.5 - search["budget"]["margin"])
     within = [p for p in search["points"][2:] if p["nfr"] <= target]
@@ -57,7 +57,7 @@ def test_aim_budget_ships_the_most_accurate_candidate_that_meets_the_gate(
     assert record["config"]["ensemble_weight"] == best["ensemble_weight"]
     assert record["shipped"] == "average of epochs 2-2" or record["shipped"] == "epoch 2"
     # OUT holds the chosen candidate's averaged adapter, byte for byte.
-    chosen_dir = out / "candidates" / f"w{best['ensemble_weight']:g}-ce0" / "checkpoints" / "average"
+    chosen_dir = out / "candidates" / f"w{best['ensemble_weight']:g}-ce0.5" / "checkpoints" / "average"
     ours, theirs = load_file(out / "adapter_model.safetensors"), load_file(chosen_dir / "adapter_model.safetensors")
     assert ours.keys() == theirs.keys()
     assert all(torch.equal(ours[k], theirs[k]) for k in ours)
@@ -88,7 +88,7 @@ def test_aim_budget_ships_nothing_when_no_candidate_meets_the_gate(
     record = json.loads((out / "muscle_fix.json").read_text())
     assert record["shipped"] is None
     assert record["aim"]["chosen"] is None
-    assert sorted(p.name for p in (out / "candidates").iterdir()) == ["w0.5-ce0", "w1-ce0"]
+    assert sorted(p.name for p in (out / "candidates").iterdir()) == ["w0.5-ce0.5", "w1-ce0.5"]
     assert "Nothing shipped." in (out / "aim.html").read_text()
 
 

@@ -131,3 +131,12 @@ def test_lists_of_weights_parse_or_say_what_is_wrong() -> None:
         parse_floats("a,b", "--ensemble-weights")
     with pytest.raises(FixError, match="--ce-weights: give at least one number"):
         parse_floats(" , ", "--ce-weights")
+
+
+def test_the_grids_ce_weights_come_from_ce_weights_then_ce_weight_then_the_default() -> None:
+    from muscle_guard.cli.fix import aim_ce_weights
+    from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS
+
+    assert aim_ce_weights("0,0.5", 0.3) == (0.0, 0.5)  # --ce-weights wins
+    assert aim_ce_weights(None, 0.0) == (0.0,)  # an explicit --ce-weight 0 means no CE, not the default
+    assert aim_ce_weights(None, None) == DEFAULT_CE_WEIGHTS
