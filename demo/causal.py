@@ -51,9 +51,9 @@ def fix_command(old: Path, new: Path, fix_train: Path, out: Path, epochs: int) -
     """The demo's `muscle-guard fix`: auto picks choice-level MUSCLE; with cross-entropy (weight 0.5) it removes
     more flips than without (51 -> 45 alone on this pair).
 
-    Not `--aim budget` yet: with one candidate (w 0.9, CE 0.5) it was refused twice on this CPU (validation NFR
-    5.62% (9/160) after 2 epochs at lr 1e-3 and again for the mean of epochs 2-3 of 3 at 2e-3, against the aim's 4.98% on 160 validation
-    headlines); see docs/BENCHMARKS.md, issue #16.
+    Not `--aim budget` yet: with one candidate (w 0.9, CE 0.5) it was refused twice on this CPU: validation NFR
+    5.62% (9/160) after 2 epochs at lr 1e-3, and again for the mean of epochs 2-3 of 3 at lr 2e-3, against the
+    aim's 4.98% on 160 validation headlines (docs/BENCHMARKS.md, issue #16).
     """
     return [
         _bin("muscle-guard"), "fix", "--old", str(old), "--new", str(new), "--train", str(fix_train),
