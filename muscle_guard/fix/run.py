@@ -49,14 +49,7 @@ from muscle_guard.fix.data import (
 )
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
-from muscle_guard.fix.strategies import (
-    Level,
-    Resolved,
-    Strategy,
-    aim_across_tokenizers,
-    resolve_strategy,
-    tokenizer_difference,
-)
+from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import (
     EpochCallback,
     Validation,
@@ -230,17 +223,8 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
             )
     _check_labels(data.examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
-    if (
-        request.aim is Aim.BUDGET
-        and request.strategy is None
-        and aim_across_tokenizers(request.level, train_suite.shape, difference)
-    ):
-        resolved = replace(
-            resolve_strategy(Strategy.ENSEMBLE, train_suite.shape, difference, Level.CHOICE),
-            reason=f"--aim budget across tokenizers ({difference}): over each instance's distribution over its choices",
-        )
-    else:
-        resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level)
+    aim = request.aim is Aim.BUDGET and request.strategy is None
+    resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level, aim)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
     if request.aim is Aim.BUDGET and resolved.strategy is not Strategy.ENSEMBLE:
         raise FixError(

@@ -99,15 +99,12 @@ class Resolved:
     choice_level: bool = False  # the loss compares distributions over each instance's choices, not tokens
 
 
-def aim_across_tokenizers(level: Level, shape: Shape, difference: str | None) -> bool:
-    """True when `--aim budget` (which names no strategy: it trains the ensemble) should distil over the choices
-    because token level cannot work: multiple choice, level auto, tokenizers that differ."""
-    return level is Level.AUTO and difference is not None and shape is Shape.MULTIPLE_CHOICE
-
-
-def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO) -> Resolved:
+def resolve_strategy(
+    requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO, aim: bool = False
+) -> Resolved:
     """Check `requested` (and `level`) against the task shape and the tokenizers (`difference` from
-    tokenizer_difference).
+    tokenizer_difference). `aim`: the strategy is `--aim budget`'s ensemble, not one the user named, so on
+    multiple choice across tokenizers `--level auto` takes the choice level instead of refusing.
 
     Raises FixError when the combination cannot work, naming what would.
     """
@@ -155,6 +152,12 @@ def resolve_strategy(requested: Strategy, shape: Shape, difference: str | None, 
     if requested.token_level and level is Level.CHOICE:
         return Resolved(
             requested, "as requested, over each instance's distribution over its choices (vocabulary-agnostic)", True
+        )
+    if aim and level is Level.AUTO and difference is not None and shape is Shape.MULTIPLE_CHOICE:
+        return Resolved(
+            requested,
+            f"--aim budget across tokenizers ({difference}): over each instance's distribution over its choices",
+            True,
         )
     if requested.token_level and difference is not None:
         also = " or --level choice" if not generative else ""
