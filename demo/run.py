@@ -9,6 +9,7 @@ Everything is written under `.muscle-cache/` (models, data, predictions) and `.m
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
@@ -50,9 +51,10 @@ def run_fix_once(command: Sequence[str], out: Path, old: Path, new: Path) -> Non
     """Run `muscle-guard fix` into `out`, unless `out` holds a finished run of this very command and adapters.
 
     A rerun of the demo then costs only the gates (their predictions are cached too). Anything else in `out`
-    (another command, other adapters, a run that did not finish) is replaced by a fresh run.
+    (another command, other adapters, other muscle-guard code, a run that did not finish) is replaced by a fresh
+    run: a default changed inside `fix` trains again even when the command line is the same.
     """
-    key = {"command": list(command), "old": _marker(old), "new": _marker(new)}
+    key = {"command": list(command), "old": _marker(old), "new": _marker(new), "code": code_digest()}
     marker = out / "muscle_demo_fix.json"
     if marker.is_file() and json.loads(marker.read_text()) == key:
         message(f"$ {' '.join(command)}\n(cached: {out} holds this fix already; delete it to train again)")
@@ -61,6 +63,19 @@ def run_fix_once(command: Sequence[str], out: Path, old: Path, new: Path) -> Non
         shutil.rmtree(out)
     _run(command)
     marker.write_text(json.dumps(key, indent=2))
+
+
+def code_digest(package: Path | None = None) -> str:
+    """A hash over the source files of muscle-guard (names and contents): the code that trains a fix."""
+    if package is None:
+        import muscle_guard
+
+        package = Path(muscle_guard.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:32]
 
 
 def _marker(adapter: Path) -> object:

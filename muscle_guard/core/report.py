@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import json
 import os
 import platform
-import sys
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +21,11 @@ from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
 from muscle_guard.core.gates import GateVerdict
 from muscle_guard.core.json_types import json_list, json_object, text
 from muscle_guard.core.suite import Shape
+from muscle_guard.core.versions import library_versions
 
 SCHEMA_VERSION = 1
 RunKind = Literal["check", "fix"]
 _KINDS: tuple[RunKind, ...] = ("check", "fix")
-# Libraries whose versions explain a run, reported when installed: read from their distribution metadata, so
-# an xdist controller (which never imports them; its workers do) records what a `-n 0` run records.
-_LIBRARIES = ("torch", "transformers", "peft", "accelerate")
 
 
 @dataclass(frozen=True)
@@ -231,14 +227,7 @@ def collect_environment() -> dict[str, str]:
     """Python, platform and the versions of the installed ML libraries, the same whichever of them this process
     has imported (it never imports one itself)."""
     env = {"python": platform.python_version(), "platform": platform.platform(), "muscle_guard": __version__}
-    for name in _LIBRARIES:
-        try:
-            env[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            # Importable without an installed distribution (a source tree on sys.path): only an import tells.
-            version = getattr(sys.modules.get(name), "__version__", None)
-            if version is not None:
-                env[name] = str(version)
+    env.update(library_versions())
     return env
 
 

@@ -169,6 +169,29 @@ def test_fingerprint_follows_content_adapter_and_dtype(tiny: Tiny) -> None:
     assert bf16.details["dtype"] == "bfloat16"
 
 
+@pytest.mark.parametrize("upgraded", ["muscle_guard", "torch", "transformers", "peft"])
+def test_fingerprint_follows_the_software_that_computes(
+    tiny: Tiny, monkeypatch: pytest.MonkeyPatch, upgraded: str
+) -> None:
+    """Cached predictions are keyed on the model's fingerprint: an upgrade that may change what the same files
+    compute (muscle-guard's scoring, torch's kernels, transformers' model code, peft's adapters) must miss."""
+    import importlib.metadata
+
+    import muscle_guard
+
+    before = hf(str(tiny.lm_adapter)).info
+    if upgraded == "muscle_guard":
+        monkeypatch.setattr(muscle_guard, "__version__", "99.0.0")
+    else:
+        real = importlib.metadata.version
+        monkeypatch.setattr(importlib.metadata, "version", lambda name: "99.0.0" if name == upgraded else real(name))
+    after = hf(str(tiny.lm_adapter)).info
+    assert after.fingerprint != before.fingerprint
+    assert f"{upgraded} 99.0.0" in after.details["software"]
+    monkeypatch.undo()
+    assert hf(str(tiny.lm_adapter)).info.fingerprint == before.fingerprint
+
+
 def test_hash_cache_is_used_when_configured(tiny: Tiny, tmp_path: Path) -> None:
     options = RunOptions(device="cpu", progress=False, extra={"hash_cache_dir": str(tmp_path)})
     first = hf(str(tiny.lm_adapter), options).info.fingerprint

@@ -48,6 +48,28 @@ def test_a_finished_fix_of_the_same_command_is_reused(tmp_path: Path, calls: lis
     assert len(calls) == 3
 
 
+def test_a_fix_trained_by_other_muscle_guard_code_is_not_reused(
+    tmp_path: Path, calls: list[list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Same command and adapters, but a default inside `fix` changed: the cached fix is stale."""
+    old, new = adapters(tmp_path, "r1")
+    out = tmp_path / "compat"
+    command = ["muscle-guard", "fix", "--out", str(out)]
+    run.run_fix_once(command, out, old, new)
+    monkeypatch.setattr(run, "code_digest", lambda: "other code")
+    run.run_fix_once(command, out, old, new)
+    assert len(calls) == 2
+
+
+def test_the_code_digest_follows_source_contents(tmp_path: Path) -> None:
+    (tmp_path / "fix").mkdir()
+    (tmp_path / "fix" / "aim.py").write_text("WEIGHTS = (0.75, 0.9)\n")
+    before = run.code_digest(tmp_path)
+    assert run.code_digest(tmp_path) == before
+    (tmp_path / "fix" / "aim.py").write_text("WEIGHTS = (0.5, 0.75)\n")
+    assert run.code_digest(tmp_path) != before
+
+
 def test_an_unfinished_fix_is_replaced(tmp_path: Path, calls: list[list[str]]) -> None:
     old, new = adapters(tmp_path, "r1")
     out = tmp_path / "compat"

@@ -15,6 +15,7 @@ from muscle_guard.core.backend import ChoiceRequest, GenerateRequest, ModelInfo,
 from muscle_guard.core.errors import BackendError, InputTooLong, MuscleGuardError
 from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.progress import progress_bar
+from muscle_guard.core.versions import compute_stack
 
 if TYPE_CHECKING:
     import torch
@@ -60,7 +61,9 @@ class HFBackend:
         self._load_error: MuscleGuardError | None = None
         self._tokenizer: Any = None  # loaded alone, for rendering chat templates without the weights
         self.sizer = BatchSizer(plan.device_name, options.batch_size)
-        fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task})
+        # The software is part of the identity: a muscle-guard, torch or transformers upgrade recomputes predictions.
+        software = compute_stack()
+        fingerprint = combine({**identity, "dtype": plan.dtype_name, "task": plan.task, "software": software})
         files = plan.files
         details: dict[str, Any] = {
             "base": str(files.base_dir),
@@ -69,6 +72,7 @@ class HFBackend:
             "device": plan.device_name,
             "task": plan.task,
             "tokenizer_fingerprint": identity["tokenizer"][:32],
+            "software": software,
         }
         if plan.task == "classify":
             details["num_labels"] = int(loaded.model.config.num_labels) if loaded is not None else plan.num_labels
