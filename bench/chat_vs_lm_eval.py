@@ -20,7 +20,7 @@ from pathlib import Path
 
 from _lmeval_common import LMEVAL_PYTHON, ROOT, check_lm_eval, load, part, run_lm_eval
 
-from demo.assets import smollm2_135m_dir
+from demo.assets import model_dir
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.pipeline import predict_suite, render_context
 from muscle_guard.core.prompt_format import parse_prompt_format
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     check_lm_eval(LMEVAL_PYTHON)
-    model = smollm2_135m_dir(ROOT / ".muscle-cache" / "assets")
+    model = model_dir("smollm2-135m", ROOT / ".muscle-cache" / "assets")
     suite = load_suite(ROOT / "suites" / "quartz.jsonl")
     suite = part(suite, suite.instances[: args.limit])
     prompt = parse_prompt_format("chat" if args.system is None else f"chat:{args.system}", "--system")

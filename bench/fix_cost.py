@@ -198,10 +198,10 @@ def classifier_variants(strategies: list[str]) -> list[Variant]:
 
 
 def causal_variants(n: int) -> list[Variant]:
-    from demo.assets import smollm2_135m_dir
+    from demo.assets import model_dir
     from muscle_guard.testing.tiny_models import add_lora_adapter
 
-    base = smollm2_135m_dir()
+    base = model_dir("smollm2-135m")
     rows = [json.loads(line) for line in (DEMO / "data/quartz/adapter_train.jsonl").read_text().splitlines()]
     adapters = {}
     for name, seed, part in (("old", 1, rows[:32]), ("new", 2, rows[32:64])):

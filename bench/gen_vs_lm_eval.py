@@ -51,7 +51,7 @@ from _lmeval_common import (
     table_row,
 )
 
-from demo.assets import smollm2_135m_dir
+from demo.assets import model_dir
 from muscle_guard.backends.hf.scoring import special_prefix
 from muscle_guard.core.baseline import read_baseline
 from muscle_guard.core.config import SuiteSettings, load_project_config
@@ -169,7 +169,7 @@ def main() -> None:
             f"{settings.prompt_template!r} and {settings.stop}; edit bench/lm_eval_tasks/{TASK}.yaml or use --rounds 0"
         )
     torch = setup_torch(args.threads)
-    model = smollm2_135m_dir()
+    model = model_dir("smollm2-135m")
     n = len(suite)
     print(
         f"{n} instances of {SUITE.name}, greedy, max_new_tokens {settings.max_new_tokens}, stop "

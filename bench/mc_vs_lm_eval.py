@@ -57,7 +57,7 @@ from _lmeval_common import (
     table_row,
 )
 
-from demo.assets import smollm2_135m_dir
+from demo.assets import model_dir
 from muscle_guard.backends.hf.scoring import special_prefix
 from muscle_guard.core.baseline import read_baseline, write_baseline
 from muscle_guard.core.cache import PredictionCache
@@ -146,7 +146,7 @@ def run_suite(name: str, path: Path, args: argparse.Namespace) -> dict[str, Any]
     task = f"muscle_{name}"
     print(f"\n# {name} ({path.relative_to(ROOT)}, lm-eval task {task})", flush=True)
     torch = setup_torch(args.threads)
-    model = smollm2_135m_dir()
+    model = model_dir("smollm2-135m")
     full = load_suite(path)
     suite = part(full, full.instances[: args.limit]) if args.limit else full
     settings = SuiteSettings()

