@@ -10,7 +10,7 @@ Pairs and tasks:
 For each (pair, task, seed) the two task adapters are trained with that seed, then `run_fix` runs once per
 strategy with the same seed (split, order, initialisation) and checks the suite before/after through one
 prediction cache, so old and new are predicted once. Each run's comparison is saved as JSON and reused when
-the script is run again (delete `.muscle-cache/bench/compat/results` to start over).
+the script is run again: results are committed under `bench/results/compat/` (delete a file to rerun that run).
 
 Run from the repository root (not in CI):
     python bench/compat_table.py --pair minilm --seeds 0,1,2 --strategies ceiling,ce,aim --epochs 6 --lr 2e-3
@@ -34,7 +34,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / ".muscle-cache/demo"
 WORK = ROOT / ".muscle-cache/bench/compat"
-RESULTS = WORK / "results"
+# Results are committed (small JSON, one file per run): the tables of docs/BENCHMARKS.md regenerate from a clean
+# checkout with --table, and a rerun of a recorded (task, seed, strategy) is skipped. Delete a file to rerun it.
+RESULTS = ROOT / "bench/results/compat"
 IMG = ROOT / "docs/img"
 # quartz_cls (QuaRTz as 2-way classification) was dropped in issue #16: both encoders sit at chance on it
 # (48.7% and 49.2%), so its flips are noise and no fix can be judged on it.
