@@ -59,6 +59,7 @@ class Task:
     suite: Path
     adapter_train: Path
     fix_train: Path
+    unlabelled: Path | None = None  # --unlabelled N: more inputs of the same source, labels stripped
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -136,6 +137,21 @@ def task(name: str, fix_size: int) -> Task:
     return Task(name, suite, adapter, fix)
 
 
+def unlabelled_inputs(name: str, fix_size: int, n: int) -> Path:
+    """`n` inputs of the task's source that are in no suite, no adapter split and not in the labelled fix rows:
+    the next rows of a larger fix split (a superset of the built one: the same shuffle, a longer slice), in
+    source order, written without their labels for `fix --unlabelled`."""
+    size = fix_size + n
+    built = DEMO / "data" / name / "fix_train.jsonl" if size <= BUILT_FIX_ROWS else big_fix_split(name, size)
+    labelled = {row["id"] for row in _lines(task(name, fix_size).fix_train)}
+    rest = [row for row in _lines(built) if row["id"] not in labelled]
+    if len(rest) < n:
+        sys.exit(f"{name}: only {len(rest)} rows beyond the {fix_size} labelled ones, fewer than --unlabelled {n}")
+    keep = ("id", "prompt", "choices") if "choices" in rest[0] else ("id", "text")
+    rows = [{k: row[k] for k in keep} for row in rest[:n]]
+    return _write(WORK / "data" / name / f"unlabelled-{fix_size}+{n}.jsonl", rows)
+
+
 # ---------------------------------------------------------------------------------------------- models
 
 
@@ -203,7 +219,7 @@ def run_one(
         ce_weight=CE_WEIGHT if plus_ce == "ce" else 0.0,
     )  # fmt: skip
     request = FixRequest(
-        old=str(old), new=str(new), train=t.fix_train, out=out, config=config, strategy=config.strategy,
+        old=str(old), new=str(new), train=t.fix_train, unlabelled=t.unlabelled, out=out, config=config, strategy=config.strategy,
         level=Level.CHOICE if causal else Level.AUTO, suites=(t.suite,), pyproject=bench_pyproject(),
         options=RunOptions(device="cpu", progress=False), cache_dir=WORK / "predictions",
         aim=Aim.BUDGET if aiming else Aim.NONE,
@@ -214,6 +230,7 @@ def run_one(
     result = run_fix(request)
     common = {
         "pair": pair, "task": t.name, "seed": seed, "epochs": args.epochs, "lr": args.lr, "fix_size": args.fix_size,
+        "unlabelled": args.unlabelled,
         "level": "choice" if causal else "class logits",
     }  # fmt: skip
     if result.search is not None:  # every candidate's test numbers, from the weights it would have shipped
@@ -335,6 +352,8 @@ def run_pair(args: argparse.Namespace) -> None:
     chosen = []
     for name in tasks:
         t = task(name, args.fix_size)
+        if args.unlabelled:
+            t = replace(t, unlabelled=unlabelled_inputs(name, args.fix_size, args.unlabelled))
         if causal:
             t = replace(
                 t, suite=ROOT / "suites/sarcasm_mc.jsonl", adapter_train=DEMO / "data/sarcasm_mc/adapter_train.jsonl"
@@ -467,6 +486,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--fix-size", type=int, default=1000, help="first N rows of the fix training split")
+    parser.add_argument(
+        "--unlabelled", type=int, default=0,
+        help="N more inputs of the task (labels stripped) for fix --unlabelled: ensemble and aim rows only",
+    )  # fmt: skip
     parser.add_argument(
         "--adapter-size", type=int, default=None,
         help="first N rows of the adapter training split (default: 1000 for minilm, the causal recipe's 400)",

@@ -112,6 +112,15 @@ def fix(
     allow_overlap: Annotated[
         bool, Opt("--allow-overlap", help="Train even on instances whose prompt/text is in a --suite.")
     ] = False,
+    unlabelled: Annotated[
+        Path | None,
+        Opt(
+            "--unlabelled",
+            help='More inputs for the teachers\' term only, no labels needed (JSONL: {"text": ...} or {"prompt": ..., '
+            '"choices": [...]}): --strategy ensemble and --aim budget distil the old+new mix on them too.',
+            show_default=False,
+        ),
+    ] = None,
     no_check: Annotated[
         bool, Opt("--no-check", help="Exit 0 even when the fixed model fails a suite's gates.")
     ] = False,
@@ -152,7 +161,7 @@ def fix(
         )  # fmt: skip
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
-            resume=resume, allow_overlap=allow_overlap, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
+            resume=resume, allow_overlap=allow_overlap, unlabelled=unlabelled, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
             cache_dir=cache_dir, aim=aim, ensemble_weights=parse_floats(ensemble_weights, "--ensemble-weights"),
             ce_weights=aim_ce_weights(ce_weights, ce_weight),
             budget_margin=budget_margin,

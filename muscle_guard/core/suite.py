@@ -124,20 +124,19 @@ def suite_name(path: Path) -> str:
     return path.stem
 
 
-def load_suite(path: str | Path) -> Suite:
-    """Read and validate one suite; raise SuiteError listing every problem as `path:line: message`."""
-    path = Path(path)
+def read_json_lines(path: Path, kind: str = "suite") -> tuple[list[tuple[int, Any]], list[str]]:
+    """Every line of a JSON Lines file as (line number, parsed value), and the lines that are not JSON as
+    `path:line: message` problems (in line order); raise SuiteError when the file itself cannot be read as UTF-8
+    text. `kind` names the file in the message for a missing one ("check the suite path")."""
     shown = str(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise SuiteError([f"{shown}: no such file; check the suite path"]) from None
+        raise SuiteError([f"{shown}: no such file; check the {kind} path"]) from None
     except IsADirectoryError:
         raise SuiteError([f"{shown}: is a directory, expected a .jsonl file"]) from None
     except OSError as exc:
         raise SuiteError([f"{shown}: cannot read ({exc.strerror})"]) from None
-
-    problems: list[str] = []
     if raw.startswith(b"\xef\xbb\xbf"):
         raise SuiteError([f"{shown}:1: starts with a UTF-8 byte-order mark; save the file as UTF-8 without BOM"])
     try:
@@ -147,30 +146,36 @@ def load_suite(path: str | Path) -> Suite:
         raise SuiteError(
             [f"{shown}:{line_no}: invalid UTF-8 byte 0x{raw[exc.start]:02x}; re-encode the file as UTF-8"]
         ) from None
-
-    instances: list[Instance] = []
-    seen: dict[str, int] = {}
-    shape_of_file: tuple[Shape, int] | None = None
+    rows: list[tuple[int, Any]] = []
+    problems: list[str] = []
     lines = content.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the newline that ends the last line
     for number, text in enumerate(lines, start=1):
-        if len(problems) >= MAX_REPORTED_PROBLEMS:
-            problems.append(f"{shown}: stopped after {MAX_REPORTED_PROBLEMS} problems")
-            break
         where = f"{shown}:{number}"
         if not text.strip():
             problems.append(f"{where}: blank line; remove it (every line must be one JSON object)")
             continue
         try:
-            obj = json.loads(text)
+            rows.append((number, json.loads(text)))
         except json.JSONDecodeError as exc:
             # json says "Unterminated string starting at" for a string cut short: no second "at".
             problems.append(f"{where}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
-            continue
         except RecursionError:  # json recurses per nesting level: `[[[[...` thousands deep
             problems.append(f"{where}: invalid JSON (nested too deeply); an instance is one flat JSON object")
-            continue
+    return rows, problems
+
+
+def load_suite(path: str | Path) -> Suite:
+    """Read and validate one suite; raise SuiteError listing every problem as `path:line: message`."""
+    path = Path(path)
+    shown = str(path)
+    rows, problems = read_json_lines(path)
+    instances: list[Instance] = []
+    seen: dict[str, int] = {}
+    shape_of_file: tuple[Shape, int] | None = None
+    for number, obj in rows:
+        where = f"{shown}:{number}"
         try:
             instance = parse_instance(obj, number)
         except ValueError as exc:
@@ -195,9 +200,22 @@ def load_suite(path: str | Path) -> Suite:
     if not problems and not instances:
         problems.append(f"{shown}: empty suite (no instances); add lines or remove the file")
     if problems:
-        raise SuiteError(problems)
+        raise SuiteError(first_problems(problems, shown))
     assert shape_of_file is not None
     return Suite(name=suite_name(path), path=path, shape=shape_of_file[0], instances=tuple(instances))
+
+
+def first_problems(problems: list[str], shown: str) -> list[str]:
+    """`path:line: message` problems in line order, at most MAX_REPORTED_PROBLEMS and then a line saying so."""
+
+    def line_of(problem: str) -> int:
+        head = problem[len(shown) + 1 :].split(":", 1)[0]
+        return int(head) if problem.startswith(shown + ":") and head.isdigit() else 1 << 30
+
+    ordered = sorted(problems, key=line_of)
+    if len(ordered) <= MAX_REPORTED_PROBLEMS:
+        return ordered
+    return [*ordered[:MAX_REPORTED_PROBLEMS], f"{shown}: stopped after {MAX_REPORTED_PROBLEMS} problems"]
 
 
 def detect_shape(keys: frozenset[str]) -> Shape:

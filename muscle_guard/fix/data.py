@@ -10,10 +10,11 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from muscle_guard.core.config import SuiteSettings
-from muscle_guard.core.errors import FixError
-from muscle_guard.core.suite import Instance, Shape, Suite
+from muscle_guard.core.errors import FixError, SuiteError
+from muscle_guard.core.suite import Instance, Shape, Suite, first_problems, read_json_lines
 
 SHOWN_OVERLAPS = 5
 
@@ -35,6 +36,7 @@ class Example:
     label: int | None = None
     choices: tuple[str, ...] = ()
     instance: Instance | None = field(default=None, compare=False, repr=False)
+    raw: str = ""  # an --unlabelled input's prompt or text as written (a suite instance has it as instance.inputs)
 
 
 def build_examples(suite: Suite, settings: SuiteSettings) -> list[Example]:
@@ -58,6 +60,52 @@ def _example(index: int, instance: Instance, settings: SuiteSettings, where: str
         return Example(index, instance.id, where, context, instance.choices[answer], answer, instance.choices)
     target = str(instance.answer) if shape is Shape.GENERATE_EXACT else (instance.reference or "")
     return Example(index, instance.id, where, context, target)
+
+
+def load_unlabelled(path: Path, shape: Shape, settings: SuiteSettings, start: int) -> list[Example]:
+    """Inputs for the teacher terms only (`fix --unlabelled`): one JSON object a line, `{"text": ...}` for a
+    classifier, `{"prompt": ..., "choices": [...]}` for multiple choice; an `id` is optional (default: the line
+    number) and any label or answer is ignored. Their indices continue the training data's from `start`.
+
+    Distillation needs no labels: the ensemble's target is the two teachers' mix, so every input a user has
+    (production traffic, the unlabelled rest of a dataset) teaches the student the old model's decisions.
+    """
+    shown = str(path)
+    rows, problems = read_json_lines(path, "--unlabelled")
+    out: list[Example] = []
+    for number, obj in rows:
+        where = f"{shown}:{number}"
+        try:
+            out.append(_unlabelled(obj, shape, settings, start + len(out), where, number))
+        except ValueError as exc:
+            problems.append(f"{where}: {exc}")
+    if not problems and not out:
+        problems.append(f"{shown}: no inputs; add lines or drop --unlabelled")
+    if problems:
+        raise SuiteError(first_problems(problems, shown))
+    return out
+
+
+def _unlabelled(obj: object, shape: Shape, settings: SuiteSettings, index: int, where: str, line: int) -> Example:
+    if not isinstance(obj, dict):
+        raise ValueError("expected a JSON object")
+    id_ = obj.get("id", f"unlabelled-{line}")
+    if not isinstance(id_, str) or not id_.strip():
+        raise ValueError(f"'id' must be a non-empty string, got {id_!r}")
+    if shape is Shape.CLASSIFY:
+        text = obj.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError('a classifier\'s unlabelled input is {"text": "..."} with a non-empty string')
+        return Example(index, f"unlabelled:{id_}", where, text, raw=text)
+    if shape is Shape.MULTIPLE_CHOICE:
+        prompt, choices = obj.get("prompt"), obj.get("choices")
+        if not isinstance(prompt, str) or not isinstance(choices, list) or len(choices) < 2:
+            raise ValueError('a multiple-choice unlabelled input is {"prompt": "...", "choices": ["...", "..."]}')
+        if not all(isinstance(c, str) and c for c in choices):
+            raise ValueError("'choices' must be non-empty strings")
+        context = settings.render(prompt)
+        return Example(index, f"unlabelled:{id_}", where, context, choices[0], None, tuple(choices), raw=prompt)
+    raise ValueError(f"--unlabelled inputs are for classification or multiple choice, not {shape.value}")
 
 
 def split_validation(examples: Sequence[Example], fraction: float, seed: int) -> tuple[list[Example], list[Example]]:
@@ -110,16 +158,21 @@ class Overlap:
 
 def find_overlaps(train: Suite, suites: Sequence[Suite]) -> list[Overlap]:
     """Every training instance whose normalised input (prompt or text) is also in one of `suites`."""
+    return find_input_overlaps([(f"{train.path}:{i.line}", i.id, i.inputs) for i in train.instances], suites)
+
+
+def find_input_overlaps(inputs: Sequence[tuple[str, str, str]], suites: Sequence[Suite]) -> list[Overlap]:
+    """Every (where, id, prompt or text) whose normalised input is also in one of `suites`."""
     seen: dict[str, tuple[str, str]] = {}
     for suite in suites:
         for instance in suite.instances:
             key = normalise_for_overlap(instance.inputs)
             seen.setdefault(key, (f"{suite.path}:{instance.line}", instance.id))
     out = []
-    for instance in train.instances:
-        hit = seen.get(normalise_for_overlap(instance.inputs))
+    for where, id_, text in inputs:
+        hit = seen.get(normalise_for_overlap(text))
         if hit is not None:
-            out.append(Overlap(f"{train.path}:{instance.line}", instance.id, hit[0], hit[1]))
+            out.append(Overlap(where, id_, hit[0], hit[1]))
     return out
 
 

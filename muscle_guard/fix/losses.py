@@ -10,6 +10,8 @@ Conventions shared by every function:
 - KL direction is teacher ‖ student, KL(σ(z_t/T) ‖ σ(z_s/T)), with no T² rescaling (as the paper), except
   `ensemble_loss`, which is not the paper's and scales by T² (see there).
 - `lam` is the paper's λ in `λ·L + (1−λ)·CE`; λ = 1 (the default) means no ground-truth cross-entropy.
+  The CE averages over the positions whose target is a label: `UNLABELLED` targets (an input without a label,
+  `fix --unlabelled`) count in the teacher term only.
 
 A teacher is either full logits or a `TopK` (its k largest logits + the log-partition), the memory-saving form
 the trainer caches for large vocabularies; see `topk_kd_kl` for what that approximation computes.
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 DEFAULT_TEMPERATURE = 2.0
 FOCAL_ALPHA = 1.0
 FOCAL_BETA = 5.0
+UNLABELLED = -1  # the target of an input without a label: no CE there, and never "the old model is right"
 MASKED_CHOICE = -1e9  # score given to padded choice slots: zero probability, but finite (no nan in gradients)
 
 
@@ -147,7 +150,8 @@ def _with_ce(loss: Tensor, student_logits: Tensor, targets: Tensor, mask: Tensor
         raise ValueError(f"lam must be in [0, 1], got {lam}")
     if lam == 1.0:
         return loss
-    return lam * loss + (1.0 - lam) * ce_loss(student_logits, targets, mask)
+    labelled = mask.bool() & (targets != UNLABELLED)
+    return lam * loss + (1.0 - lam) * ce_loss(student_logits, targets, labelled)
 
 
 def student_wrong(student_logits: Tensor, targets: Tensor) -> Tensor:

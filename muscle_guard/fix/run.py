@@ -43,10 +43,14 @@ from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
     Example,
     build_examples,
+    find_input_overlaps,
     find_overlaps,
+    load_unlabelled,
+    normalise_for_overlap,
     refuse_overlaps,
     split_validation,
 )
+from muscle_guard.fix.modes import Mode, mode_of
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
 from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
@@ -76,6 +80,7 @@ class FixRequest:
     suites: tuple[Path, ...] = ()
     resume: bool = False
     allow_overlap: bool = False
+    unlabelled: Path | None = None  # --unlabelled: more inputs for the teacher terms (no labels; ensemble only)
     pyproject: Path = Path("pyproject.toml")
     options: RunOptions = field(default_factory=RunOptions)
     cache_dir: Path | None = None
@@ -125,9 +130,10 @@ class FixData:
     suites: list[Suite]
     budget: Budget | None  # --aim budget: what every --suite's gate allows
     settings: SuiteSettings  # the training suite's
-    examples: list[Example]
-    train_examples: list[Example]
+    examples: list[Example]  # every example the teachers see: labelled (train and validation), then unlabelled
+    train_examples: list[Example]  # the labelled training part, then the unlabelled inputs
     val_examples: list[Example]
+    unlabelled: int = 0  # how many of train_examples are --unlabelled inputs (the last ones)
 
 
 @dataclass
@@ -193,7 +199,44 @@ def load_data(request: FixRequest) -> FixData:
             f"{request.train}: every instance has the same input after normalisation, so no validation split can "
             "avoid copies of training rows; add varied training data or pass --val-fraction 0"
         )
-    return FixData(project, train_suite, suites, budget, settings, list(examples), list(train_ex), list(val_ex))
+    extra = _unlabelled(request, train_suite, suites, settings, len(examples), val_ex)
+    return FixData(
+        project,
+        train_suite,
+        suites,
+        budget,
+        settings,
+        [*examples, *extra],
+        [*train_ex, *extra],
+        list(val_ex),
+        len(extra),
+    )
+
+
+def _unlabelled(
+    request: FixRequest, train: Suite, suites: Sequence[Suite], settings: SuiteSettings, start: int,
+    validation: Sequence[Example],
+) -> list[Example]:  # fmt: skip
+    """--unlabelled inputs: none of a --suite's (unless --allow-overlap), none equal to a validation input."""
+    if request.unlabelled is None:
+        return []
+    if train.shape not in (Shape.CLASSIFY, Shape.MULTIPLE_CHOICE):
+        raise FixError(
+            f"--unlabelled: the teachers' term is distilled on class logits or choices; {request.train} is "
+            f"{train.shape.value}, so drop --unlabelled"
+        )
+    extra = load_unlabelled(request.unlabelled, train.shape, settings, start)
+    if not request.allow_overlap:
+        refuse_overlaps(find_input_overlaps([(e.where, e.id, e.raw) for e in extra], suites))
+    # A validation input distilled in training would make validation NFR measure memorisation of the teachers.
+    seen = {normalise_for_overlap(e.context) for e in validation}
+    kept = [e for e in extra if normalise_for_overlap(e.context) not in seen]
+    if len(kept) < len(extra):
+        message(
+            f"fix: {len(extra) - len(kept)} --unlabelled input(s) equal a validation input and are left out, so "
+            "validation stays unseen"
+        )
+    return [replace(e, index=start + i) for i, e in enumerate(kept)]
 
 
 def load_models(request: FixRequest, data: FixData) -> FixModels:
@@ -230,12 +273,26 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
         raise FixError(
             f"--aim budget searches the ensemble's weights; it trains --strategy ensemble, not {resolved.strategy.value}"
         )
+    if data.unlabelled and (
+        resolved.strategy is not Strategy.ENSEMBLE
+        or mode_of(config.strategy, student_loaded.task, config.choice_level) is Mode.TOKENS
+    ):
+        at = (
+            "at the token level"
+            if resolved.strategy is Strategy.ENSEMBLE
+            else f"with --strategy {resolved.strategy.value}"
+        )
+        raise FixError(
+            f"--unlabelled inputs have no labels, so they train only the ensemble's teacher term on class logits or "
+            f"choices, not {at}: use --strategy ensemble (or --aim budget), with --level choice for multiple choice"
+        )
     say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
-    say(
-        f"fix: {len(data.train_examples)} training and {len(data.val_examples)} validation instances from {request.train}"
-    )
+    labelled = len(data.train_examples) - data.unlabelled
+    say(f"fix: {labelled} training and {len(data.val_examples)} validation instances from {request.train}")
+    if data.unlabelled:
+        say(f"fix: + {data.unlabelled} unlabelled inputs from {request.unlabelled} (the teachers' term only, no CE)")
     return FixModels(
         accelerator, options, new_ref, old_ref, student_loaded, old_loaded, difference is None, resolved, config, say
     )
@@ -323,6 +380,7 @@ def _check_out(request: FixRequest) -> None:
             *model_places("--old", request.old),
             *model_places("--new", request.new),
             Place("--train", request.train),
+            *([Place("--unlabelled", request.unlabelled)] if request.unlabelled is not None else []),
             *places("--suite", list(request.suites), suites=True),
             Place("--pyproject", request.pyproject),
         ],
@@ -400,6 +458,11 @@ def _write_fix_json(
         "processes": world,
         "data": {
             "train": {"path": str(request.train), "sha256": file_hash(request.train), "instances": len(train)},
+            "unlabelled": (
+                {"path": str(request.unlabelled), "sha256": file_hash(request.unlabelled)}
+                if request.unlabelled is not None
+                else None
+            ),
             "suites": [{"path": str(s.path), "content_hash": s.content_hash(), "instances": len(s)} for s in suites],
         },
         "selected_epoch": shipped.epoch if shipped is not None else None,

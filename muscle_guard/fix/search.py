@@ -205,6 +205,7 @@ def fingerprint(request: FixRequest, config: TrainConfig, world: int) -> str:
     payload = {
         "config": config.to_json(),
         "train": file_hash(request.train),
+        "unlabelled": file_hash(request.unlabelled) if request.unlabelled is not None else None,
         "old": request.old,
         "new": request.new,
         "world": world,

@@ -84,11 +84,11 @@ class Objective:
         if self.mode is Mode.CHOICE:  # one "token" per instance: its distribution over the choices
             scores, choice_mask = batches.choice_scores(model, items, self.pad_id, device)
             logits = losses.mask_choices(scores, choice_mask)
-            targets = torch.tensor([e.label for e in items], device=device)
+            targets = labels_of(items, device)
             mask = torch.ones_like(targets, dtype=torch.bool)
         elif self.mode is Mode.CLASSIFY:  # one "token" per instance: its class logits
             logits = batches.class_logits(model, items, self.pad_id, device)
-            targets = torch.tensor([e.label for e in items], device=device)
+            targets = labels_of(items, device)
             mask = torch.ones_like(targets, dtype=torch.bool)
         else:  # every context and target position, padding excluded
             batch = batches.token_batch(items, self.pad_id, device, target_only=False)
@@ -109,6 +109,13 @@ class Objective:
         return move(self.teachers.batch("old", items, width), device), move(
             self.teachers.batch("new", items, width), device
         )
+
+
+def labels_of(items: Sequence[batches.Encoded], device: Any) -> Tensor:
+    """Each item's class or right choice; `losses.UNLABELLED` for an --unlabelled input (no CE there)."""
+    import torch
+
+    return torch.tensor([losses.UNLABELLED if e.label is None else e.label for e in items], device=device)
 
 
 def strategy_loss(

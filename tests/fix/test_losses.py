@@ -264,3 +264,21 @@ def test_lambda_out_of_range_is_rejected() -> None:
     student, old, new, targets = tensors()
     with pytest.raises(ValueError, match="lam"):
         losses.muscle_loss(student, old, new, targets, torch.ones(3, dtype=torch.bool), lam=1.5)
+
+
+def test_an_unlabelled_input_counts_in_the_teacher_term_and_not_in_the_ce() -> None:
+    """`fix --unlabelled`: an input without a label (target UNLABELLED) is distilled like any other, and the CE
+    averages over the labelled ones only."""
+    student, old, new, targets = tensors()
+    mask = torch.ones(3, dtype=torch.bool)
+    unlabelled = targets.clone()
+    unlabelled[2] = losses.UNLABELLED
+    pure = losses.ensemble_loss(student, old, new, targets, mask).item()  # the teacher term ignores the labels
+    assert losses.ensemble_loss(student, old, new, unlabelled, mask).item() == pytest.approx(pure, rel=1e-6)
+    ce_two = losses.ce_loss(student[:2], targets[:2], mask[:2]).item()
+    got = losses.ensemble_loss(student, old, new, unlabelled, mask, lam=0.25).item()
+    assert got == pytest.approx(0.25 * pure + 0.75 * ce_two, rel=1e-6)
+    # Focal weight goes where the old model is right, which an input without a label never is.
+    focal = losses.ensemble_loss(student, old, new, unlabelled, mask, beta=4.0).item()
+    kls = [kl(mix(o, n, 0.5), softmax(s, 2.0)) for o, n, s in zip(OLD, NEW, STUDENT, strict=True)]
+    assert focal == pytest.approx(4 * (kls[0] + 5 * kls[1] + kls[2]) / 3, rel=1e-5)

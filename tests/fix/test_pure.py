@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 
 from muscle_guard.core.config import SuiteSettings
-from muscle_guard.core.errors import FixError
+from muscle_guard.core.errors import FixError, SuiteError
 from muscle_guard.core.suite import Shape, load_suite
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
     build_examples,
     find_overlaps,
+    load_unlabelled,
     normalise_for_overlap,
     refuse_overlaps,
     split_validation,
@@ -230,6 +231,35 @@ def test_examples_render_prompts_with_the_suite_template(tmp_path: Path) -> None
     labels = load_suite(write(tmp_path / "c.jsonl", [{"id": "b", "text": "great", "label": "pos"}]))
     (example,) = build_examples(labels, SuiteSettings(labels=("neg", "pos")))
     assert example.label == 1
+
+
+def test_unlabelled_inputs_need_only_the_input(tmp_path: Path) -> None:
+    path = tmp_path / "more.jsonl"
+    path.write_text('{"text": "a fine film"}\n{"id": "x7", "text": "dull", "label": 1}\n', encoding="utf-8")
+    first, second = load_unlabelled(path, Shape.CLASSIFY, SuiteSettings(), start=10)
+    assert (first.index, first.id, first.context, first.label) == (10, "unlabelled:unlabelled-1", "a fine film", None)
+    assert (second.index, second.id, second.label) == (11, "unlabelled:x7", None)  # a label there is not used
+    assert second.where == f"{path}:2"
+    mc = tmp_path / "mc.jsonl"
+    mc.write_text('{"prompt": "Sky?", "choices": [" red", " blue"]}\n', encoding="utf-8")
+    (example,) = load_unlabelled(mc, Shape.MULTIPLE_CHOICE, SuiteSettings(prompt_template="Q: {prompt}\nA:"), 0)
+    assert (example.context, example.choices, example.label, example.raw) == (
+        "Q: Sky?\nA:",
+        (" red", " blue"),
+        None,
+        "Sky?",
+    )
+
+
+def test_bad_unlabelled_inputs_name_each_line(tmp_path: Path) -> None:
+    path = tmp_path / "more.jsonl"
+    path.write_text('{"text": "ok"}\nnot json\n{"prompt": "p"}\n{"text": ""}\n', encoding="utf-8")
+    with pytest.raises(SuiteError) as info:
+        load_unlabelled(path, Shape.CLASSIFY, SuiteSettings(), 0)
+    assert [p.split(": ", 1)[0] for p in info.value.problems] == [f"{path}:2", f"{path}:3", f"{path}:4"]
+    assert 'is {"text": "..."}' in info.value.problems[1]
+    with pytest.raises(SuiteError, match=r"no such file; check the --unlabelled path"):
+        load_unlabelled(tmp_path / "none.jsonl", Shape.CLASSIFY, SuiteSettings(), 0)
 
 
 def test_overlap_with_a_suite_is_refused_with_locations(tmp_path: Path) -> None:
