@@ -203,7 +203,8 @@ def miss_line(points: Sequence[Point], budget: Budget) -> str:
         f"fix --aim budget: no candidate met {budget.describe(n)}; the closest was {best.label} with validation NFR "
         f"{percent(best.nfr)} ({best.nf}/{best.n}) at accuracy {percent(best.acc)}. Nothing was shipped to --out. "
         f"What would help: {nearer}, more --train data (a larger validation split measures NFR more finely), "
-        f"or a looser budget; every candidate is kept under candidates/ in --out"
+        f"inputs without labels for the teachers' term (--unlabelled FILE), or a looser budget; every candidate "
+        f"is kept under candidates/ in --out"
     )
 
 

@@ -110,6 +110,7 @@ def test_when_nothing_qualifies_the_line_names_the_closest_point_and_what_would_
     assert "the closest was w=0.5 ce=0 with validation NFR 4.50% (9/200) at accuracy 79.00%" in line
     assert "Nothing was shipped" in line
     assert "larger --ensemble-weights value than 0.5" in line
+    assert "--unlabelled FILE" in line  # inputs without labels feed the teachers' term
     at_old = miss_line([OLD, NEW, cand(1.0, 0.74, 8)], budget)
     assert "more --epochs or a larger --lr" in at_old  # w = 1 is the old model already
 
