@@ -26,6 +26,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 TOOL_KEY = "muscle-guard"
+# The run key `suites` (paths) spelled another way: TOML cannot hold `suites = [...]` and [tool.muscle-guard.suites.X]
+# tables in one file (pytest itself stops on "Cannot declare ... twice" before any plugin runs).
+SUITE_PATHS = "suite_paths"
 MC_NORMS = ("acc", "acc_norm")
 
 
@@ -326,9 +329,10 @@ def pair_plan(
     return plan_pairs(models, project.pairs, command_line=given, resolve=resolve, prompts=prompts)
 
 
-def _check_run_value(raw_key: str, value: Any, where: str) -> None:
-    """A run key of `[tool.muscle-guard]` has one TOML type: `trust_remote_code = "false"` is not False."""
-    expected, fits = RUN_KEYS[raw_key.replace("-", "_")]
+def _check_run_value(raw_key: str, value: Any, where: str, key: str | None = None) -> None:
+    """A run key of `[tool.muscle-guard]` has one TOML type: `trust_remote_code = "false"` is not False. `key`: the
+    run key `raw_key` spells (default: itself)."""
+    expected, fits = RUN_KEYS[key or raw_key.replace("-", "_")]
     if not fits(value):
         hint = "; write it without quotes" if isinstance(value, str) and expected != "a string" else ""
         raise ConfigError(f"{where}: {raw_key} = {value!r} is {toml_type_name(value)}; expected {expected}{hint}")
@@ -370,13 +374,24 @@ def load_project_config(pyproject: Path | None) -> ProjectConfig:
                     if sub_key.replace("-", "_") not in SETTING_KEYS:
                         parse_setting(sub_key, sub[sub_key], where, text=False)
                 suites[name] = sub
+        elif key == SUITE_PATHS:  # `suites` spelled so that [tool.muscle-guard.suites.NAME] tables can sit beside it
+            if "suites" in run:
+                raise ConfigError(
+                    f"{pyproject} [tool.{TOOL_KEY}]: both 'suites' and {raw_key!r} list suite paths; keep one"
+                )
+            _check_run_value(raw_key, value, f"{pyproject} [tool.{TOOL_KEY}]", "suites")
+            run["suites"] = value
         elif key in RUN_KEYS:
+            if key == "suites" and "suites" in run:
+                raise ConfigError(
+                    f"{pyproject} [tool.{TOOL_KEY}]: both 'suites' and {SUITE_PATHS!r} list suite paths; keep one"
+                )
             _check_run_value(raw_key, value, f"{pyproject} [tool.{TOOL_KEY}]")
             run[key] = value
         elif key in SETTING_KEYS:
             defaults[raw_key] = value  # as written, so errors quote the user's spelling
         else:
-            known = ", ".join(sorted(SETTING_KEYS | set(RUN_KEYS) | {"pairs", "suites"}))
+            known = ", ".join(sorted(SETTING_KEYS | set(RUN_KEYS) | {"pairs", "suites", SUITE_PATHS}))
             raise ConfigError(f"{pyproject} [tool.{TOOL_KEY}]: unknown key {raw_key!r}; known: {known}")
     config = ProjectConfig(path=pyproject, defaults=defaults, suites=suites, run=run, pairs=pairs)
     config.settings_for("")  # validate the global table eagerly

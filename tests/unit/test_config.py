@@ -99,6 +99,26 @@ def test_run_keys_are_kept_apart_from_suite_settings(tmp_path: Path) -> None:
     assert config.defaults == {"max_nfr": 0.1}
 
 
+def test_suite_paths_can_sit_beside_per_suite_tables(tmp_path: Path) -> None:
+    """TOML cannot hold `suites = [...]` and [tool.muscle-guard.suites.NAME] in one file (pytest itself stops on
+    it); `suite_paths` is the same run key spelled so that both fit."""
+    body = "[tool.muscle-guard]\nsuite-paths = ['evals/']\n[tool.muscle-guard.suites.qa]\nmax_new_tokens = 16\n"
+
+    config = load_project_config(pyproject(tmp_path, body))
+
+    assert config.run == {"suites": ["evals/"]}
+    assert config.settings_for("qa").max_new_tokens == 16
+
+
+def test_suites_and_suite_paths_together_are_refused(tmp_path: Path) -> None:
+    path = pyproject(tmp_path, "[tool.muscle-guard]\nsuites = ['a/']\nsuite_paths = ['b/']\n")
+    with pytest.raises(ConfigError, match=r"both 'suites' and 'suite_paths' list suite paths; keep one"):
+        load_project_config(path)
+    path = pyproject(tmp_path, "[tool.muscle-guard]\nsuite_paths = 3\n")
+    with pytest.raises(ConfigError, match=r"suite_paths = 3 is an integer; expected a string or a list of strings"):
+        load_project_config(path)
+
+
 @pytest.mark.parametrize(
     "path",
     [None, Path("does-not-exist.toml")],
