@@ -338,6 +338,16 @@ def _check_run_value(raw_key: str, value: Any, where: str, key: str | None = Non
         raise ConfigError(f"{where}: {raw_key} = {value!r} is {toml_type_name(value)}; expected {expected}{hint}")
 
 
+def has_tool_table(pyproject: Path) -> bool:
+    """Whether `pyproject` holds a [tool.muscle-guard] table (False for a file that is not valid TOML)."""
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+        return False
+    tool = data.get("tool")
+    return isinstance(tool, dict) and TOOL_KEY in tool
+
+
 def load_project_config(pyproject: Path | None) -> ProjectConfig:
     """Read `[tool.muscle-guard]` from `pyproject` (None or a file without the table → defaults)."""
     if pyproject is None or not pyproject.is_file():

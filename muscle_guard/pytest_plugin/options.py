@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from muscle_guard.core.config import ProjectConfig, load_project_config, parse_setting
+from muscle_guard.core.config import TOOL_KEY, ProjectConfig, has_tool_table, load_project_config, parse_setting
 from muscle_guard.core.errors import ConfigError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.pairs import PairPlan, plan_pairs
@@ -72,6 +72,7 @@ def read_options(config: pytest.Config) -> MuscleOptions:
 def _read(config: pytest.Config) -> MuscleOptions:
     rootpath = config.rootpath
     pyproject = rootpath / "pyproject.toml"
+    _refuse_an_unread_table(config.invocation_params.dir, rootpath)
     project = load_project_config(pyproject if pyproject.is_file() else None)
     run = project.run
 
@@ -155,6 +156,25 @@ def _read(config: pytest.Config) -> MuscleOptions:
         named = [Path(a.split("::")[0]) for a in config.args if a.split("::")[0].endswith(".jsonl")]
         _check_outputs(options, pyproject, [invocation / p for p in named])
     return options
+
+
+def _refuse_an_unread_table(invocation: Path, rootpath: Path) -> None:
+    """A [tool.muscle-guard] table nearer than pytest's rootdir would be ignored without a word (pytest roots at
+    the first pyproject.toml *with* [tool.pytest.ini_options], and muscle-guard reads the rootdir's): a gate
+    that is not the one configured, or none at all. Checked even while dormant; costs nothing when pytest runs
+    at its rootdir."""
+    if invocation == rootpath or not invocation.is_relative_to(rootpath):
+        return
+    for directory in (invocation, *invocation.parents):
+        if directory == rootpath:
+            return
+        candidate = directory / "pyproject.toml"
+        if candidate.is_file() and has_tool_table(candidate):
+            raise ConfigError(
+                f"{candidate} has a [tool.{TOOL_KEY}] table, but pytest's rootdir is {rootpath}, whose pyproject.toml "
+                f"is what muscle-guard reads, so that table would be ignored; add a [tool.pytest.ini_options] table "
+                f"to {candidate} (pytest then roots there), or run pytest with --rootdir={directory}"
+            )
 
 
 def _check_outputs(options: MuscleOptions, pyproject: Path, named_suites: list[Path]) -> None:

@@ -68,3 +68,22 @@ def test_a_model_that_does_not_exist_fails_every_test_of_the_suite_with_one_line
             "pass a model or adapter directory, a baseline file or scheme:target"
         )
     assert "Traceback" not in run.stdout
+
+
+def test_a_muscle_guard_table_that_pytest_would_not_root_at_is_refused(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pytest roots at the first pyproject.toml with [tool.pytest.ini_options]; an inner one without it would have
+    its [tool.muscle-guard] table ignored, and the gate would run with other settings, or not at all."""
+    project.write("pyproject.toml", "[tool.pytest.ini_options]\naddopts = ''\n")
+    inner = project.write("service/pyproject.toml", "[tool.muscle-guard]\nmax_nfr = 0.5\n")
+    project.write_lines("service/suites/capitals.jsonl", [{"id": "paris", "text": "x", "label": 0}])
+    monkeypatch.chdir(inner.parent)
+
+    run = project.run(old=None, new=None)  # dormant: the table may be the only place the models are set
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert f"{inner} has a [tool.muscle-guard] table, but pytest's rootdir is {project.path}" in run.stderr
+    assert "add a [tool.pytest.ini_options] table" in run.stderr
+    project.write("service/pyproject.toml", "[tool.muscle-guard]\nmax_nfr = 0.5\n[tool.pytest.ini_options]\n")
+    assert project.run(old=None, new=None).ret != pytest.ExitCode.USAGE_ERROR  # rooted there: read
