@@ -14,7 +14,7 @@ from pathlib import Path
 
 from muscle_guard.fix.search import file_hash
 from muscle_guard.testing.sentiment import sentiment_texts
-from tests.fix.conftest import Pair, RunCli, write_jsonl
+from tests.fix.conftest import CausalPairs, Pair, RunCli, mc_rows, write_jsonl
 from tests.fix.settings import TINY
 
 
@@ -84,3 +84,25 @@ def test_unlabelled_inputs_need_a_label_free_teacher_term(
     result = fix(classifier_pair, run_cli, tmp_path / "other", "--unlabelled", str(broken))
     assert result.exit_code == 2
     assert f"{broken}:2: a classifier's unlabelled input is" in result.stderr
+
+
+def test_unlabelled_multiple_choice_trains_at_the_choice_level_only(
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path
+) -> None:
+    """Across tokenizers the ensemble distils each instance's distribution over its choices: an input without an
+    answer fits that; the token level teacher-forces the right answer, which such an input does not have."""
+    taken = {json.loads(line)["prompt"] for p in (causal_pairs.train, causal_pairs.heldout) for line in
+             p.read_text(encoding="utf-8").splitlines()}  # fmt: skip
+    rows = [{k: r[k] for k in ("prompt", "choices")} for r in mc_rows(12, random.Random(9), "u", taken)]
+    more = write_jsonl(tmp_path / "more.jsonl", rows)
+    common = ("--old", str(causal_pairs.old), "--train", str(causal_pairs.train), "--strategy", "ensemble",
+              "--epochs", "1", "--no-check", "--lr", "5e-3", "--batch-size", "4", "--unlabelled", str(more))  # fmt: skip
+    result = run_cli(*common, "--new", str(causal_pairs.new_other_tokenizer), "--level", "choice",
+                     "--out", str(tmp_path / "choice"))  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert f"+ 12 unlabelled inputs from {more}" in result.stderr
+    assert json.loads((tmp_path / "choice" / "muscle_fix.json").read_text())["config"]["choice_level"] is True
+    tokens = run_cli(*common, "--new", str(causal_pairs.new), "--out", str(tmp_path / "tokens"))
+    assert tokens.exit_code == 2
+    assert "--unlabelled inputs have no labels" in tokens.stderr
+    assert "not at the token level" in tokens.stderr
