@@ -89,7 +89,7 @@ def load_unlabelled(path: Path, shape: Shape, settings: SuiteSettings, start: in
 def _unlabelled(obj: object, shape: Shape, settings: SuiteSettings, index: int, where: str, line: int) -> Example:
     if not isinstance(obj, dict):
         raise ValueError("expected a JSON object")
-    id_ = obj.get("id", f"unlabelled-{line}")
+    id_ = obj.get("id", f"line-{line}")
     if not isinstance(id_, str) or not id_.strip():
         raise ValueError(f"'id' must be a non-empty string, got {id_!r}")
     if shape is Shape.CLASSIFY:

@@ -220,6 +220,8 @@ def _unlabelled(
     """--unlabelled inputs: none of a --suite's (unless --allow-overlap), none equal to a validation input."""
     if request.unlabelled is None:
         return []
+    if request.requested_strategy is not Strategy.ENSEMBLE:
+        raise _unlabelled_refusal(f"with --strategy {request.requested_strategy.value}")
     if train.shape not in (Shape.CLASSIFY, Shape.MULTIPLE_CHOICE):
         raise FixError(
             f"--unlabelled: the teachers' term is distilled on class logits or choices; {request.train} is "
@@ -273,19 +275,11 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
         raise FixError(
             f"--aim budget searches the ensemble's weights; it trains --strategy ensemble, not {resolved.strategy.value}"
         )
-    if data.unlabelled and (
-        resolved.strategy is not Strategy.ENSEMBLE
-        or mode_of(config.strategy, student_loaded.task, config.choice_level) is Mode.TOKENS
-    ):
-        at = (
-            "at the token level"
-            if resolved.strategy is Strategy.ENSEMBLE
-            else f"with --strategy {resolved.strategy.value}"
-        )
-        raise FixError(
-            f"--unlabelled inputs have no labels, so they train only the ensemble's teacher term on class logits or "
-            f"choices, not {at}: use --strategy ensemble (or --aim budget), with --level choice for multiple choice"
-        )
+    if request.unlabelled is not None:
+        if resolved.strategy is not Strategy.ENSEMBLE:
+            raise _unlabelled_refusal(f"with --strategy {resolved.strategy.value}")
+        if mode_of(config.strategy, student_loaded.task, config.choice_level) is Mode.TOKENS:
+            raise _unlabelled_refusal("at the token level")
     say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
@@ -396,6 +390,13 @@ def _check_out(request: FixRequest) -> None:
             raise FixError(f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; start without --resume")
     elif previous:
         raise FixError(f"--out {out} holds a previous fix run; continue it with --resume or pass another --out")
+
+
+def _unlabelled_refusal(how: str) -> FixError:
+    return FixError(
+        f"--unlabelled inputs have no labels, so they train only the ensemble's teacher term on class logits or "
+        f"choices, not {how}: use --strategy ensemble (or --aim budget), with --level choice for multiple choice"
+    )
 
 
 def _check_task(suite: Suite, new: Any, old: Any) -> None:

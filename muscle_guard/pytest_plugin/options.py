@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +73,8 @@ def read_options(config: pytest.Config) -> MuscleOptions:
 def _read(config: pytest.Config) -> MuscleOptions:
     rootpath = config.rootpath
     pyproject = rootpath / "pyproject.toml"
-    _refuse_an_unread_table(config.invocation_params.dir, rootpath)
+    if config.option.rootdir is None and config.option.inifilename is None:  # pytest was not told where to root
+        _refuse_an_unread_table(_start_dir(config), rootpath)
     project = load_project_config(pyproject if pyproject.is_file() else None)
     run = project.run
 
@@ -156,6 +158,18 @@ def _read(config: pytest.Config) -> MuscleOptions:
         named = [Path(a.split("::")[0]) for a in config.args if a.split("::")[0].endswith(".jsonl")]
         _check_outputs(options, pyproject, [invocation / p for p in named])
     return options
+
+
+def _start_dir(config: pytest.Config) -> Path:
+    """Where pytest's own search for a configuration file starts: the common ancestor of the test paths typed
+    on the command line (positional arguments only), else the directory it runs in."""
+    invocation = config.invocation_params.dir
+    given = [invocation / str(arg).split("::")[0] for arg in (config.option.file_or_dir or ())]
+    paths = [p.resolve() for p in given if p.exists()]
+    if not paths:
+        return invocation
+    common = Path(os.path.commonpath(paths))
+    return common if common.is_dir() else common.parent
 
 
 def _refuse_an_unread_table(invocation: Path, rootpath: Path) -> None:

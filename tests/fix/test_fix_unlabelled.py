@@ -64,7 +64,7 @@ def test_unlabelled_inputs_from_a_suite_are_refused(classifier_pair: Pair, run_c
     result = fix(classifier_pair, run_cli, tmp_path / "fixed", "--unlabelled", str(more))
     assert result.exit_code == 2
     assert "1 training instance(s) have the same prompt/text as a --suite instance" in result.stderr
-    assert f"{more}:2 (id unlabelled:unlabelled-2)" in result.stderr
+    assert f"{more}:2 (id unlabelled:line-2)" in result.stderr
     assert not (tmp_path / "fixed").exists()
 
 

@@ -237,7 +237,7 @@ def test_unlabelled_inputs_need_only_the_input(tmp_path: Path) -> None:
     path = tmp_path / "more.jsonl"
     path.write_text('{"text": "a fine film"}\n{"id": "x7", "text": "dull", "label": 1}\n', encoding="utf-8")
     first, second = load_unlabelled(path, Shape.CLASSIFY, SuiteSettings(), start=10)
-    assert (first.index, first.id, first.context, first.label) == (10, "unlabelled:unlabelled-1", "a fine film", None)
+    assert (first.index, first.id, first.context, first.label) == (10, "unlabelled:line-1", "a fine film", None)
     assert (second.index, second.id, second.label) == (11, "unlabelled:x7", None)  # a label there is not used
     assert second.where == f"{path}:2"
     mc = tmp_path / "mc.jsonl"

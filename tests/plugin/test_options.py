@@ -85,5 +85,9 @@ def test_a_muscle_guard_table_that_pytest_would_not_root_at_is_refused(
     assert run.ret == pytest.ExitCode.USAGE_ERROR
     assert f"{inner} has a [tool.muscle-guard] table, but pytest's rootdir is {project.path}" in run.stderr
     assert "add a [tool.pytest.ini_options] table" in run.stderr
+    # Told where to root, or given tests elsewhere, pytest does not search from here: nothing is ignored.
+    assert project.run(f"--rootdir={project.path}", old=None, new=None).ret != pytest.ExitCode.USAGE_ERROR
+    project.write_lines("suites/capitals.jsonl", [{"id": "paris", "text": "x", "label": 0}])
+    assert project.run(str(project.path / "suites"), old=None, new=None).ret != pytest.ExitCode.USAGE_ERROR
     project.write("service/pyproject.toml", "[tool.muscle-guard]\nmax_nfr = 0.5\n[tool.pytest.ini_options]\n")
     assert project.run(old=None, new=None).ret != pytest.ExitCode.USAGE_ERROR  # rooted there: read
