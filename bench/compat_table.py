@@ -430,7 +430,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
-def plot(rows: list[dict[str, Any]]) -> list[Path]:
+def tag_of(strategy: str) -> str:
+    """ "aim@2k" → "@2k", "ce" → ""."""
+    return strategy[strategy.index("@") :] if "@" in strategy else ""
+
+
+def plot(rows: list[dict[str, Any]], path: Path) -> list[Path]:
     """NFR against accuracy per (pair, task): the new model and each strategy's fixed model (mean ± std)."""
     import matplotlib
 
@@ -471,7 +476,7 @@ def plot(rows: list[dict[str, Any]]) -> list[Path]:
         ax.margins(0.12)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = IMG / "compat-nfr-vs-acc.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     written.append(path)
     return written
@@ -502,6 +507,13 @@ def main() -> None:
     parser.add_argument("--ce-weights", default="", help="aim's grid, e.g. 0.5 (default: fix's own)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
+    parser.add_argument(
+        "--tags", default=None,
+        help="with --table: only the rows of these tags, comma-separated (e.g. @2k,@u1k; 'none' for untagged rows)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--plot", type=Path, default=IMG / "compat-nfr-vs-acc.png", help="with --table: where the plot goes",
+    )  # fmt: skip
     args = parser.parse_args()
     os.chdir(ROOT)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -513,11 +525,15 @@ def main() -> None:
         run_pair(args)
     if args.table or not args.pair:
         rows = load_results()
+        if args.tags is not None:
+            rows = [
+                r for r in rows if tag_of(r["strategy"]) in {"" if t == "none" else t for t in args.tags.split(",")}
+            ]
         if not rows:
-            sys.exit(f"no results under {RESULTS}; run with --pair first")
+            sys.exit(f"no results under {RESULTS}{' with those --tags' if args.tags else ''}; run with --pair first")
         print(table(rows))
-        for path in plot(rows):
-            print(f"\nwrote {path.relative_to(ROOT)}")
+        for path in plot(rows, args.plot):
+            print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":
