@@ -128,7 +128,7 @@ class TrainingRun:
         """Train one configuration into `out`/checkpoints (resuming if asked); the weights validation picks."""
         optimizer, scheduler = make_optimizer(self.student, config, self.schedule)
         optimizer = self.accelerator.prepare(optimizer)
-        key = fingerprint(self.request, config, self.world)
+        key = fingerprint(self.request, config, self.world, self.validation.settings.to_json())
         state = ckpt.TrainState(fingerprint=key)
         if resume:
             state = resume_from(out, self.student, optimizer, scheduler, key, self.say)
@@ -201,8 +201,11 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def fingerprint(request: FixRequest, config: TrainConfig, world: int) -> str:
+def fingerprint(request: FixRequest, config: TrainConfig, world: int, settings: dict[str, Any]) -> str:
+    """What a checkpoint was trained with: `--resume` refuses a checkpoint whose fingerprint differs. `settings` are
+    the training suite's (rendering, labels, how validation is judged); the gates only choose, so they are left out."""
     payload = {
+        "settings": {k: v for k, v in settings.items() if k != "gates"},
         "config": config.to_json(),
         "train": file_hash(request.train),
         "unlabelled": file_hash(request.unlabelled) if request.unlabelled is not None else None,

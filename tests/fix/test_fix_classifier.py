@@ -146,6 +146,12 @@ def test_resume_refuses_other_settings(classifier_pair: Pair, tmp_path: Path) ->
         run_fix(request(classifier_pair, out, TrainConfig(epochs=2, lr=5e-3, batch_size=16), resume=True))
     with pytest.raises(FixError, match="previous fix run"):
         run_fix(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16)))
+    # The same command with other suite settings (how the data renders and validation judges) is another run.
+    other = tmp_path / "pyproject.toml"
+    other.write_text('[tool.muscle-guard]\nmc_norm = "acc_norm"\n', encoding="utf-8")
+    same = replace(request(classifier_pair, out, TrainConfig(epochs=1, lr=1e-2, batch_size=16), resume=True))
+    with pytest.raises(FixError, match="other settings"):
+        run_fix(replace(same, pyproject=other))
 
 
 def test_training_on_the_gate_suite_is_refused(classifier_pair: Pair, run_cli: RunCli, tmp_path: Path) -> None:
