@@ -73,7 +73,8 @@ def read_options(config: pytest.Config) -> MuscleOptions:
 def _read(config: pytest.Config) -> MuscleOptions:
     rootpath = config.rootpath
     pyproject = rootpath / "pyproject.toml"
-    if config.option.rootdir is None and config.option.inifilename is None:  # pytest was not told where to root
+    told = getattr(config.option, "rootdir", None) or getattr(config.option, "inifilename", None)
+    if not told:  # pytest was not told where to root
         _refuse_an_unread_table(_start_dir(config), rootpath)
     project = load_project_config(pyproject if pyproject.is_file() else None)
     run = project.run
@@ -164,7 +165,7 @@ def _start_dir(config: pytest.Config) -> Path:
     """Where pytest's own search for a configuration file starts: the common ancestor of the test paths typed
     on the command line (positional arguments only), else the directory it runs in."""
     invocation = config.invocation_params.dir
-    given = [invocation / str(arg).split("::")[0] for arg in (config.option.file_or_dir or ())]
+    given = [invocation / str(arg).split("::")[0] for arg in (getattr(config.option, "file_or_dir", None) or ())]
     paths = [p.resolve() for p in given if p.exists()]
     if not paths:
         return invocation

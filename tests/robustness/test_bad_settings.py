@@ -108,7 +108,7 @@ PYPROJECT: dict[str, Case] = {
         f"{TABLE}\nmax_nrf = 0.1\n",
         f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, device, dtype, "
         "epsilon, labels, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, min_accuracy_delta, new, "
-        "new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, stop, suites, "
+        "new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, stop, suite_paths, suites, "
         "trust_remote_code, waivers",
     ),
     "misspelt key in a suite table": Case(
