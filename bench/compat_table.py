@@ -217,6 +217,7 @@ def run_one(
         strategy=Strategy.ENSEMBLE if aiming else Strategy(name), epochs=args.epochs, lr=args.lr,
         batch_size=8 if causal else 32, grad_accum=1, select="average" if aiming else "val-nfr", seed=seed,
         ce_weight=CE_WEIGHT if plus_ce == "ce" else 0.0,
+        ensemble_beta=args.ensemble_beta if aiming or name == "ensemble" else 0.0,
     )  # fmt: skip
     request = FixRequest(
         old=str(old), new=str(new), train=t.fix_train, unlabelled=t.unlabelled, out=out, config=config, strategy=config.strategy,
@@ -230,7 +231,7 @@ def run_one(
     result = run_fix(request)
     common = {
         "pair": pair, "task": t.name, "seed": seed, "epochs": args.epochs, "lr": args.lr, "fix_size": args.fix_size,
-        "unlabelled": args.unlabelled,
+        "unlabelled": args.unlabelled, "ensemble_beta": config.ensemble_beta,
         "level": "choice" if causal else "class logits",
     }  # fmt: skip
     if result.search is not None:  # every candidate's test numbers, from the weights it would have shipped
@@ -505,6 +506,10 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--ensemble-weights", default="", help="aim's grid, e.g. 0.75,0.9 (default: fix's own)")
     parser.add_argument("--ce-weights", default="", help="aim's grid, e.g. 0.5 (default: fix's own)")
+    parser.add_argument(
+        "--ensemble-beta", type=float, default=0.0,
+        help="fix --ensemble-beta for the ensemble and aim rows: extra weight where the old model is right",
+    )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
     parser.add_argument(

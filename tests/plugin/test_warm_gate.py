@@ -76,13 +76,12 @@ def test_a_warm_gate_loads_no_weights_and_a_cold_one_loads_each_model_once(
     assert reports[0]["new"] == reports[1]["new"]
 
 
-def test_a_warm_gate_on_a_cpu_only_torch_does_not_import_torch(
-    pytester: pytest.Pytester, pair: tuple[Path, Path]
-) -> None:
-    from muscle_guard.backends.hf.device import cpu_only_torch
+def test_a_warm_gate_without_a_gpu_does_not_import_torch(pytester: pytest.Pytester, pair: tuple[Path, Path]) -> None:
+    # Known without torch: a CPU-only torch build, or no trace of an NVIDIA driver (test_hf_device.py).
+    from muscle_guard.backends.hf.device import cpu_only_torch, no_cuda_device
 
-    if not cpu_only_torch():
-        pytest.skip("a CUDA build of torch must be imported to know whether a GPU is there")
+    if not (cpu_only_torch() or no_cuda_device()):
+        pytest.skip("this machine has an NVIDIA driver: torch must be imported to know whether CUDA works")
     old, new = pair
     lines = [json.dumps({"id": "q0", "prompt": "the sun is", "choices": [" hot", " cold"], "answer": 0})]
     pytester.makefile(".jsonl", **{"suites/one": "\n".join(lines)})

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from muscle_guard.core.errors import ConfigError
@@ -45,18 +48,49 @@ def select_device(requested: str) -> torch.device:
 def cpu_only_torch() -> bool:
     """True when the installed torch is a CPU-only build (its version ends in `+cpu`): it sees no GPU, and
     knowing that needs no `import torch`, which takes seconds."""
+    return _torch_version().endswith("+cpu")
+
+
+def _torch_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        return version("torch").endswith("+cpu")
+        return version("torch")
     except PackageNotFoundError:
+        return ""
+
+
+# What a loaded NVIDIA driver leaves on Linux (also inside containers, whose /proc shows the host's driver), and
+# WSL2's GPU device. With none of them, `torch.cuda.is_available()` is False on any CUDA build.
+NVIDIA_TRACES = ("/proc/driver/nvidia/version", "/dev/nvidiactl", "/dev/nvidia0", "/dev/dxg")
+
+
+def no_cuda_device(
+    environ: Mapping[str, str] | None = None,
+    platform: str | None = None,
+    exists: Callable[[str], bool] = os.path.exists,
+) -> bool:
+    """True when torch certainly sees no CUDA device, known without `import torch`: `CUDA_VISIBLE_DEVICES`
+    hides every device, or the machine is a Mac (no CUDA build exists there) or a Linux machine without any
+    trace of an NVIDIA driver. False means "ask torch": Windows, ROCm builds (their `torch.cuda` is HIP, on
+    other devices), or a driver that is there (which does not mean torch can use it)."""
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if "+rocm" in _torch_version():
         return False
+    if environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
+        return True
+    if platform == "darwin":
+        return True
+    return platform.startswith("linux") and not any(exists(path) for path in NVIDIA_TRACES)
 
 
 def device_name_for(requested: str) -> str:
-    """`str(select_device(requested))`, without importing torch where the answer is known to be the CPU."""
+    """`str(select_device(requested))`, without importing torch where the answer is known to be the CPU: an
+    explicit `cpu`, or `auto`/`map` with a CPU-only torch build or no CUDA device on the machine (a CUDA
+    build on a CI runner without a GPU is the common case). A warm gate then imports no torch at all."""
     name = requested.strip().lower()
-    if name == "cpu" or (name in ("auto", "map") and cpu_only_torch()):
+    if name == "cpu" or (name in ("auto", "map") and (cpu_only_torch() or no_cuda_device())):
         return "cpu"
     return str(select_device(requested))
 
