@@ -36,7 +36,8 @@ demo: install
 	$(BIN)/python -m demo.run
 
 # The causal-LM scenario: SmolLM2-135M-Instruct -> Gemma-3-270M (different tokenizers) on sarcasm headlines as
-# multiple choice, fixed with `--strategy auto` (choice-level MUSCLE). Slower: two causal LMs on the CPU.
+# multiple choice, fixed with `--aim budget` (ensemble distillation at the choice level). Slower: two causal LMs
+# on the CPU (about 36 minutes the first time).
 demo-causal: install
 	$(BIN)/python -m demo.causal
 

@@ -39,3 +39,8 @@ def points(fraction: float) -> str:
 def p_text(p: float) -> str:
     """A p-value in three significant digits: 0.03125 → "0.0312", 1.2e-7 → "1.2e-07", 1.0 → "1"."""
     return f"{p:.1e}" if 0 < p < 0.001 else f"{p:.3g}"
+
+
+def counted(n: int, noun: str) -> str:
+    """A count with its noun in the right number: 1 → "1 candidate", 2 → "2 candidates", 1200 → "1,200 ..."."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.core.errors import FixError
+from muscle_guard.core.formatting import counted
 from muscle_guard.fix import batches
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.aim import (
@@ -174,7 +175,9 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget, old_cor
             f"so one flip moves validation NFR by {100 / n:.1f} points; more --train data or a larger --val-fraction "
             "would measure it finely"
         )
-    run.say(f"fix --aim budget: {budget.describe(n)}; {len(candidates)} candidates; new model: {val_text(new)}")
+    run.say(
+        f"fix --aim budget: {budget.describe(n)}; {counted(len(candidates), 'candidate')}; new model: {val_text(new)}"
+    )
     runs: list[dict[str, Any]] = []
     trained: dict[str, tuple[ckpt.TrainState, Shipped, TrainConfig]] = {}
     for i, candidate in enumerate(candidates):

@@ -6,7 +6,7 @@ import pytest
 
 from muscle_guard.core.config import Gates
 from muscle_guard.core.flips import SuiteMetrics, compare, compute_metrics
-from muscle_guard.core.formatting import opt_percent, p_text, percent, points, quoted
+from muscle_guard.core.formatting import counted, opt_percent, p_text, percent, points, quoted
 from muscle_guard.core.gates import GateVerdict, budget_text, evaluate_gates
 from muscle_guard.core.scoring import Judgement
 from muscle_guard.core.suite import Instance, Shape
@@ -114,6 +114,13 @@ def test_points(fraction: float, text: str) -> None:
 )
 def test_p_text(p: float, text: str) -> None:
     assert p_text(p) == text
+
+
+@pytest.mark.parametrize(
+    ("n", "text"), [(0, "0 candidates"), (1, "1 candidate"), (2, "2 candidates"), (1200, "1,200 candidates")]
+)
+def test_counted_puts_the_noun_in_the_number_of_the_count(n: int, text: str) -> None:
+    assert counted(n, "candidate") == text
 
 
 @pytest.mark.parametrize(("fraction", "text"), [(None, "-"), (0.0, "0.00%"), (0.75, "75.00%")])
