@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -301,11 +302,11 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
     from muscle_guard.core.config import load_project_config
     from muscle_guard.core.evaluate import evaluate_suite
     from muscle_guard.core.pipeline import predict_suite
-    from muscle_guard.core.predictions import Prediction
     from muscle_guard.core.sources import close_source, open_source
     from muscle_guard.core.suite import load_suite
 
     suite = load_suite(t.suite)
+    by_id = {i.id: i for i in suite.instances}
     settings = load_project_config(bench_pyproject()).settings_for(suite.name)
     options, cache = RunOptions(device="cpu", progress=False), PredictionCache(WORK / "predictions")
     got = {}
@@ -318,10 +319,7 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
     record: dict[str, Any] = {}
     for w in CEILING_WEIGHTS:
         mixed = {
-            i: Prediction(
-                i, probs=tuple(w * a + (1 - w) * b for a, b in zip(o.probs, got["new"][i].probs, strict=True))
-            )
-            for i, o in got["old"].items()
+            i: mix_predictions(o, got["new"][i], w, by_id[i].choices, settings.mc_norm) for i, o in got["old"].items()
         }
         before = evaluate_suite(suite, settings, got["old"], got["new"]).metrics
         after = evaluate_suite(suite, settings, got["old"], mixed).metrics
@@ -334,6 +332,28 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
         }  # fmt: skip
         _write_json(path.with_name(f"ceiling-w{w:g}.json"), record)
     return record
+
+
+def mix_predictions(old: Any, new: Any, w: float, choices: Sequence[str], mc_norm: str | None) -> Any:
+    """The two-model ensemble's prediction: `w·p_old + (1 − w)·p_new` over the classes, or over the choices as the
+    judge ranks them (softmax of the log-likelihoods, divided by each choice's length under acc_norm). For
+    multiple choice the mix is written back as log-likelihoods that the judge ranks in the mix's order."""
+    from muscle_guard.core.predictions import Prediction
+
+    if old.probs:
+        return Prediction(old.id, probs=tuple(w * a + (1 - w) * b for a, b in zip(old.probs, new.probs, strict=True)))
+    lengths = [max(len(c), 1) if mc_norm == "acc_norm" else 1 for c in choices]
+    p_old, p_new = (_softmax([v / n for v, n in zip(p.logliks, lengths, strict=True)]) for p in (old, new))
+    mixed = [w * a + (1 - w) * b for a, b in zip(p_old, p_new, strict=True)]
+    return Prediction(
+        old.id, logliks=tuple(math.log(m) * n if m > 0 else -math.inf for m, n in zip(mixed, lengths, strict=True))
+    )
+
+
+def _softmax(values: Sequence[float]) -> list[float]:
+    top = max(values)
+    exps = [math.exp(v - top) for v in values]
+    return [e / sum(exps) for e in exps]
 
 
 def _write_json(path: Path, data: Any) -> None:
