@@ -531,13 +531,14 @@ def main() -> None:
         help="fix --ensemble-beta for the ensemble and aim rows: extra weight where the old model is right",
     )  # fmt: skip
     parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--table", action="store_true", help="print the tables from saved results and plot them")
+    parser.add_argument("--table", action="store_true", help="print the tables from saved results")
     parser.add_argument(
         "--tags", default=None,
         help="with --table: only the rows of these tags, comma-separated (e.g. @2k,@u1k; 'none' for untagged rows)",
     )  # fmt: skip
     parser.add_argument(
-        "--plot", type=Path, default=IMG / "compat-nfr-vs-acc.png", help="with --table: where the plot goes",
+        "--plot", type=Path, default=None,
+        help=f"with --table: also draw NFR against accuracy to this file (the committed figure is {IMG.relative_to(ROOT)}/compat-nfr-vs-acc.png)",
     )  # fmt: skip
     args = parser.parse_args()
     os.chdir(ROOT)
@@ -557,8 +558,9 @@ def main() -> None:
         if not rows:
             sys.exit(f"no results under {RESULTS}{' with those --tags' if args.tags else ''}; run with --pair first")
         print(table(rows))
-        for path in plot(rows, args.plot):
-            print(f"\nwrote {path}")
+        if args.plot is not None:
+            for path in plot(rows, args.plot):
+                print(f"\nwrote {path}")
 
 
 if __name__ == "__main__":
