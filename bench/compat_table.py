@@ -197,7 +197,8 @@ def run_one(
     from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim, parse_floats
     from muscle_guard.fix.config import TrainConfig
-    from muscle_guard.fix.run import FixRequest, run_fix
+    from muscle_guard.fix.request import FixRequest
+    from muscle_guard.fix.run import run_fix
     from muscle_guard.fix.strategies import Level, Strategy
 
     path = RESULTS / pair / t.name / f"seed{seed}" / f"{strategy}{args.tag}.json"

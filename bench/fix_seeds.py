@@ -39,7 +39,8 @@ def run_one(root: Path, pair: Any, fixture_seed: int, fix_seed: int, config: Any
     from dataclasses import replace
 
     from muscle_guard.core.backend import RunOptions
-    from muscle_guard.fix.run import FixRequest, run_fix
+    from muscle_guard.fix.request import FixRequest
+    from muscle_guard.fix.run import run_fix
 
     out = root / f"fixed-{fixture_seed}-{fix_seed}"
     started = time.perf_counter()

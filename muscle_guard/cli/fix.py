@@ -14,6 +14,7 @@ from rich.console import Console
 
 from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.backend import RunOptions
+from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.run_options import DTYPE_HELP
 from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim, parse_floats
 from muscle_guard.fix.averaging import AVERAGE
@@ -21,11 +22,12 @@ from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.strategies import LEVEL_HELP, STRATEGY_HELP, Level, Strategy
 
 if TYPE_CHECKING:
-    from muscle_guard.fix.run import FixRequest
+    from muscle_guard.fix.request import FixRequest
 
 Opt = typer.Option
 PAPER = "paper default"
 TABLE_WIDTH = 160
+AIM_HTML = "aim.html"  # OUT/aim.html: the validation frontier of an --aim budget run, table and plot
 WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_WEIGHTS)
 CE_WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_CE_WEIGHTS)
 _D = TrainConfig()  # every default below is TrainConfig's
@@ -145,7 +147,7 @@ def fix(
     Exit codes: 0 fixed (or --no-check), 1 a suite still fails its gates, 2 bad input, 130 interrupted
     (a checkpoint is kept: rerun with --resume).
     """
-    from muscle_guard.fix.run import FixRequest
+    from muscle_guard.fix.request import FixRequest
 
     # Every refusal is "bad input" (2), a broken --train suite too: 1 means a suite still fails its gates.
     with reported_errors(exit_code=2):
@@ -178,9 +180,9 @@ def aim_ce_weights(ce_weights: str | None, ce_weight: float | None) -> tuple[flo
 
 def run_request(request: FixRequest, check: bool) -> int:
     """Run a FixRequest, print the before/after table; the exit code."""
-    from muscle_guard.fix.compare import comparison_table
     from muscle_guard.fix.run import run_fix
     from muscle_guard.fix.train import TrainingInterrupted
+    from muscle_guard.reports.fix_tables import comparison_table, frontier_page, frontier_table
 
     try:
         result = run_fix(request)
@@ -197,15 +199,17 @@ def run_request(request: FixRequest, check: bool) -> int:
     wide = Console(highlight=False, width=None if sys.stdout.isatty() else TABLE_WIDTH)
     # Logs and pipes get wide tables rather than ones wrapped at rich's default 80 columns.
     if result.search is not None:
-        from muscle_guard.fix.aim import frontier_table
-
-        wide.print(frontier_table(result.search.points, result.search.chosen, result.search.budget))
+        frontier = result.search.to_json()
+        wide.print(frontier_table(frontier))
+        if request.out.is_dir():
+            page = frontier_page(frontier, f"muscle-guard fix --aim budget: {request.out}")
+            atomic_write_text(request.out / AIM_HTML, page)
         miss = result.search.miss()
         if miss is not None:
             print(miss, file=sys.stderr)
             return 1 if check else 0
     if result.comparisons:
-        wide.print(comparison_table(result.comparisons))
+        wide.print(comparison_table([row.to_json() for row in result.comparisons]))
         for row in result.comparisons:
             for reason in row.reasons_after:
                 print(f"{row.suite}: {reason}", file=sys.stderr)

@@ -208,68 +208,35 @@ def miss_line(points: Sequence[Point], budget: Budget) -> str:
     )
 
 
-FRONTIER_HEADERS = ("model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier")
-
-
 def new_accuracy(points: Sequence[Point]) -> float | None:
     """The new model's validation accuracy among `points` (its reference row), if there."""
     return next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
 
 
-def frontier_rows(points: Sequence[Point], chosen: Point | None, budget: Budget) -> list[tuple[str, ...]]:
-    """One row per point under FRONTIER_HEADERS, plain text, for the terminal table and aim.html alike."""
+def frontier_json(points: Sequence[Point], chosen: Point | None, budget: Budget) -> dict[str, Any]:
+    """The search's decisions as data, for the renderers (`muscle_guard.reports.fix_tables`) and the run report:
+    each point with whether it meets the aim (None for the reference rows) and whether it is on the frontier."""
+    n = max((p.n for p in points), default=0)
     on_frontier = {p.label for p in frontier(points)}
     acc_new = new_accuracy(points)
-    rows: list[tuple[str, ...]] = []
-    for p in points:
-        if p.candidate is None:
-            verdict = "-"
-        elif p is chosen:
-            verdict = "yes: shipped"
-        else:
-            verdict = "yes" if meets(p, budget, acc_new) else "no"
-        rows.append(
-            (p.label, p.picked or "-", percent(p.acc), f"{percent(p.nfr)} ({p.nf})", verdict,
-             "*" if p.label in on_frontier else "")
-        )  # fmt: skip
-    return rows
-
-
-def frontier_table(points: Sequence[Point], chosen: Point | None, budget: Budget) -> Any:
-    """The validation points as a rich table: each candidate, the old and new model, the frontier, the choice."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    n = max((p.n for p in points), default=0)
-    table = Table(*FRONTIER_HEADERS, title=f"fix --aim budget: validation (n={n}), {budget.describe(n)}")
-    colour = {"yes: shipped": "green", "no": "red"}
-    for row in frontier_rows(points, chosen, budget):
-        *cells, verdict, mark = (escape(c) for c in row)
-        table.add_row(*cells, f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict, mark)
-    return table
-
-
-def frontier_html(points: Sequence[Point], chosen: Point | None, budget: Budget, title: str) -> str:
-    """OUT/aim.html: the validation table and the accuracy-vs-NFR plot of an `--aim budget` run."""
-    from muscle_guard.reports.html import page as h
-    from muscle_guard.reports.html.plots import frontier_svg
-
-    n = max((p.n for p in points), default=0)
-    rows = [[h.esc(c) for c in row] for row in frontier_rows(points, chosen, budget)]
-    svg = frontier_svg(
-        [(p.label, p.acc, p.nfr, p.candidate is not None) for p in points],
-        budget.target(n),
-        chosen.label if chosen is not None else None,
-        salt="aim",
-    )
-    outcome = (
-        f"<p>Shipped: <b>{h.esc(chosen.label)}</b> ({h.esc(chosen.picked)}).</p>"
-        if chosen is not None
-        else f"<p><b>Nothing shipped.</b> {h.esc(miss_line(points, budget))}</p>"
-    )
-    body = (
-        f"<h1>{h.esc(title)}</h1><p>{h.esc(budget.describe(n))}; validation n = {n}.</p>{outcome}"
-        + h.table(list(FRONTIER_HEADERS), rows, numeric=(2, 3))
-        + f'<div class="plot">{svg}</div>'
-    )
-    return h.page(title, body)
+    return {
+        "n": n,
+        "budget": {
+            "source": budget.source,
+            "max_nfr": budget.max_nfr,
+            "margin": budget.margin(n),
+            "target_val_nfr": budget.target(n),
+            "min_accuracy_delta": budget.min_accuracy_delta,
+            "describe": budget.describe(n),
+        },
+        "points": [
+            p.to_json()
+            | {
+                "meets": None if p.candidate is None else meets(p, budget, acc_new),
+                "frontier": p.label in on_frontier,
+            }
+            for p in points
+        ],
+        "chosen": chosen.label if chosen is not None else None,
+        "miss": None if chosen is not None else miss_line(points, budget),
+    }

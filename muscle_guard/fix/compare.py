@@ -9,18 +9,14 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from rich.table import Table
-
 from muscle_guard.core.backend import ModelInfo, RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig
 from muscle_guard.core.evaluate import evaluate_suite, to_suite_report
-from muscle_guard.core.formatting import percent, points
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.report import RunReport, SuiteReport
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.suite import Suite
-from muscle_guard.reports.cells import gate_markup
 
 
 @dataclass(frozen=True)
@@ -135,20 +131,3 @@ def compare_suites(
             )
         )
     return FixComparison(tuple(out), tuple(after_reports), infos["old"], infos["new"], infos["fixed"])
-
-
-def comparison_table(rows: Sequence[SuiteComparison]) -> Table:
-    table = Table(
-        "suite", "N", "acc old", "acc new", "acc fixed", "NFR (NF)", "NFR_c (NF)", "PFR → PFR_c",
-        "Δ%NFR_c", "Δacc_c", "gate",
-        title="muscle-guard fix: before (old→new) and after (old→fixed)",
-    )  # fmt: skip
-    for r in rows:
-        pct = "-" if r.delta_pct_nfr_c is None else f"{r.delta_pct_nfr_c * 100:+.1f}%"
-        gate = gate_markup(r.passed_after)
-        table.add_row(
-            r.suite, str(r.n), percent(r.acc_old), percent(r.acc_new), percent(r.acc_fixed),
-            f"{percent(r.nfr)} ({r.nf})", f"{percent(r.nfr_c)} ({r.nf_c})", f"{percent(r.pfr)} → {percent(r.pfr_c)}",
-            pct, points(r.delta_acc_c), gate,
-        )  # fmt: skip
-    return table

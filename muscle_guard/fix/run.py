@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -29,15 +29,7 @@ from muscle_guard.core.report import write_report
 from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
-from muscle_guard.fix.aim import (
-    DEFAULT_CE_WEIGHTS,
-    DEFAULT_WEIGHTS,
-    Aim,
-    Budget,
-    frontier_html,
-    grid,
-    suite_budget,
-)
+from muscle_guard.fix.aim import Aim, Budget, grid, suite_budget
 from muscle_guard.fix.compare import SuiteComparison, compare_suites
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
@@ -52,51 +44,13 @@ from muscle_guard.fix.data import (
 )
 from muscle_guard.fix.modes import Mode, mode_of
 from muscle_guard.fix.prepare import prepare
+from muscle_guard.fix.request import FixRequest
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
-from muscle_guard.fix.strategies import Level, Resolved, Strategy, resolve_strategy, tokenizer_difference
-from muscle_guard.fix.train import (
-    EpochCallback,
-    Validation,
-    epoch_batches,
-)
+from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
+from muscle_guard.fix.train import Validation, epoch_batches
 
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
-AIM_HTML = "aim.html"
-
-
-@dataclass(frozen=True)
-class FixRequest:
-    """Everything `muscle-guard fix` was asked to do."""
-
-    old: str
-    new: str
-    train: Path
-    out: Path
-    config: TrainConfig
-    # As requested (may be auto); None: the config's. config.strategy is set to the resolved one.
-    strategy: Strategy | None = None
-    level: Level = Level.AUTO  # as requested; config.choice_level is set once resolved
-    suites: tuple[Path, ...] = ()
-    resume: bool = False
-    allow_overlap: bool = False
-    unlabelled: Path | None = None  # --unlabelled: more inputs for the teacher terms (no labels; ensemble only)
-    pyproject: Path = Path("pyproject.toml")
-    options: RunOptions = field(default_factory=RunOptions)
-    cache_dir: Path | None = None
-    callbacks: tuple[EpochCallback, ...] = ()
-    # --aim budget: the candidate grid (the ensemble's old weight w × the CE weight)
-    # and the margin below each --suite's budget (NFR points; None: one standard error, see fix/aim.py).
-    aim: Aim = Aim.NONE
-    ensemble_weights: tuple[float, ...] = DEFAULT_WEIGHTS
-    ce_weights: tuple[float, ...] = DEFAULT_CE_WEIGHTS
-    budget_margin: float | None = None
-
-    @property
-    def requested_strategy(self) -> Strategy:
-        if self.strategy is not None:
-            return self.strategy
-        return Strategy.ENSEMBLE if self.aim is Aim.BUDGET else self.config.strategy
 
 
 @dataclass(frozen=True)
@@ -475,10 +429,6 @@ def _write_fix_json(
         record["shipped_metrics"] = shipped.metrics
     if search is not None:
         record["aim"] = search.to_json()
-        page = frontier_html(
-            search.points, search.chosen, search.budget, f"muscle-guard fix --aim budget: {request.out}"
-        )
-        atomic_write_text(request.out / AIM_HTML, page)
     atomic_write_text(request.out / FIX_JSON, json.dumps(record, indent=2) + "\n")
 
 

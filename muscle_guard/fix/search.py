@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from muscle_guard.core.errors import FixError
 from muscle_guard.core.formatting import counted
@@ -20,6 +20,7 @@ from muscle_guard.fix.aim import (
     Budget,
     Point,
     choose,
+    frontier_json,
     grid,
     miss_line,
     new_accuracy,
@@ -27,10 +28,8 @@ from muscle_guard.fix.aim import (
 )
 from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.request import FixRequest
 from muscle_guard.fix.train import Objective, Trainer, Validation, make_optimizer, select_epoch
-
-if TYPE_CHECKING:
-    from muscle_guard.fix.run import FixRequest
 
 CANDIDATES = "candidates"
 FEW_OLD_RIGHT = 50  # fewer validation instances the old model gets right, and validation NFR is too coarse to aim
@@ -62,19 +61,7 @@ class Search:
         return miss_line(self.points, self.budget) if self.chosen is None else None
 
     def to_json(self) -> dict[str, Any]:
-        n = max((p.n for p in self.points), default=0)
-        return {
-            "budget": {
-                "source": self.budget.source,
-                "max_nfr": self.budget.max_nfr,
-                "margin": self.budget.margin(n),
-                "target_val_nfr": self.budget.target(n),
-                "min_accuracy_delta": self.budget.min_accuracy_delta,
-            },
-            "points": [p.to_json() for p in self.points],
-            "chosen": self.chosen.label if self.chosen is not None else None,
-            "candidates": self.runs,
-        }
+        return frontier_json(self.points, self.chosen, self.budget) | {"candidates": self.runs}
 
 
 @dataclass

@@ -155,7 +155,7 @@ def test_an_interrupted_aim_run_resumes_to_the_same_choice(
     from muscle_guard.core.backend import RunOptions
     from muscle_guard.fix.aim import Aim
     from muscle_guard.fix.config import TrainConfig
-    from muscle_guard.fix.run import FixRequest
+    from muscle_guard.fix.request import FixRequest
 
     calls: list[int] = []
 

@@ -14,7 +14,8 @@ from muscle_guard.core.errors import FixError
 from muscle_guard.core.sources import open_source
 from muscle_guard.core.suite import load_suite
 from muscle_guard.fix.config import TrainConfig
-from muscle_guard.fix.run import FixRequest, run_fix
+from muscle_guard.fix.request import FixRequest
+from muscle_guard.fix.run import run_fix
 from muscle_guard.fix.strategies import Strategy
 from tests.fix.conftest import CausalPairs, RunCli, write_jsonl
 

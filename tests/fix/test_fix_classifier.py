@@ -17,7 +17,8 @@ from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.report import read_report
 from muscle_guard.fix.checkpoint import INTERRUPTED, latest_checkpoint
 from muscle_guard.fix.config import TrainConfig
-from muscle_guard.fix.run import FixRequest, run_fix
+from muscle_guard.fix.request import FixRequest
+from muscle_guard.fix.run import run_fix
 from muscle_guard.fix.strategies import Strategy
 from tests.fix.conftest import Pair, RunCli, write_jsonl
 from tests.fix.settings import ACCURACY_MARGIN, TINY, TINY_CONFIG

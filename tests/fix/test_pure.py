@@ -353,7 +353,7 @@ def test_ensemble_settings_are_recorded_only_for_the_ensemble() -> None:
 def test_a_request_without_a_strategy_takes_its_configs(tmp_path: Path) -> None:
     # Programmatic use: TrainConfig(strategy=...) alone is enough (it used to be replaced by muscle silently).
     from muscle_guard.fix.config import TrainConfig
-    from muscle_guard.fix.run import FixRequest
+    from muscle_guard.fix.request import FixRequest
 
     config = TrainConfig(strategy=Strategy.ENSEMBLE)
     request = FixRequest(old="o", new="n", train=tmp_path / "t.jsonl", out=tmp_path / "out", config=config)
