@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 Opt = typer.Option
 PAPER = "paper default"
 TABLE_WIDTH = 160
+CHECK_FAILED = 3  # the adapter was written, the before/after check could not run (documented in fix --help)
 AIM_HTML = "aim.html"  # OUT/aim.html: the validation frontier of an --aim budget run, table and plot
 WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_WEIGHTS)
 CE_WEIGHTS_TEXT = ",".join(f"{w:g}" for w in DEFAULT_CE_WEIGHTS)
@@ -144,8 +145,9 @@ def fix(
     """Train a compatibility adapter on the new base (MUSCLE: distil the old model where the student is wrong,
     the new one where it is right), write it to OUT as a PEFT adapter, and check each --suite before and after.
 
-    Exit codes: 0 fixed (or --no-check), 1 a suite still fails its gates, 2 bad input, 130 interrupted
-    (a checkpoint is kept: rerun with --resume).
+    Exit codes: 0 fixed (or --no-check), 1 a suite still fails its gates (or nothing met the aim), 2 bad input
+    (before any training), 3 the adapter was written but the before/after check failed (fix_report.json says
+    why; gate it by hand), 130 interrupted (a checkpoint is kept: rerun with --resume).
     """
     from muscle_guard.fix.request import FixRequest
 
@@ -208,6 +210,16 @@ def run_request(request: FixRequest, check: bool) -> int:
         if miss is not None:
             print(miss, file=sys.stderr)
             return 1 if check else 0
+    if result.check_error is not None:
+        suites = " ".join(str(p) for p in request.suites)
+        print(
+            f"fix: the fixed adapter is in {request.out} (muscle_fix.json says how it was trained), but the "
+            f"before/after check failed: {result.check_error}\n"
+            f"fix: {request.out / 'fix_report.json'} records the error; gate the adapter by hand with\n"
+            f"  pytest {suites} --muscle-old={request.old} --muscle-new={request.out}",
+            file=sys.stderr,
+        )
+        return CHECK_FAILED
     if result.comparisons:
         wide.print(comparison_table([row.to_json() for row in result.comparisons]))
         for row in result.comparisons:

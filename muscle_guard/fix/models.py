@@ -73,15 +73,17 @@ def tokenizer_facts(loaded: Any) -> TokenizerFacts:
     return TokenizerFacts(tokenizer.get_vocab(), specials, size)
 
 
-def base_reference(loaded: Any) -> str:
-    """What the fixed adapter records as its base: the new model's resolved directory, or the hub id the new
-    adapter recorded when its base came from the hub."""
+def base_reference(loaded: Any) -> tuple[str, str]:
+    """What the fixed adapter records as its base, and why: the hub id when the new model's base came from the
+    hub, else the absolute path of the base directory in use, so OUT is a model reference that resolves from
+    any working directory (a relative path, even the one the new adapter recorded, would resolve only from
+    where that adapter was trained)."""
     from muscle_guard.backends.hf.files import local_dir
 
-    recorded = loaded.files.recorded_base
-    if recorded and local_dir(recorded, loaded.files.adapter_dir) is None:
-        return str(recorded)
-    return str(loaded.base_path)
+    files = loaded.files
+    if local_dir(files.base_name, files.adapter_dir) is None:  # not a local directory: resolved from the hub
+        return str(files.base_name), "the hub id the new model's base was loaded from"
+    return str(Path(loaded.base_path).resolve()), "the new model's base directory, as an absolute path"
 
 
 def save_tokenizer_if_own(loaded: Any, out: Path) -> None:

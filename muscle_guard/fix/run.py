@@ -20,12 +20,12 @@ from muscle_guard.backends.distributed import accelerator_on_cpu, check_one_grou
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig, SuiteSettings, load_project_config
-from muscle_guard.core.errors import FixError
+from muscle_guard.core.errors import FixError, MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
-from muscle_guard.core.report import write_report
+from muscle_guard.core.report import RunReport, write_report
 from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
@@ -61,6 +61,8 @@ class FixResult:
     history: list[dict[str, Any]]
     comparisons: list[SuiteComparison]
     search: Search | None = None
+    # The before/after check failed after the adapter was written (it and muscle_fix.json are kept): why.
+    check_error: str | None = None
 
     @property
     def passed(self) -> bool:
@@ -113,9 +115,10 @@ def run_fix(request: FixRequest) -> FixResult:
     loaded = load_models(request, data)
     state, shipped, search = train_and_ship(request, data, loaded)
     comparisons: list[SuiteComparison] = []
+    error: str | None = None
     if data.suites and shipped is not None and loaded.accelerator.is_main_process:
-        comparisons = compare_and_report(request, data, loaded, shipped, search)
-    return FixResult(request.out, loaded.resolved, shipped, state.history, comparisons, search)
+        comparisons, error = compare_and_report(request, data, loaded, shipped, search)
+    return FixResult(request.out, loaded.resolved, shipped, state.history, comparisons, search, error)
 
 
 def _say_prompt_formats_are_not_used(project: ProjectConfig) -> None:
@@ -287,12 +290,13 @@ def train_and_ship(
     else:
         state, shipped = search.state, search.shipped
     if accelerator.is_main_process:
+        base = models.base_reference(student_loaded)
         if shipped is not None:
-            ckpt.export_adapter(shipped.directory, request.out, models.base_reference(student_loaded))
+            ckpt.export_adapter(shipped.directory, request.out, base[0])
             models.save_tokenizer_if_own(student_loaded, request.out)
         _write_fix_json(
             request, search.config if search and search.config else config, loaded.resolved, schedule.to_json(),
-            state.history, shipped, data.train, data.suites, world, search,
+            state.history, shipped, data.train, data.suites, world, search, base,
         )  # fmt: skip
         if shipped is not None:
             say(f"fix: shipped {shipped.picked} (--select {config.select}); adapter written to {request.out}")
@@ -305,18 +309,43 @@ def train_and_ship(
 
 def compare_and_report(
     request: FixRequest, data: FixData, loaded: FixModels, shipped: Shipped, search: Search | None
-) -> list[SuiteComparison]:
-    """Phase 5, on the main process: every --suite old→new against old→fixed, written as the run report."""
-    cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
-    comparison = compare_suites(
-        request.old, request.new, str(request.out), data.suites, data.project,
-        replace(request.options, device=device_option(loaded.accelerator.device)), cache,
-    )  # fmt: skip
+) -> tuple[list[SuiteComparison], str | None]:
+    """Phase 5, on the main process: every --suite old→new against old→fixed, written as the run report.
+
+    The adapter and muscle_fix.json are written before this phase: whatever fails here (a model that no longer
+    loads, a full disk, a bug) is reported in fix_report.json and returned, never raised, so no training is lost.
+    """
     details: dict[str, Any] = {"strategy": loaded.resolved.strategy.value, "shipped": shipped.picked}
     if search is not None:
         details["frontier"] = search.to_json()
-    write_report(comparison.run_report(details), request.out / REPORT_JSON)
-    return list(comparison.rows)
+    try:
+        cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
+        comparison = compare_suites(
+            request.old, request.new, str(request.out), data.suites, data.project,
+            replace(request.options, device=device_option(loaded.accelerator.device)), cache,
+        )  # fmt: skip
+        write_report(comparison.run_report(details), request.out / REPORT_JSON)
+        return list(comparison.rows), None
+    except Exception as exc:  # any failure here must keep the finished training
+        error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, MuscleGuardError) else str(exc)
+    try:
+        write_report(failed_check_report(request, error, details), request.out / REPORT_JSON)
+    except Exception as exc:  # the adapter is still there: say both
+        error += f" (and {REPORT_JSON} could not be written: {exc})"
+    return [], error
+
+
+def failed_check_report(request: FixRequest, error: str, details: dict[str, Any]) -> RunReport:
+    """fix_report.json of a fix whose before/after check failed: no suites, the error in its fix section."""
+    from muscle_guard.core.backend import ModelInfo
+
+    def info(ref: str) -> ModelInfo:
+        return ModelInfo(ref=ref, kind="not loaded", fingerprint="")
+
+    section = {"suites": [], "passed": False, "error": error, "before": info(request.new).to_json()}
+    return RunReport.create(
+        old=info(request.old), new=info(str(request.out)), suites=(), kind="fix", fix=section | details
+    )
 
 
 def _check_out(request: FixRequest) -> None:
@@ -394,7 +423,7 @@ def _free_memory() -> None:
 def _write_fix_json(
     request: FixRequest, config: TrainConfig, resolved: Resolved, schedule: dict[str, int],
     history: list[dict[str, Any]], shipped: Shipped | None, train: Suite, suites: Sequence[Suite], world: int,
-    search: Search | None,
+    search: Search | None, base: tuple[str, str],
 ) -> None:  # fmt: skip
     from muscle_guard import __version__
 
@@ -420,6 +449,8 @@ def _write_fix_json(
             ),
             "suites": [{"path": str(s.path), "content_hash": s.content_hash(), "instances": len(s)} for s in suites],
         },
+        # What OUT/adapter_config.json records as its base, and why (OUT must load from any directory).
+        "adapter": {"base_model_name_or_path": base[0], "why": base[1]} if shipped is not None else None,
         "selected_epoch": shipped.epoch if shipped is not None else None,
         "shipped": shipped.picked if shipped is not None else None,
         "selection": config.select,

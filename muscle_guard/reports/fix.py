@@ -61,6 +61,12 @@ def fix_frontier(fix: Mapping[str, Any] | None) -> Frontier | None:
     )
 
 
+def fix_error(fix: Mapping[str, Any] | None) -> str | None:
+    """Why the before/after check of a fix failed (its adapter was written all the same); None if it ran."""
+    error = (fix or {}).get("error")
+    return None if error is None else str(error)
+
+
 def fix_points(fix: Mapping[str, Any] | None) -> tuple[FixPoint, ...]:
     """The points of a fix section; () when there is none. TypeError or ValueError names what is missing otherwise."""
     if not fix:

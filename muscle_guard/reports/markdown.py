@@ -12,7 +12,7 @@ import re
 from muscle_guard.core.formatting import percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells
-from muscle_guard.reports.fix import fix_points
+from muscle_guard.reports.fix import fix_error, fix_points
 
 MAX_FLIPS_PER_SUITE = 5
 MAX_CELL = 80
@@ -84,6 +84,13 @@ def _fix_lines(report: RunReport, max_suites: int) -> list[str]:
         points = fix_points(report.fix)
     except (ValueError, KeyError, TypeError):
         return []
+    if not points and (error := fix_error(report.fix)) is not None:
+        return [
+            "",
+            "### Fix: before → after",
+            "",
+            f"The before/after check failed (the adapter was written): {md_cell(error)}",
+        ]
     if not points:
         return []
     lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | gate |", "|---|---:|---:|---|"]

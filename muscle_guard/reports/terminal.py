@@ -19,7 +19,7 @@ from rich.text import Text
 from muscle_guard.core.formatting import opt_percent, percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells, nfr_change
-from muscle_guard.reports.fix import fix_points
+from muscle_guard.reports.fix import fix_error, fix_points
 
 ANSWER_CHARS = 120  # per reference/answer cell of the worst-flips table; the pytest failure diff shows more
 
@@ -105,6 +105,11 @@ def fix_table(report: RunReport) -> Table | None:
         table = Table(title="fix: before → after", title_justify="left")
         table.add_column("note")
         table.add_row(escape(f"fix details not shown: {exc}"))
+        return table
+    if not points and (error := fix_error(report.fix)) is not None:
+        table = Table(title="fix: before → after", title_justify="left")
+        table.add_column("note")
+        table.add_row(escape(f"the before/after check failed (the adapter was written): {error}"))
         return table
     if not points:
         return None

@@ -10,7 +10,7 @@ from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics, metrics_by_re
 from muscle_guard.core.formatting import percent
 from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
-from muscle_guard.reports.fix import FixPoint, fix_frontier, fix_points
+from muscle_guard.reports.fix import FixPoint, fix_error, fix_frontier, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
 
 MAX_FLIPS = 500
@@ -153,6 +153,9 @@ def _fix_section(report: RunReport) -> str:
         points = fix_points(report.fix)
     except (ValueError, KeyError, TypeError) as exc:
         return _section("fix", "Fix: before and after", f'<p class="note">Fix details not shown: {esc(exc)}.</p>')
+    if not points and (error := fix_error(report.fix)) is not None:
+        note = f"The before/after check failed (the adapter was written): {esc(error)}"
+        return _section("fix", "Fix: before and after", f'<p class="note">{note}</p>')
     if not points:
         return _section("fix", "Fix: before and after", '<p class="note">The fix run checked no suites.</p>')
     from muscle_guard.reports.html.plots import fix_scatter_svg, frontier_svg
