@@ -297,6 +297,16 @@ class ProjectConfig:
     run: Mapping[str, Any] = field(default_factory=dict)
     pairs: tuple[ModelPair, ...] = ()
 
+    def table_of(self, suite: str | None) -> str:
+        """Where `suite`'s settings are set (None: the global table), for messages that say what to change."""
+        where = str(self.path) if self.path else "pyproject.toml"
+        return f"[tool.{TOOL_KEY}{'' if suite is None else f'.suites.{suite}'}] in {where}"
+
+    def global_settings(self) -> SuiteSettings:
+        """The settings of `[tool.muscle-guard]` alone: what a suite without its own table gets."""
+        where = str(self.path) if self.path else "pyproject.toml"
+        return apply_settings(SuiteSettings(), self.defaults, f"{where} [tool.{TOOL_KEY}]")
+
     def settings_for(self, suite: str, overrides: Mapping[str, Any] | None = None) -> SuiteSettings:
         """Resolve one suite's settings: defaults < global table < suite table < overrides."""
         where = str(self.path) if self.path else "pyproject.toml"
@@ -419,7 +429,7 @@ def unmatched_tables(project: ProjectConfig, suite_paths: Sequence[Path]) -> lis
     where = project.path or "pyproject.toml"
     return [
         f"{where}: [tool.{TOOL_KEY}.suites.{name}] matches no suite (suites: {', '.join(names) or 'none'}); "
-        "unless it is for `fix --train` data, check the name: a suite is named by its file name"
+        "check the name: a suite is named by its file name without .jsonl"
         for name in project.suites
         if name not in names
     ]

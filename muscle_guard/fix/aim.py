@@ -11,7 +11,7 @@ accuracy-vs-NFR frontier, the choice, and the line said when no candidate qualif
   instances, √(b·(1 − b)/n) (1.3 points for a 7% budget on 400 instances); `--budget-margin` sets it in points.
 - **Choice.** Among the candidates whose validation NFR ≤ budget − margin (and whose validation accuracy change
   against the new model is at least `min_accuracy_delta`, when set), the most accurate; ties go to the lower NFR,
-  then to the earlier candidate.
+  then to the candidate nearer the old model (larger w), then to the larger CE weight.
 """
 
 from __future__ import annotations
@@ -171,11 +171,19 @@ def meets(point: Point, budget: Budget, acc_new: float | None) -> bool:
 
 
 def choose(points: Sequence[Point], budget: Budget, acc_new: float | None) -> Point | None:
-    """The most accurate candidate that meets the budget (lower NFR, then grid order, break ties); else None."""
+    """The most accurate candidate that meets the budget; else None. Ties on accuracy go to the lower NFR, then to
+    the candidate nearer the old model (the larger old weight w: on every benchmark task w = 0.9 removed as many
+    flips on the suite as w = 0.75 or more, docs/BENCHMARKS.md), then to the larger CE weight, then grid order."""
     ok = [(i, p) for i, p in enumerate(points) if p.candidate is not None and meets(p, budget, acc_new)]
     if not ok:
         return None
-    return min(ok, key=lambda ip: (-ip[1].acc, ip[1].nfr, ip[0]))[1]
+
+    def rank(ip: tuple[int, Point]) -> tuple[float, float, float, float, int]:
+        i, p = ip
+        assert p.candidate is not None
+        return (-p.acc, p.nfr, -p.candidate.ensemble_weight, -p.candidate.ce_weight, i)
+
+    return min(ok, key=rank)[1]
 
 
 def frontier(points: Sequence[Point]) -> list[Point]:

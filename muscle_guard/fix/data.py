@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from muscle_guard.core.config import SuiteSettings
-from muscle_guard.core.errors import FixError, SuiteError
+from muscle_guard.core.config import ProjectConfig, SuiteSettings
+from muscle_guard.core.errors import ConfigError, FixError, SuiteError
 from muscle_guard.core.suite import Instance, Shape, Suite, first_problems, read_json_lines
 
 SHOWN_OVERLAPS = 5
@@ -39,12 +39,48 @@ class Example:
     raw: str = ""  # an --unlabelled input's prompt or text as written (a suite instance has it as instance.inputs)
 
 
-def build_examples(suite: Suite, settings: SuiteSettings) -> list[Example]:
-    """The examples of a training suite, rendered with the suite settings the gate uses."""
+def judging_settings(project: ProjectConfig, suites: Sequence[Suite], train: Suite) -> tuple[SuiteSettings, str]:
+    """The settings fix renders, trains and validates with, and the table that sets them: the --suites' own (the
+    gate's), which must agree on everything but their budgets; the global table's without a --suite. The training
+    file is data: its name is never looked up as a suite's."""
+    if not suites:
+        return project.global_settings(), project.table_of(None)
+    for suite in suites:
+        if suite.shape is not train.shape:
+            raise FixError(
+                f"--suite {suite.path} is {suite.shape.value} but the training data {train.path} is "
+                f"{train.shape.value}; fix trains on the task the suite gates: give training data of that shape"
+            )
+    first = suites[0]
+    settings = project.settings_for(first.name)
+    mine = {k: v for k, v in settings.to_json().items() if k != "gates"}
+    for suite in suites[1:]:
+        theirs = {k: v for k, v in project.settings_for(suite.name).to_json().items() if k != "gates"}
+        differ = sorted(k for k in mine if mine[k] != theirs[k])
+        if differ:
+            key = differ[0]
+            raise FixError(
+                f"--suite {first.path} and --suite {suite.path} are judged with different settings ({key}: "
+                f"{mine[key]!r} against {theirs[key]!r}); fix validates as the gate judges, under one set of "
+                "settings: run fix once per group of suites that share them"
+            )
+    return settings, project.table_of(first.name)
+
+
+def build_examples(suite: Suite, settings: SuiteSettings, table: str = "[tool.muscle-guard]") -> list[Example]:
+    """The examples of a training suite, rendered with the suite settings the gate uses (set in `table`)."""
     out = []
     for index, instance in enumerate(suite.instances):
         where = f"{suite.path}:{instance.line}"
-        out.append(replace(_example(index, instance, settings, where), instance=instance))
+        try:
+            example = _example(index, instance, settings, where)
+        except ConfigError:
+            known = ", ".join(repr(label) for label in settings.labels) or "none are set"
+            raise FixError(
+                f"{where}: label {instance.label!r} is not one of the labels ({known}); training data is judged "
+                f"with the --suite's settings: set labels = [...] in {table}, or write the label as a class index"
+            ) from None
+        out.append(replace(example, instance=instance))
     return out
 
 

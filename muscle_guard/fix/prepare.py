@@ -1,5 +1,5 @@
-"""Everything `fix` computes once before training: the tokenized data, the teachers' outputs, what the old model
-gets right on the validation split and, for sequence-level distillation, the old model's outputs as targets.
+"""Everything `fix` computes once before training: the tokenized data, the teachers' outputs, the old model's answers
+on the validation split (judged against each student's as the gate judges) and, for sequence-level distillation, the old model's outputs as targets.
 
 The new teacher is the student before its first step (an exact copy of the new adapter, or a fresh LoRA whose
 B = 0), so the new model is never loaded twice; `--strategy ce` computes no teacher outputs at all. Under
@@ -21,15 +21,16 @@ from muscle_guard.core.scoring import judge
 from muscle_guard.fix import batches, teachers
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.data import Example, sequence_target
-from muscle_guard.fix.modes import Mode, TeacherForm, correct_on, mode_of
+from muscle_guard.fix.modes import Mode, TeacherForm, mode_of
 from muscle_guard.fix.strategies import Strategy
+from muscle_guard.fix.validation import predict_on
 
 
 @dataclass
 class Prepared:
     encoded: list[batches.Encoded]  # every example (train and validation), student tokenizer, by position = index
     cache: teachers.TeacherCache
-    old_correct: dict[str, bool] | None  # validation instance id → the old model is right
+    old_predictions: dict[str, Prediction] | None  # validation instance id → the old model's raw prediction
 
 
 def prepare(
@@ -102,8 +103,8 @@ def prepare(
         cache.old = gathered(teachers.score_outputs(old_loaded.model, old_encoded[rank::world], task, old_pad, device))
         cache.new = gathered(teachers.score_outputs(student, encoded[rank::world], task, new_pad, device))
 
-    old_correct = None
+    old_predictions = None
     if want_val_nfr and val_examples:
         mine = [e.instance for e in val_examples[rank::world] if e.instance is not None]
-        old_correct = gathered(correct_on(old_backend, mine, settings))
-    return Prepared(encoded, cache, old_correct)
+        old_predictions = gathered(predict_on(old_backend, mine, settings))
+    return Prepared(encoded, cache, old_predictions)

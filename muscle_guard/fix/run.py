@@ -37,6 +37,7 @@ from muscle_guard.fix.data import (
     build_examples,
     find_input_overlaps,
     find_overlaps,
+    judging_settings,
     load_unlabelled,
     normalise_for_overlap,
     refuse_overlaps,
@@ -85,7 +86,9 @@ class FixData:
     train: Suite
     suites: list[Suite]
     budget: Budget | None  # --aim budget: what every --suite's gate allows
-    settings: SuiteSettings  # the training suite's
+    settings: (
+        SuiteSettings  # the --suites' (fix.data.judging_settings): training renders and validation judges with them
+    )
     examples: list[Example]  # every example the teachers see: labelled (train and validation), then unlabelled
     train_examples: list[Example]  # the labelled training part, then the unlabelled inputs
     val_examples: list[Example]
@@ -148,8 +151,8 @@ def load_data(request: FixRequest) -> FixData:
     budget = suite_budget(suites, project, request.budget_margin) if request.aim is Aim.BUDGET else None
     if budget is not None:
         grid(request.ensemble_weights, request.ce_weights)  # refuse a bad grid now
-    settings = project.settings_for(train_suite.name)
-    examples = build_examples(train_suite, settings)
+    settings, table = judging_settings(project, suites, train_suite)
+    examples = build_examples(train_suite, settings, table)
     train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
     if request.config.val_fraction > 0 and not val_ex and len(examples) >= 2:
         raise FixError(
@@ -274,7 +277,7 @@ def train_and_ship(
     items = [prep.encoded[e.index] for e in data.train_examples]
     val_items = [prep.encoded[e.index] for e in data.val_examples]
     instances = [e.instance for e in data.val_examples if e.instance is not None]
-    validation = Validation(val_items, instances, prep.old_correct, data.settings, student_backend)
+    validation = Validation(val_items, instances, prep.old_predictions, data.settings, student_backend)
     rank, world = accelerator.process_index, accelerator.num_processes
     schedule = plan_schedule(config, len(epoch_batches(len(items), config.batch_size, config.seed, 0, rank, world)))
     model = accelerator.prepare(student)
@@ -283,7 +286,7 @@ def train_and_ship(
         f"{world} process(es), accumulation {schedule.grad_accum}, warm-up {schedule.warmup_steps})"
     )
     run = TrainingRun(request, accelerator, model, schedule, items, validation, student_loaded, prep.cache, world, say)
-    search = search_budget(run, config, data.budget, prep.old_correct) if data.budget is not None else None
+    search = search_budget(run, config, data.budget) if data.budget is not None else None
     shipped: Shipped | None
     if search is None:
         state, shipped = run.train(config, request.out, request.resume)

@@ -30,6 +30,7 @@ from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, lo
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.request import FixRequest
 from muscle_guard.fix.train import Objective, Trainer, Validation, make_optimizer, select_epoch
+from muscle_guard.fix.validation import tally
 
 CANDIDATES = "candidates"
 FEW_OLD_RIGHT = 50  # fewer validation instances the old model gets right, and validation NFR is too coarse to aim
@@ -146,21 +147,22 @@ def val_text(metrics: dict[str, Any]) -> str:
     )
 
 
-def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget, old_correct: dict[str, bool] | None) -> Search:
+def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget) -> Search:
     """`--aim budget`: one training run per candidate, the teachers shared; the most accurate within budget."""
-    request = run.request
-    if old_correct is None or not run.validation.instances:
+    request, val = run.request, run.validation
+    if val.old is None or not val.instances:
         raise FixError("--aim budget needs a validation split with NFR (set --val-fraction > 0)")
     candidates = grid(request.ensemble_weights, request.ce_weights)
     new = run.validate(config)
-    old_right = sum(old_correct[i.id] for i in run.validation.instances)
-    n = int(new["val_n"])
-    points = [Point(OLD_POINT, old_right / n, 0.0, 0, n), point_of(NEW_POINT, new)]
-    if old_right < FEW_OLD_RIGHT:
+    old = tally(val.instances, val.settings, val.old, val.old)  # the old model against itself: its own scores
+    n = old.n
+    points = [Point(OLD_POINT, old.score_old / n, 0.0, 0, n), point_of(NEW_POINT, new)]
+    refuse_blind_validation(old.can_regress, n, budget, val.instances[0].shape.is_continuous, float(new["val_acc"]))
+    if old.can_regress < FEW_OLD_RIGHT:
         run.say(
-            f"fix --aim budget: warning: the old model is right on only {old_right} of the {n} validation instances, "
-            f"so one flip moves validation NFR by {100 / n:.1f} points; more --train data or a larger --val-fraction "
-            "would measure it finely"
+            f"fix --aim budget: warning: the old model is right on only {old.can_regress} of the {n} validation "
+            f"instances, so one flip moves validation NFR by {100 / n:.1f} points; more --train data or a larger "
+            "--val-fraction would measure it finely"
         )
     run.say(
         f"fix --aim budget: {budget.describe(n)}; {counted(len(candidates), 'candidate')}; new model: {val_text(new)}"
@@ -185,6 +187,25 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget, old_cor
         return Search(budget, points, None, runs, last, None, None)
     state, shipped, cfg = trained[chosen.label]
     return Search(budget, points, chosen, runs, state, shipped, cfg)
+
+
+def refuse_blind_validation(can_regress: int, n: int, budget: Budget, continuous: bool, acc_new: float) -> None:
+    """Refuse, before any training, an aim that validation cannot measure: when even a student that lost every
+    instance the old model gets right would meet it (so no candidate could be told apart from a broken one), or
+    when both models score nothing on validation (the suite's settings do not fit this data)."""
+    right = "scores above ε on" if continuous else "is right on"
+    if can_regress == 0 and acc_new == 0:
+        raise FixError(
+            f"fix --aim budget: both models score 0 on all {n} validation instances, so validation cannot measure "
+            "flips; check that the training data is the --suite's task and that its settings (labels, normaliser, "
+            "scorer, prompt_template) fit it"
+        )
+    if can_regress / n <= budget.target(n):
+        raise FixError(
+            f"fix --aim budget: the old model {right} only {can_regress} of the {n} validation instances, so even a "
+            f"model that lost all of them ({can_regress / n:.2%}) would meet the aim (validation NFR ≤ "
+            f"{budget.target(n):.2%}): validation cannot measure it; give more --train data or a larger --val-fraction"
+        )
 
 
 def file_hash(path: Path) -> str:

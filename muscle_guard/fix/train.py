@@ -17,14 +17,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.core.config import SuiteSettings
+from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.progress import message, progress_bar
 from muscle_guard.core.suite import Instance
 from muscle_guard.fix import batches, losses
 from muscle_guard.fix.checkpoint import CHECKPOINTS, INTERRUPTED, TrainState, epoch_dir, save_checkpoint
 from muscle_guard.fix.config import Schedule, TrainConfig
-from muscle_guard.fix.modes import Mode, correct_on, mode_of
+from muscle_guard.fix.modes import Mode, mode_of
 from muscle_guard.fix.strategies import Strategy
 from muscle_guard.fix.teachers import TeacherCache, move
+from muscle_guard.fix.validation import Tally, predict_on, tally
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -147,13 +149,14 @@ def strategy_loss(
 class Validation:
     """The validation split: its encoded items (for the loss) and instances (for NFR, judged like the gate).
 
-    `old_correct` (instance id → right) is None when no NFR is computed; `backend` wraps the current student
-    in an HFBackend so its answers go through the same scoring code as the gate's.
+    `old` (instance id → the old model's raw prediction) is None when no NFR is computed; `backend` wraps the
+    current student in an HFBackend so its answers are made and judged by the gate's own code, under
+    `settings` (the --suite's: fix.validation).
     """
 
     items: list[batches.Encoded]
     instances: list[Instance]
-    old_correct: dict[str, bool] | None
+    old: dict[str, Prediction] | None
     settings: SuiteSettings
     backend: Callable[[Any], Any]
 
@@ -284,7 +287,7 @@ class Trainer:
         if not val.items:
             return {}
         mine = val.items[acc.process_index :: acc.num_processes]
-        sums = torch.zeros(6, dtype=torch.float64, device=acc.device)  # loss·n, n, nf, pf, right, judged
+        sums = torch.zeros(2 + len(Tally().as_list()), dtype=torch.float64, device=acc.device)  # loss·n, n, tally
         self.model.eval()
         with torch.no_grad():
             for chunk in batches.length_batches(mine, self.config.batch_size):
@@ -292,28 +295,17 @@ class Trainer:
                     loss = self.objective(self.model, chunk, acc.device)
                 sums[0] += float(loss) * len(chunk)
                 sums[1] += len(chunk)
-            if val.old_correct is not None:
+            if val.old is not None:
                 shard = val.instances[acc.process_index :: acc.num_processes]
-                student = correct_on(val.backend(acc.unwrap_model(self.model)), shard, val.settings)
-                for instance in shard:
-                    old_right, right = val.old_correct[instance.id], student[instance.id]
-                    sums[2:] += torch.tensor(
-                        [old_right and not right, right and not old_right, right, 1],
-                        dtype=sums.dtype,
-                        device=sums.device,
-                    )
+                student = predict_on(val.backend(acc.unwrap_model(self.model)), shard, val.settings)
+                counts = tally(shard, val.settings, val.old, student).as_list()
+                sums[2:] += torch.tensor(counts, dtype=sums.dtype, device=sums.device)
         self.model.train()
         sums = acc.reduce(sums, reduction="sum") if acc.num_processes > 1 else sums
         out: dict[str, Any] = {"val_loss": float(sums[0] / max(float(sums[1]), 1.0))}
-        if val.old_correct is not None and sums[5] > 0:
-            n = float(sums[5])
-            out.update(
-                val_nf=int(sums[2]),
-                val_nfr=float(sums[2]) / n,
-                val_pfr=float(sums[3]) / n,
-                val_acc=float(sums[4]) / n,
-                val_n=int(n),
-            )
+        counted = Tally.from_list(sums[2:].tolist())
+        if val.old is not None and counted.n > 0:
+            out.update(counted.metrics())
         return out
 
 

@@ -41,7 +41,8 @@ def test_the_shipped_adapter_records_a_base_that_resolves_from_anywhere(
     )  # fmt: skip
     assert result.exit_code in (0, 1), result.stderr  # the check ran: pass or a gate verdict, not a load error
     recorded = json.loads((work / "fixed" / "adapter_config.json").read_text())["base_model_name_or_path"]
-    assert Path(recorded).is_absolute() and Path(recorded) == classifier_pair.new_base.resolve()
+    assert Path(recorded).is_absolute()
+    assert Path(recorded) == classifier_pair.new_base.resolve()
     record = json.loads((work / "fixed" / "muscle_fix.json").read_text())
     assert record["adapter"]["base_model_name_or_path"] == recorded
     assert "absolute" in record["adapter"]["why"]
@@ -66,7 +67,8 @@ def test_a_failing_check_keeps_the_adapter_and_reports_the_error(
     assert (out / "adapter_model.safetensors").is_file()
     assert json.loads((out / "muscle_fix.json").read_text())["shipped"]
     report = read_report(out / "fix_report.json")
-    assert report.fix is not None and "No space left on device" in report.fix["error"]
+    assert report.fix is not None
+    assert "No space left on device" in report.fix["error"]
     assert "the before/after check failed: OSError: [Errno 28] No space left on device" in result.stderr
     assert f"--muscle-old={classifier_pair.old} --muscle-new={out}" in result.stderr
     assert "Traceback" not in result.stderr

@@ -110,7 +110,8 @@ CASES: dict[str, Case] = {
     ),
     "check suite of another task": Case(
         ["--train", "texts.jsonl", "--suite", "questions.jsonl"],
-        "--suite questions.jsonl is multiple_choice but the training data is classify",
+        "--suite questions.jsonl is multiple_choice but the training data texts.jsonl is classify; fix trains on the "
+        "task the suite gates: give training data of that shape",
         setup=writes({"texts.jsonl": lines(TEXTS), "questions.jsonl": lines(QUESTIONS)}),
     ),
     "training on the check suite": Case(

@@ -102,5 +102,5 @@ def test_a_settings_table_that_names_no_suite_is_reported(project: Project) -> N
     assert run.outcomes == passing("capitals", "rivers")
     assert (
         f"{project.path / 'pyproject.toml'}: [tool.muscle-guard.suites.capital] matches no suite (suites: capitals, "
-        "rivers); unless it is for `fix --train` data, check the name: a suite is named by its file name"
+        "rivers); check the name: a suite is named by its file name without .jsonl"
     ) in run.stdout

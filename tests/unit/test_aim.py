@@ -87,11 +87,12 @@ def test_ships_the_most_accurate_candidate_within_budget_minus_margin() -> None:
     assert [p.label for p in frontier(points)] == ["old model", "w=0.75 ce=0", "w=0.5 ce=0", "w=0.25 ce=0"]
 
 
-def test_the_reference_rows_are_never_shipped_and_ties_go_to_lower_nfr_then_grid_order() -> None:
+def test_the_reference_rows_are_never_shipped_and_ties_go_to_lower_nfr_then_nearer_the_old_model() -> None:
     budget = Budget(0.5, "x", margin_points=0.0)
     assert choose([OLD, NEW], budget, NEW.acc) is None  # the old and new model are not candidates
     a, b, c = cand(0.25, 0.78, 10), cand(0.5, 0.78, 8), cand(0.75, 0.78, 8)
-    assert choose([a, b, c], budget, None) is b
+    assert choose([a, b, c], budget, None) is c  # b and c tie exactly: c (w = 0.75) is nearer the old model
+    assert choose([c, b, a], budget, None) is c  # whatever the grid order
 
 
 def test_an_accuracy_floor_from_the_gates_excludes_candidates() -> None:
