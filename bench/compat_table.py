@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import statistics
 import sys
@@ -302,6 +301,7 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
     from muscle_guard.core.cache import PredictionCache
     from muscle_guard.core.config import load_project_config
     from muscle_guard.core.evaluate import evaluate_suite
+    from muscle_guard.core.mixing import mix_predictions
     from muscle_guard.core.pipeline import predict_suite
     from muscle_guard.core.sources import close_source, open_source
     from muscle_guard.core.suite import load_suite
@@ -333,28 +333,6 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
         }  # fmt: skip
         _write_json(path.with_name(f"ceiling-w{w:g}.json"), record)
     return record
-
-
-def mix_predictions(old: Any, new: Any, w: float, choices: Sequence[str], mc_norm: str | None) -> Any:
-    """The two-model ensemble's prediction: `w·p_old + (1 − w)·p_new` over the classes, or over the choices as the
-    judge ranks them (softmax of the log-likelihoods, divided by each choice's length under acc_norm). For
-    multiple choice the mix is written back as log-likelihoods that the judge ranks in the mix's order."""
-    from muscle_guard.core.predictions import Prediction
-
-    if old.probs:
-        return Prediction(old.id, probs=tuple(w * a + (1 - w) * b for a, b in zip(old.probs, new.probs, strict=True)))
-    lengths = [max(len(c), 1) if mc_norm == "acc_norm" else 1 for c in choices]
-    p_old, p_new = (_softmax([v / n for v, n in zip(p.logliks, lengths, strict=True)]) for p in (old, new))
-    mixed = [w * a + (1 - w) * b for a, b in zip(p_old, p_new, strict=True)]
-    return Prediction(
-        old.id, logliks=tuple(math.log(m) * n if m > 0 else -math.inf for m, n in zip(mixed, lengths, strict=True))
-    )
-
-
-def _softmax(values: Sequence[float]) -> list[float]:
-    top = max(values)
-    exps = [math.exp(v - top) for v in values]
-    return [e / sum(exps) for e in exps]
 
 
 def _write_json(path: Path, data: Any) -> None:

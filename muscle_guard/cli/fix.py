@@ -16,9 +16,17 @@ from muscle_guard.cli.common import reported_errors
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.run_options import DTYPE_HELP
-from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim, parse_floats
+from muscle_guard.fix.aim import (
+    DEFAULT_CE_WEIGHTS,
+    DEFAULT_WEIGHTS,
+    SINGLE_CE_WEIGHT,
+    SINGLE_WEIGHT,
+    Aim,
+    parse_floats,
+)
 from muscle_guard.fix.averaging import AVERAGE
 from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.schedule import ScheduleRequest
 from muscle_guard.fix.strategies import LEVEL_HELP, STRATEGY_HELP, Level, Strategy
 
 if TYPE_CHECKING:
@@ -44,11 +52,24 @@ def fix(
         Opt("--suite", metavar="SUITE", help="Suite to check before/after (repeatable); never trained on."),
     ] = None,
     strategy: Annotated[
-        Strategy | None, Opt(help=STRATEGY_HELP + "; default muscle, or ensemble with --aim budget", show_default=False)
+        Strategy | None,
+        Opt(
+            help=STRATEGY_HELP + ". Default (none named): --aim auto's choice, ensemble distillation with CE; "
+            "sequence level for generation across tokenizers",
+            show_default=False,
+        ),
     ] = None,
     level: Annotated[Level, Opt(help=LEVEL_HELP)] = Level.AUTO,
-    epochs: Annotated[int, Opt(help=f"Training epochs ({PAPER} {_D.epochs}).")] = _D.epochs,
-    lr: Annotated[float, Opt(help=f"AdamW learning rate ({PAPER} {_D.lr:g}).")] = _D.lr,
+    schedule: Annotated[
+        str,
+        Opt(
+            help="How --epochs, --lr, --batch-size, --grad-accum and --warmup-steps are chosen when not given: auto "
+            '(from the data size and the model\'s width; docs/fix.md "The schedule") or paper (the MUSCLE '
+            "paper's: 10 epochs, lr 1e-4, batch 8, accumulation 8, meant for 7B models and large data)."
+        ),
+    ] = "auto",
+    epochs: Annotated[int | None, Opt(help="Training epochs (default: --schedule).", show_default=False)] = None,
+    lr: Annotated[float | None, Opt(help="AdamW learning rate (default: --schedule).", show_default=False)] = None,
     lora_r: Annotated[int, Opt(help="Rank of a fresh LoRA (new model without adapter); as the paper.")] = _D.lora_r,
     lora_alpha: Annotated[int, Opt(help="Alpha of a fresh LoRA; as the paper.")] = _D.lora_alpha,
     temperature: Annotated[
@@ -58,24 +79,31 @@ def fix(
         float | None,
         Opt(
             help=f"Weight w of ground-truth cross-entropy: (1−w)·L + w·CE, i.e. the paper's λ = 1−w; 0 = none "
-            f"(default {_D.ce_weight:g}; with --aim budget and no --ce-weights, the grid's one CE weight).",
+            f"(default {SINGLE_CE_WEIGHT:g} with no --strategy, else {_D.ce_weight:g}; with --aim budget and no "
+            "--ce-weights, the grid's one CE weight).",
             show_default=False,
         ),
     ] = None,
     ensemble_weight: Annotated[
-        float, Opt(help="--strategy ensemble: weight w of the old teacher in w·p_old + (1−w)·p_new.")
-    ] = _D.ensemble_weight,
+        float | None,
+        Opt(
+            help=f"--strategy ensemble: weight w of the old teacher in w·p_old + (1−w)·p_new (default "
+            f"{SINGLE_WEIGHT:g} with no --strategy, else {_D.ensemble_weight:g}).",
+            show_default=False,
+        ),
+    ] = None,
     ensemble_beta: Annotated[
         float, Opt(help="--strategy ensemble: extra weight β where the old model is right (focal); 0 = none.")
     ] = _D.ensemble_beta,
     aim: Annotated[
         Aim,
         Opt(
-            help="budget: train one --strategy ensemble candidate per --ensemble-weights × --ce-weights value (teachers "
-            "computed once) and ship the most accurate whose validation NFR meets every --suite's gate with a "
-            "margin; none: train one model (default)."
+            help="budget: train one ensemble candidate per --ensemble-weights × --ce-weights value (teachers computed "
+            "once) and ship the most accurate whose validation NFR meets every --suite's gate with a margin; "
+            "none: train one model; auto (default): budget when no --strategy is named and a --suite sets a flip "
+            "budget (max_nfr or max_negative_flips in pyproject.toml), else none."
         ),
-    ] = Aim.NONE,
+    ] = Aim.AUTO,
     ensemble_weights: Annotated[
         str, Opt(help="--aim budget: the old teacher's weights w to try, comma-separated.")
     ] = WEIGHTS_TEXT,
@@ -97,18 +125,20 @@ def fix(
     select: Annotated[
         str | None,
         Opt(
-            help="What to ship: val-loss (the epoch with the lowest validation loss, as the paper; the default), "
-            "val-nfr (the epoch with the lowest validation NFR vs old) or average (the mean adapter of the last "
-            "half of the epochs; the default with --aim budget).",
+            help="What to ship: val-loss (the epoch with the lowest validation loss, as the paper; the default with a "
+            "named --strategy), val-nfr (the epoch with the lowest validation NFR vs old) or average (the mean "
+            "adapter of the last half of the epochs; the default otherwise).",
             show_default=False,
         ),
     ] = None,
-    batch_size: Annotated[int, Opt(help="Micro-batch size per process (not reported by the paper).")] = _D.batch_size,
+    batch_size: Annotated[
+        int | None, Opt(help="Micro-batch size per process (default: --schedule).", show_default=False)
+    ] = None,
     grad_accum: Annotated[
-        int | None, Opt(help="Gradient accumulation; default 8 (paper), at most a quarter of an epoch's batches.")
+        int | None, Opt(help="Gradient accumulation (default: --schedule).", show_default=False)
     ] = None,
     warmup_steps: Annotated[
-        int | None, Opt(help="Warm-up optimizer steps; default 500 (paper), at most 10% of all steps.")
+        int | None, Opt(help="Warm-up optimizer steps (default: 10% of all steps, at most 500).", show_default=False)
     ] = None,
     seed: Annotated[int, Opt(help="Seed of the split, data order and initialisation.")] = _D.seed,
     resume: Annotated[bool, Opt("--resume", help="Continue from the last checkpoint in OUT.")] = False,
@@ -142,8 +172,15 @@ def fix(
     cache_dir: Annotated[Path | None, Opt(help="Prediction cache for the before/after check.")] = None,
     pyproject: Annotated[Path, Opt(help="pyproject.toml with the tool.muscle-guard table.")] = Path("pyproject.toml"),
 ) -> None:
-    """Train a compatibility adapter on the new base (MUSCLE: distil the old model where the student is wrong,
-    the new one where it is right), write it to OUT as a PEFT adapter, and check each --suite before and after.
+    """Train a compatibility adapter on the new base, write it to OUT as a PEFT adapter, and check each --suite
+    before and after.
+
+    The default, with no flags: when a --suite sets a flip budget in pyproject.toml, fix trains ensemble
+    distillation candidates (the student learns w·p_old + (1−w)·p_new of the two frozen models, w = 0.75 and 0.9,
+    with cross-entropy 0.5) and ships the most accurate one whose validation NFR, judged as the gate judges the
+    suite, meets the budget with a margin, or nothing; without a budget, one candidate (w = 0.9). The schedule
+    follows the data size and the model (--schedule auto). docs/fix.md and docs/BENCHMARKS.md ("No flags") have
+    the numbers; --strategy muscle is the paper's method (MUSCLE, Echterhoff et al. 2024) on request.
 
     Exit codes: 0 fixed (or --no-check), 1 a suite still fails its gates (or nothing met the aim), 2 bad input
     (before any training), 3 the adapter was written but the before/after check failed (fix_report.json says
@@ -153,22 +190,28 @@ def fix(
 
     # Every refusal is "bad input" (2), a broken --train suite too: 1 means a suite still fails its gates.
     with reported_errors(exit_code=2):
-        budget = aim is Aim.BUDGET
+        default = strategy is None  # fix's own choice: the aim's ensemble, or its one default candidate
+        named = Strategy.MUSCLE if strategy is Strategy.AUTO else strategy
+        # The schedule's placeholders are the paper's; the values given are checked now, before any work.
         config = TrainConfig(
-            strategy=Strategy.ENSEMBLE if budget else Strategy.MUSCLE if strategy in (None, Strategy.AUTO) else strategy,
-            epochs=epochs, lr=lr, lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
-            ce_weight=_D.ce_weight if ce_weight is None else ce_weight, val_fraction=val_fraction, select=select or (AVERAGE if budget else "val-loss"),
-            batch_size=batch_size,
+            strategy=Strategy.ENSEMBLE if named is None else named,
+            epochs=_D.epochs if epochs is None else epochs, lr=_D.lr if lr is None else lr,
+            lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
+            ce_weight=ce_weight if ce_weight is not None else SINGLE_CE_WEIGHT if default else _D.ce_weight,
+            val_fraction=val_fraction, select=select or (AVERAGE if default or aim is Aim.BUDGET else "val-loss"),
+            batch_size=_D.batch_size if batch_size is None else batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
-            gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk,
-            teacher_cache_gb=teacher_cache_gb, ensemble_weight=ensemble_weight, ensemble_beta=ensemble_beta,
+            gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk, teacher_cache_gb=teacher_cache_gb,
+            ensemble_weight=ensemble_weight if ensemble_weight is not None else SINGLE_WEIGHT if default else _D.ensemble_weight,
+            ensemble_beta=ensemble_beta,
         )  # fmt: skip
+        plan = ScheduleRequest(schedule, epochs, lr, batch_size, grad_accum, warmup_steps)
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
             resume=resume, allow_overlap=allow_overlap, unlabelled=unlabelled, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),
             cache_dir=cache_dir, aim=aim, ensemble_weights=parse_floats(ensemble_weights, "--ensemble-weights"),
             ce_weights=aim_ce_weights(ce_weights, ce_weight),
-            budget_margin=budget_margin,
+            budget_margin=budget_margin, schedule=plan,
         )  # fmt: skip
         raise typer.Exit(run_request(request, check=not no_check))
 

@@ -302,6 +302,13 @@ class ProjectConfig:
         where = str(self.path) if self.path else "pyproject.toml"
         return f"[tool.{TOOL_KEY}{'' if suite is None else f'.suites.{suite}'}] in {where}"
 
+    def sets_budget(self, suite: str) -> bool:
+        """Whether the configuration gives `suite` a flip budget (max_nfr or max_negative_flips, in the global table
+        or the suite's own), rather than the built-in default of no flip at all."""
+        keys = ("max_nfr", "max_negative_flips")
+        tables = (self.defaults, self.suites.get(suite, {}))
+        return any(k.replace("-", "_") in keys and v != "none" for table in tables for k, v in table.items())
+
     def global_settings(self) -> SuiteSettings:
         """The settings of `[tool.muscle-guard]` alone: what a suite without its own table gets."""
         where = str(self.path) if self.path else "pyproject.toml"

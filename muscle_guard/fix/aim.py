@@ -27,14 +27,19 @@ from muscle_guard.core.errors import FixError
 from muscle_guard.core.formatting import percent, points
 from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.suite import Suite
+from muscle_guard.fix.config import TrainConfig
 
 
 class Aim(str, Enum):
-    NONE = "none"  # train one model with the given settings (default)
+    AUTO = "auto"  # budget when a --suite sets a flip budget and no --strategy is named, else none (the CLI's default)
+    NONE = "none"  # train one model with the given settings
     BUDGET = "budget"  # train the candidate grid, ship the most accurate one that meets the suites' budget
 
 
 NEW_POINT, OLD_POINT = "new model", "old model"  # the reference rows of the frontier
+# Both models served, their distributions averaged at w = 0.5: the ceiling of a one-model fix (MUSCLE.md), shown as a
+# reference row where the task has distributions to average (classes, choices; not generated text).
+CEILING_POINT, CEILING_WEIGHT = "old+new averaged (2 models)", 0.5
 # The default grid: the old teacher's weight w in the ensemble × the weight of cross-entropy on the labels. On the
 # MiniLM pair over 3 seeds (docs/BENCHMARKS.md, issue #16) w ∈ {0.75, 0.9} with CE 0.5 removed about as many flips
 # as w ∈ {0.5, 0.75} without CE (RT −28% against −33%, sarcasm −35% against −32%, within the seeds' spread) and kept
@@ -42,6 +47,9 @@ NEW_POINT, OLD_POINT = "new model", "old model"  # the reference rows of the fro
 # right, its teacher and the labels agree, so the two terms do not pull apart where it counts.
 DEFAULT_WEIGHTS = (0.75, 0.9)
 DEFAULT_CE_WEIGHTS = (0.5,)
+# Without a budget to aim at, `fix` trains one candidate: the grid's point nearer the old model, which removed as many
+# flips on the suite as w = 0.75 or more on every benchmark task (docs/BENCHMARKS.md).
+SINGLE_WEIGHT, SINGLE_CE_WEIGHT = 0.9, 0.5
 
 
 @dataclass(frozen=True)
@@ -94,19 +102,24 @@ def suite_budget(suites: Sequence[Suite], project: ProjectConfig, margin_points:
 
 @dataclass(frozen=True)
 class Candidate:
-    """One point of the grid: the ensemble's old weight and the cross-entropy weight it trains with."""
+    """One point of the grid: the ensemble's old weight and the cross-entropy weight it trains with. `sequence`:
+    the one candidate of a generation task across tokenizers (sequence-level distillation has no weights)."""
 
     ensemble_weight: float
     ce_weight: float
+    sequence: bool = False
 
     @property
     def label(self) -> str:
-        return f"w={self.ensemble_weight:g} ce={self.ce_weight:g}"
+        return "sequence" if self.sequence else f"w={self.ensemble_weight:g} ce={self.ce_weight:g}"
 
     @property
     def slug(self) -> str:
         """A directory name: OUT/candidates/<slug>/."""
-        return f"w{self.ensemble_weight:g}-ce{self.ce_weight:g}"
+        return "sequence" if self.sequence else f"w{self.ensemble_weight:g}-ce{self.ce_weight:g}"
+
+
+SEQUENCE_CANDIDATE = Candidate(0.0, 0.0, sequence=True)
 
 
 def grid(weights: Sequence[float], ce_weights: Sequence[float]) -> list[Candidate]:
@@ -152,7 +165,7 @@ class Point:
         out: dict[str, Any] = {"label": self.label, "acc": self.acc, "nfr": self.nfr, "nf": self.nf, "n": self.n}
         if self.picked:
             out["picked"] = self.picked
-        if self.candidate is not None:
+        if self.candidate is not None and not self.candidate.sequence:
             out["ensemble_weight"] = self.candidate.ensemble_weight
             out["ce_weight"] = self.candidate.ce_weight
         return out
@@ -196,23 +209,45 @@ def frontier(points: Sequence[Point]) -> list[Point]:
     return sorted(keep, key=lambda p: (p.nfr, -p.acc))
 
 
-def miss_line(points: Sequence[Point], budget: Budget) -> str:
-    """Why nothing was shipped, the closest candidate, and what would help."""
+def miss_line(points: Sequence[Point], budget: Budget, base: TrainConfig | None = None) -> str:
+    """Why nothing was shipped: what was measured on validation (the closest candidate, the new model, both models
+    served together as the ceiling) and the flags that would help, each measured in docs/fix.md."""
     candidates = [p for p in points if p.candidate is not None]
     best = min(candidates, key=lambda p: (p.nfr, -p.acc))
     n = best.n
-    weights = sorted({p.candidate.ensemble_weight for p in candidates if p.candidate is not None})
-    nearer = (
-        f"a larger --ensemble-weights value than {weights[-1]:g} (nearer the old model)"
-        if weights[-1] < 1.0
-        else "more --epochs or a larger --lr (the students stayed short of their teachers)"
+
+    def said(p: Point) -> str:
+        return f"validation NFR {percent(p.nfr)} ({p.nf}/{p.n}) at accuracy {percent(p.acc)}"
+
+    new = next((p for p in points if p.label == NEW_POINT), None)
+    ceiling = next((p for p in points if p.label == CEILING_POINT), None)
+    measured = [f"the closest was {best.label} with {said(best)}"]
+    measured += [f"the new model has {said(new)}"] if new is not None else []
+    measured += (
+        [f"both models served and averaged (the ceiling of one distilled model) {said(ceiling)}"] if ceiling else []
     )
+    helps = []
+    if ceiling is None or meets(ceiling, budget, new.acc if new else None):
+        # The teachers' mix meets the aim: the students stayed short of it, which more training closes.
+        more = (
+            f"--epochs {2 * base.epochs} or --lr {2 * base.lr:.2g}"
+            if base is not None
+            else "more --epochs or a larger --lr"
+        )
+        helps.append(f"more training ({more}: the students stayed short of their teachers)")
+        weights = sorted({p.candidate.ensemble_weight for p in candidates if p.candidate and not p.candidate.sequence})
+        if weights and weights[-1] < SINGLE_WEIGHT:
+            helps.append(f"--ensemble-weights {SINGLE_WEIGHT:g} (nearer the old model)")
+    else:
+        helps.append("a looser budget: even both models served together miss it on validation")
+    helps += [
+        "more --train data (it also measures validation NFR more finely)",
+        "inputs without labels for the teachers' term (--unlabelled FILE)",
+    ]
     return (
-        f"fix --aim budget: no candidate met {budget.describe(n)}; the closest was {best.label} with validation NFR "
-        f"{percent(best.nfr)} ({best.nf}/{best.n}) at accuracy {percent(best.acc)}. Nothing was shipped to --out. "
-        f"What would help: {nearer}, more --train data (a larger validation split measures NFR more finely), "
-        f"inputs without labels for the teachers' term (--unlabelled FILE), or a looser budget; every candidate "
-        f"is kept under candidates/ in --out"
+        f"fix --aim budget: no candidate met {budget.describe(n)}; {'; '.join(measured)}. Nothing was shipped to "
+        f'--out. What would help (measured in docs/fix.md, "When nothing meets the aim"): {", ".join(helps)}; every '
+        "candidate is kept under candidates/ in --out"
     )
 
 
@@ -221,7 +256,9 @@ def new_accuracy(points: Sequence[Point]) -> float | None:
     return next((p.acc for p in points if p.candidate is None and p.label == NEW_POINT), None)
 
 
-def frontier_json(points: Sequence[Point], chosen: Point | None, budget: Budget) -> dict[str, Any]:
+def frontier_json(
+    points: Sequence[Point], chosen: Point | None, budget: Budget, base: TrainConfig | None = None
+) -> dict[str, Any]:
     """The search's decisions as data, for the renderers (`muscle_guard.reports.fix_tables`) and the run report:
     each point with whether it meets the aim (None for the reference rows) and whether it is on the frontier."""
     n = max((p.n for p in points), default=0)
@@ -246,5 +283,5 @@ def frontier_json(points: Sequence[Point], chosen: Point | None, budget: Budget)
             for p in points
         ],
         "chosen": chosen.label if chosen is not None else None,
-        "miss": None if chosen is not None else miss_line(points, budget),
+        "miss": None if chosen is not None else miss_line(points, budget, base),
     }

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.fix.aim import DEFAULT_CE_WEIGHTS, DEFAULT_WEIGHTS, Aim
 from muscle_guard.fix.config import TrainConfig
+from muscle_guard.fix.schedule import ScheduleRequest
 from muscle_guard.fix.strategies import Level, Strategy
 
 if TYPE_CHECKING:
@@ -44,9 +45,11 @@ class FixRequest:
     ensemble_weights: tuple[float, ...] = DEFAULT_WEIGHTS
     ce_weights: tuple[float, ...] = DEFAULT_CE_WEIGHTS
     budget_margin: float | None = None
+    # The schedule's rule and the values the user set (fix.schedule); None: `config`'s values exactly, as given.
+    schedule: ScheduleRequest | None = None
 
     @property
     def requested_strategy(self) -> Strategy:
         if self.strategy is not None:
             return self.strategy
-        return Strategy.ENSEMBLE if self.aim is Aim.BUDGET else self.config.strategy
+        return Strategy.ENSEMBLE if self.aim in (Aim.BUDGET, Aim.AUTO) else self.config.strategy

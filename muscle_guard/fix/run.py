@@ -26,10 +26,17 @@ from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
 from muscle_guard.core.report import RunReport, write_report
-from muscle_guard.core.suite import Shape, Suite, load_suite, refuse_duplicate_names, refuse_empty_suite_paths
+from muscle_guard.core.suite import (
+    Shape,
+    Suite,
+    load_suite,
+    refuse_duplicate_names,
+    refuse_empty_suite_paths,
+    suite_name,
+)
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix import models
-from muscle_guard.fix.aim import Aim, Budget, grid, suite_budget
+from muscle_guard.fix.aim import SINGLE_CE_WEIGHT, SINGLE_WEIGHT, Aim, Budget, grid, suite_budget
 from muscle_guard.fix.compare import SuiteComparison, compare_suites
 from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
@@ -46,6 +53,7 @@ from muscle_guard.fix.data import (
 from muscle_guard.fix.modes import Mode, mode_of
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.request import FixRequest
+from muscle_guard.fix.schedule import model_width, resolve_schedule
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
 from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import Validation, epoch_batches
@@ -93,6 +101,7 @@ class FixData:
     train_examples: list[Example]  # the labelled training part, then the unlabelled inputs
     val_examples: list[Example]
     unlabelled: int = 0  # how many of train_examples are --unlabelled inputs (the last ones)
+    notes: tuple[str, ...] = ()  # said once the processes are up: the decisions taken for the user
 
 
 @dataclass
@@ -114,7 +123,10 @@ class FixModels:
 
 def run_fix(request: FixRequest) -> FixResult:
     """Read and check, load, compute the teachers once, train (or search), ship, compare before and after."""
+    request, note = settle_aim(request)
     data = load_data(request)
+    if note:
+        data = replace(data, notes=(note, *data.notes))
     loaded = load_models(request, data)
     state, shipped, search = train_and_ship(request, data, loaded)
     comparisons: list[SuiteComparison] = []
@@ -122,6 +134,29 @@ def run_fix(request: FixRequest) -> FixResult:
     if data.suites and shipped is not None and loaded.accelerator.is_main_process:
         comparisons, error = compare_and_report(request, data, loaded, shipped, search)
     return FixResult(request.out, loaded.resolved, shipped, state.history, comparisons, search, error)
+
+
+def settle_aim(request: FixRequest) -> tuple[FixRequest, str | None]:
+    """`--aim auto` (the CLI's default) decided: `budget` when no --strategy is named and a --suite sets a flip
+    budget in the project configuration (the same tables pytest reads), else `none`; and the line that says why."""
+    if request.aim is not Aim.AUTO:
+        return request, None
+    if request.strategy is not None:
+        return replace(request, aim=Aim.NONE), None
+    project = load_project_config(request.pyproject)
+    budgeted = [str(p) for p in request.suites if project.sets_budget(suite_name(p))]
+    if budgeted:
+        return replace(request, aim=Aim.BUDGET), (
+            f"fix: aiming at the flip budget of --suite {', '.join(budgeted)} (--aim budget, the default when a suite "
+            "sets one: candidates of ensemble distillation, the most accurate one within budget on validation is "
+            "shipped; --strategy NAME trains one strategy instead)"
+        )
+    where = "no --suite was given" if not request.suites else "no --suite sets a flip budget"
+    return replace(request, aim=Aim.NONE), (
+        f"fix: {where} (max_nfr or max_negative_flips in [tool.muscle-guard.suites.NAME] of {request.pyproject}), so "
+        f"there is nothing to aim at: training the default ensemble candidate (old weight {SINGLE_WEIGHT:g}, CE "
+        f"{SINGLE_CE_WEIGHT:g}; docs/fix.md) and shipping the mean of its last epochs; set a budget to have fix aim at it"
+    )
 
 
 def _say_prompt_formats_are_not_used(project: ProjectConfig) -> None:
@@ -221,26 +256,32 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
     student_loaded = models.load(new_ref, options, trainable=True)
     old_loaded = models.load(old_ref, options, trainable=False)
     _check_task(train_suite, student_loaded, old_loaded)
-    for suite in data.suites:
-        if (suite.shape is Shape.CLASSIFY) != (train_suite.shape is Shape.CLASSIFY):
-            raise FixError(
-                f"--suite {suite.path} is {suite.shape.value} but the training data is {train_suite.shape.value}"
-            )
     _check_labels(data.examples, student_loaded)
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
-    aim = request.aim is Aim.BUDGET and request.strategy is None
-    resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level, aim)
+    default = request.strategy is None  # fix's own choice: it may pick the level, or sequence level for generation
+    resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level, default)
     config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
-    if request.aim is Aim.BUDGET and resolved.strategy is not Strategy.ENSEMBLE:
+    if default and resolved.strategy is not Strategy.ENSEMBLE:  # the ensemble's weights mean nothing there
+        config = replace(config, ensemble_weight=TrainConfig.ensemble_weight, ensemble_beta=TrainConfig.ensemble_beta)
+    if request.aim is Aim.BUDGET and resolved.strategy not in (Strategy.ENSEMBLE, Strategy.SEQUENCE):
         raise FixError(
             f"--aim budget searches the ensemble's weights; it trains --strategy ensemble, not {resolved.strategy.value}"
         )
+    say = message if accelerator.is_main_process else (lambda _text: None)
+    for note in data.notes:
+        say(note)
+    if request.schedule is not None:
+        width = model_width(student_loaded.model.config)
+        config, line = resolve_schedule(
+            config, request.schedule, len(data.train_examples), width, student_loaded.task == "causal",
+            accelerator.num_processes,
+        )  # fmt: skip
+        say(line)
     if request.unlabelled is not None:
         if resolved.strategy is not Strategy.ENSEMBLE:
             raise _unlabelled_refusal(f"with --strategy {resolved.strategy.value}")
         if mode_of(config.strategy, student_loaded.task, config.choice_level) is Mode.TOKENS:
             raise _unlabelled_refusal("at the token level")
-    say = message if accelerator.is_main_process else (lambda _text: None)
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
     labelled = len(data.train_examples) - data.unlabelled

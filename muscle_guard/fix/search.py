@@ -12,11 +12,16 @@ from typing import Any
 
 from muscle_guard.core.errors import FixError
 from muscle_guard.core.formatting import counted
+from muscle_guard.core.mixing import mix_predictions
+from muscle_guard.core.predictions import Prediction
 from muscle_guard.fix import batches
 from muscle_guard.fix import checkpoint as ckpt
 from muscle_guard.fix.aim import (
+    CEILING_POINT,
+    CEILING_WEIGHT,
     NEW_POINT,
     OLD_POINT,
+    SEQUENCE_CANDIDATE,
     Budget,
     Point,
     choose,
@@ -29,6 +34,8 @@ from muscle_guard.fix.aim import (
 from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.config import TrainConfig
 from muscle_guard.fix.request import FixRequest
+from muscle_guard.fix.strategies import Strategy
+from muscle_guard.fix.teachers import gather
 from muscle_guard.fix.train import Objective, Trainer, Validation, make_optimizer, select_epoch
 from muscle_guard.fix.validation import tally
 
@@ -57,12 +64,13 @@ class Search:
     state: ckpt.TrainState
     shipped: Shipped | None
     config: TrainConfig | None  # the chosen candidate's configuration
+    base: TrainConfig | None = None  # what every candidate shares (the schedule), for the advice of miss()
 
     def miss(self) -> str | None:
-        return miss_line(self.points, self.budget) if self.chosen is None else None
+        return miss_line(self.points, self.budget, self.base) if self.chosen is None else None
 
     def to_json(self) -> dict[str, Any]:
-        return frontier_json(self.points, self.chosen, self.budget) | {"candidates": self.runs}
+        return frontier_json(self.points, self.chosen, self.budget, self.base) | {"candidates": self.runs}
 
 
 @dataclass
@@ -95,9 +103,11 @@ class TrainingRun:
             self.items, self.validation, out, state, self.request.callbacks, self.request.options.progress,
         )  # fmt: skip
 
-    def validate(self, config: TrainConfig) -> dict[str, Any]:
-        """The current student's validation metrics (before training: the new model's)."""
-        return self.trainer(config, self.request.out, ckpt.TrainState()).validate()
+    def validate(self, config: TrainConfig) -> tuple[dict[str, Any], dict[str, Prediction]]:
+        """The current student's validation metrics and answers (before training: the new model's)."""
+        trainer = self.trainer(config, self.request.out, ckpt.TrainState())
+        metrics = trainer.validate()
+        return metrics, gather(self.accelerator, trainer.predictions)
 
     def restart(self, seed: int) -> None:
         """Put the student back to the new model and reseed, so the next run starts where the first did."""
@@ -152,12 +162,18 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget) -> Sear
     request, val = run.request, run.validation
     if val.old is None or not val.instances:
         raise FixError("--aim budget needs a validation split with NFR (set --val-fraction > 0)")
-    candidates = grid(request.ensemble_weights, request.ce_weights)
-    new = run.validate(config)
+    sequence = config.strategy is Strategy.SEQUENCE  # generation across tokenizers: one candidate, no weights
+    candidates = [SEQUENCE_CANDIDATE] if sequence else grid(request.ensemble_weights, request.ce_weights)
+    new, new_answers = run.validate(config)
     old = tally(val.instances, val.settings, val.old, val.old)  # the old model against itself: its own scores
     n = old.n
     points = [Point(OLD_POINT, old.score_old / n, 0.0, 0, n), point_of(NEW_POINT, new)]
     refuse_blind_validation(old.can_regress, n, budget, val.instances[0].shape.is_continuous, float(new["val_acc"]))
+    mixed = {i.id: mix_predictions(val.old[i.id], new_answers[i.id], CEILING_WEIGHT, i.choices, val.settings.mc_norm)
+             for i in val.instances}  # fmt: skip
+    if mixed and all(m is not None for m in mixed.values()):
+        ceiling = tally(val.instances, val.settings, val.old, {k: m for k, m in mixed.items() if m is not None})
+        points.append(point_of(CEILING_POINT, ceiling.metrics()))
     if old.can_regress < FEW_OLD_RIGHT:
         run.say(
             f"fix --aim budget: warning: the old model is right on only {old.can_regress} of the {n} validation "
@@ -171,7 +187,11 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget) -> Sear
     trained: dict[str, tuple[ckpt.TrainState, Shipped, TrainConfig]] = {}
     for i, candidate in enumerate(candidates):
         run.restart(config.seed)
-        cfg = replace(config, ensemble_weight=candidate.ensemble_weight, ce_weight=candidate.ce_weight)
+        cfg = (
+            config
+            if sequence
+            else replace(config, ensemble_weight=candidate.ensemble_weight, ce_weight=candidate.ce_weight)
+        )
         where = request.out / CANDIDATES / candidate.slug
         run.say(f"fix --aim budget: candidate {i + 1}/{len(candidates)}: {candidate.label}")
         # --resume continues the candidate that was interrupted; finished ones restore and train no further.
@@ -184,9 +204,9 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget) -> Sear
     chosen = choose(points, budget, new_accuracy(points))
     if chosen is None:
         last = trained[candidates[-1].label][0]
-        return Search(budget, points, None, runs, last, None, None)
+        return Search(budget, points, None, runs, last, None, None, config)
     state, shipped, cfg = trained[chosen.label]
-    return Search(budget, points, chosen, runs, state, shipped, cfg)
+    return Search(budget, points, chosen, runs, state, shipped, cfg, config)
 
 
 def refuse_blind_validation(can_regress: int, n: int, budget: Budget, continuous: bool, acc_new: float) -> None:

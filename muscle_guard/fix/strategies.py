@@ -48,7 +48,7 @@ class Level(str, Enum):
 
 TOKEN_LEVEL = frozenset({Strategy.MUSCLE, Strategy.KD_OLD, Strategy.OLD_CORRECT, Strategy.FOCAL, Strategy.ENSEMBLE})
 STRATEGY_HELP = (
-    "muscle (default, the paper's loss) | kd-old | old-correct | focal | ensemble (distil the old+new mix, see "
+    "muscle (the paper's loss) | kd-old | old-correct | focal | ensemble (distil the old+new mix, see "
     "--ensemble-weight) | choice (vocabulary-agnostic, multiple "
     "choice and classification) | sequence (vocabulary-agnostic, generation) | ce (plain fine-tuning on the "
     "ground truth, no teachers: a baseline) | auto (muscle when old and new share the tokenizer, else choice or "
@@ -57,7 +57,7 @@ STRATEGY_HELP = (
 LEVEL_HELP = (
     "For multiple choice: token (compare next-token distributions; old and new must share the tokenizer) | choice "
     "(compare each instance's distribution over its choices; any tokenizers; `--strategy choice` = muscle at this "
-    "level) | auto (token, or choice for --strategy choice, and for auto and --aim budget across tokenizers)"
+    "level) | auto (token, or choice for --strategy choice, and for auto and the default across tokenizers)"
 )
 
 
@@ -100,11 +100,12 @@ class Resolved:
 
 
 def resolve_strategy(
-    requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO, aim: bool = False
+    requested: Strategy, shape: Shape, difference: str | None, level: Level = Level.AUTO, default: bool = False
 ) -> Resolved:
     """Check `requested` (and `level`) against the task shape and the tokenizers (`difference` from
-    tokenizer_difference). `aim`: the strategy is `--aim budget`'s ensemble, not one the user named, so on
-    multiple choice across tokenizers `--level auto` takes the choice level instead of refusing.
+    tokenizer_difference). `default`: the strategy is fix's default ensemble, not one the user named, so across
+    tokenizers `--level auto` takes the choice level on multiple choice, and generation takes sequence-level
+    distillation, instead of refusing.
 
     Raises FixError when the combination cannot work, naming what would.
     """
@@ -146,18 +147,25 @@ def resolve_strategy(
     if requested is Strategy.SEQUENCE and not generative:
         raise FixError(f"--strategy sequence needs generation data; this is {shape.value}: use choice")
     if classify:
-        return Resolved(requested, "as requested, over the class logits of each instance")
+        how = "the default" if default else "as requested"
+        return Resolved(requested, f"{how}, over the class logits of each instance")
     if requested is Strategy.CHOICE:
         return Resolved(requested, "as requested: MUSCLE over each instance's choices (vocabulary-agnostic)", True)
     if requested.token_level and level is Level.CHOICE:
         return Resolved(
             requested, "as requested, over each instance's distribution over its choices (vocabulary-agnostic)", True
         )
-    if aim and level is Level.AUTO and difference is not None and shape is Shape.MULTIPLE_CHOICE:
+    if default and level is Level.AUTO and difference is not None and shape is Shape.MULTIPLE_CHOICE:
         return Resolved(
             requested,
-            f"--aim budget across tokenizers ({difference}): over each instance's distribution over its choices",
+            f"the default across tokenizers ({difference}): over each instance's distribution over its choices",
             True,
+        )
+    if default and difference is not None and generative:
+        return Resolved(
+            Strategy.SEQUENCE,
+            f"the default across tokenizers on generation ({difference}): sequence-level distillation, the old "
+            "model's right outputs as text (the ensemble mixes next-token distributions, which needs one vocabulary)",
         )
     if requested.token_level and difference is not None:
         also = " or --level choice" if not generative else ""
@@ -166,5 +174,6 @@ def resolve_strategy(
             f"{difference}; use --strategy {vocab_free.value} (vocabulary-agnostic) or auto{also}"
         )
     if requested.token_level:
-        return Resolved(requested, "as requested, token level (old and new share the tokenizer)")
+        how = "the default" if default else "as requested"
+        return Resolved(requested, f"{how}, token level (old and new share the tokenizer)")
     return Resolved(requested, "as requested (vocabulary-agnostic)")

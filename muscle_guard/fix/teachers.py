@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from muscle_guard.fix import batches
 from muscle_guard.fix.losses import TopK
 from muscle_guard.fix.modes import TeacherForm
+
+K = TypeVar("K")
+V = TypeVar("V")
 
 if TYPE_CHECKING:
     from torch import Tensor
@@ -126,13 +129,13 @@ def score_outputs(
     return out
 
 
-def gather(accelerator: Any, part: dict[int, Any]) -> dict[int, Any]:
+def gather(accelerator: Any, part: dict[K, V]) -> dict[K, V]:
     """Merge every process's share (a no-op with one process)."""
     if accelerator.num_processes == 1:
         return part
     from accelerate.utils import gather_object
 
-    merged: dict[int, Any] = {}
+    merged: dict[K, V] = {}
     for piece in gather_object([part]):
         merged.update(piece)
     return merged

@@ -177,6 +177,7 @@ class Trainer:
     callbacks: Sequence[EpochCallback] = ()
     progress: bool = True
     saved: Path | None = None  # the last checkpoint written
+    predictions: dict[str, Prediction] = field(default_factory=dict)  # this process's last validation answers
 
     def fit(self) -> TrainState:
         """Train from `state` to the last epoch; Ctrl-C leaves a checkpoint and raises TrainingInterrupted."""
@@ -298,6 +299,7 @@ class Trainer:
             if val.old is not None:
                 shard = val.instances[acc.process_index :: acc.num_processes]
                 student = predict_on(val.backend(acc.unwrap_model(self.model)), shard, val.settings)
+                self.predictions = student
                 counts = tally(shard, val.settings, val.old, student).as_list()
                 sums[2:] += torch.tensor(counts, dtype=sums.dtype, device=sums.device)
         self.model.train()

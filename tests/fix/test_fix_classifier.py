@@ -30,7 +30,8 @@ def test_fix_never_adds_negative_flips_on_held_out_data(classifier_pair: Pair, r
     out = tmp_path / "fixed"
     result = run_cli(
         "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train),
-        "--out", str(out), "--suite", str(classifier_pair.heldout), "--epochs", str(TINY_CONFIG.epochs), *TINY,
+        "--out", str(out), "--suite", str(classifier_pair.heldout), "--epochs", str(TINY_CONFIG.epochs),
+        "--strategy", "muscle", *TINY,
     )  # fmt: skip
     report = json.loads((out / "fix_report.json").read_text())
     (row,) = report["fix"]["suites"]

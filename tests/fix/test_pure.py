@@ -359,3 +359,16 @@ def test_a_request_without_a_strategy_takes_its_configs(tmp_path: Path) -> None:
     request = FixRequest(old="o", new="n", train=tmp_path / "t.jsonl", out=tmp_path / "out", config=config)
     assert request.requested_strategy is Strategy.ENSEMBLE
     assert FixRequest(**{**request.__dict__, "strategy": Strategy.AUTO}).requested_strategy is Strategy.AUTO
+
+
+def test_fix_s_default_takes_the_level_or_sequence_level_that_works_across_tokenizers() -> None:
+    differ = "vocabularies differ (x)"
+    mc = resolve_strategy(Strategy.ENSEMBLE, Shape.MULTIPLE_CHOICE, differ, default=True)
+    assert (mc.strategy, mc.choice_level) == (Strategy.ENSEMBLE, True)
+    for shape in (Shape.GENERATE_EXACT, Shape.GENERATE_SCORE):
+        generation = resolve_strategy(Strategy.ENSEMBLE, shape, differ, default=True)
+        assert generation.strategy is Strategy.SEQUENCE
+        assert "sequence-level distillation" in generation.reason
+    assert resolve_strategy(Strategy.ENSEMBLE, Shape.GENERATE_EXACT, None, default=True).strategy is Strategy.ENSEMBLE
+    with pytest.raises(FixError, match="token-level and needs the same tokenizer"):  # named: as asked, or refused
+        resolve_strategy(Strategy.ENSEMBLE, Shape.GENERATE_EXACT, differ)

@@ -109,11 +109,28 @@ def test_when_nothing_qualifies_the_line_names_the_closest_point_and_what_would_
     line = miss_line(points, budget)
     assert "no candidate met suites/s.jsonl: max_nfr 3.00%" in line
     assert "the closest was w=0.5 ce=0 with validation NFR 4.50% (9/200) at accuracy 79.00%" in line
+    assert "the new model has validation NFR 9.00% (18/200) at accuracy 80.00%" in line
     assert "Nothing was shipped" in line
-    assert "larger --ensemble-weights value than 0.5" in line
+    assert "--ensemble-weights 0.9 (nearer the old model)" in line  # the grid stopped at 0.5
     assert "--unlabelled FILE" in line  # inputs without labels feed the teachers' term
-    at_old = miss_line([OLD, NEW, cand(1.0, 0.74, 8)], budget)
-    assert "more --epochs or a larger --lr" in at_old  # w = 1 is the old model already
+    assert "docs/fix.md" in line  # where each piece of advice was measured
+
+
+def test_the_advice_follows_the_ceiling_of_both_models_served_together() -> None:
+    from muscle_guard.fix.aim import CEILING_POINT
+    from muscle_guard.fix.config import TrainConfig
+
+    budget = Budget(0.03, "s: max_nfr 3.00%", margin_points=1.0)
+    base = TrainConfig(epochs=6, lr=2e-3)
+    reachable = Point(CEILING_POINT, 0.81, 0.01, 2, 200)  # the teachers' mix meets the aim: train more
+    line = miss_line([OLD, NEW, reachable, cand(0.9, 0.79, 9)], budget, base)
+    assert "both models served and averaged (the ceiling of one distilled model) validation NFR 1.00% (2/200)" in line
+    assert "more training (--epochs 12 or --lr 0.004" in line
+    assert "--ensemble-weights" not in line  # 0.9 was tried
+    beyond = Point(CEILING_POINT, 0.81, 0.05, 10, 200)  # even both models together miss it
+    line = miss_line([OLD, NEW, beyond, cand(0.9, 0.79, 9)], budget, base)
+    assert "a looser budget: even both models served together miss it" in line
+    assert "more training" not in line
 
 
 def test_the_grid_is_every_pair_once_and_refuses_weights_outside_0_1() -> None:
