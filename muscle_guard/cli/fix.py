@@ -120,8 +120,13 @@ def fix(
         Opt(help="--aim budget: NFR points below the budget a candidate must reach (default: one standard error)."),
     ] = None,
     val_fraction: Annotated[
-        float, Opt(help="Validation split of the training data, chosen by seed.")
-    ] = _D.val_fraction,
+        float | None,
+        Opt(
+            help="Validation split of the training data, chosen by seed (default: --schedule; auto: 20%, raised "
+            "to 100 rows up to 40%).",
+            show_default=False,
+        ),
+    ] = None,
     select: Annotated[
         str | None,
         Opt(
@@ -198,14 +203,14 @@ def fix(
             epochs=_D.epochs if epochs is None else epochs, lr=_D.lr if lr is None else lr,
             lora_r=lora_r, lora_alpha=lora_alpha, temperature=temperature,
             ce_weight=ce_weight if ce_weight is not None else SINGLE_CE_WEIGHT if default else _D.ce_weight,
-            val_fraction=val_fraction, select=select or (AVERAGE if default or aim is Aim.BUDGET else "val-loss"),
+            val_fraction=_D.val_fraction if val_fraction is None else val_fraction, select=select or (AVERAGE if default or aim is Aim.BUDGET else "val-loss"),
             batch_size=_D.batch_size if batch_size is None else batch_size,
             grad_accum=grad_accum, warmup_steps=warmup_steps, max_length=max_length, seed=seed,
             gradient_checkpointing=gradient_checkpointing, teacher_topk=teacher_topk, teacher_cache_gb=teacher_cache_gb,
             ensemble_weight=ensemble_weight if ensemble_weight is not None else SINGLE_WEIGHT if default else _D.ensemble_weight,
             ensemble_beta=ensemble_beta,
         )  # fmt: skip
-        plan = ScheduleRequest(schedule, epochs, lr, batch_size, grad_accum, warmup_steps)
+        plan = ScheduleRequest(schedule, epochs, lr, batch_size, grad_accum, warmup_steps, val_fraction)
         request = FixRequest(
             old=old, new=new, train=train, out=out, config=config, strategy=strategy, level=level, suites=tuple(suite or ()),
             resume=resume, allow_overlap=allow_overlap, unlabelled=unlabelled, pyproject=pyproject, options=RunOptions(device=device, dtype=dtype),

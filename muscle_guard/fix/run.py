@@ -53,7 +53,7 @@ from muscle_guard.fix.data import (
 from muscle_guard.fix.modes import Mode, mode_of
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.request import FixRequest
-from muscle_guard.fix.schedule import model_width, resolve_schedule
+from muscle_guard.fix.schedule import model_width, resolve_schedule, validation_fraction
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
 from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import Validation, epoch_batches
@@ -102,6 +102,7 @@ class FixData:
     val_examples: list[Example]
     unlabelled: int = 0  # how many of train_examples are --unlabelled inputs (the last ones)
     notes: tuple[str, ...] = ()  # said once the processes are up: the decisions taken for the user
+    val_fraction: float = 0.2  # the validation share used (fix.schedule.validation_fraction)
 
 
 @dataclass
@@ -125,6 +126,7 @@ def run_fix(request: FixRequest) -> FixResult:
     """Read and check, load, compute the teachers once, train (or search), ship, compare before and after."""
     request, note = settle_aim(request)
     data = load_data(request)
+    request = replace(request, config=replace(request.config, val_fraction=data.val_fraction))
     if note:
         data = replace(data, notes=(note, *data.notes))
     loaded = load_models(request, data)
@@ -188,8 +190,9 @@ def load_data(request: FixRequest) -> FixData:
         grid(request.ensemble_weights, request.ce_weights)  # refuse a bad grid now
     settings, table = judging_settings(project, suites, train_suite)
     examples = build_examples(train_suite, settings, table)
-    train_ex, val_ex = split_validation(examples, request.config.val_fraction, request.config.seed)
-    if request.config.val_fraction > 0 and not val_ex and len(examples) >= 2:
+    fraction = validation_fraction(request.schedule, len(examples), request.config.val_fraction)
+    train_ex, val_ex = split_validation(examples, fraction, request.config.seed)
+    if fraction > 0 and not val_ex and len(examples) >= 2:
         raise FixError(
             f"{request.train}: every instance has the same input after normalisation, so no validation split can "
             "avoid copies of training rows; add varied training data or pass --val-fraction 0"
@@ -205,6 +208,7 @@ def load_data(request: FixRequest) -> FixData:
         [*train_ex, *extra],
         list(val_ex),
         len(extra),
+        val_fraction=fraction,
     )
 
 

@@ -28,12 +28,14 @@ def test_a_suite_with_a_budget_gets_the_budget_aimed_fix(
     err = result.stderr  # type: ignore[attr-defined]
     assert f"fix: aiming at the flip budget of --suite {classifier_pair.heldout} (--aim budget, the default" in err
     assert "fix: strategy ensemble: the default, over the class logits of each instance" in err
-    # The schedule follows the data (240 training rows) and the model (width 32): no paper defaults.
-    assert "fix: schedule 10 epochs, lr 0.01, batch 30 × accumulation 1 (auto from 240 training rows" in err
+    # The schedule follows the data (300 rows: 100 to validate, 200 to train) and the model (width 32).
+    assert "fix: 200 training and 100 validation instances" in err
+    assert "fix: schedule 10 epochs, lr 0.01, batch 13 × accumulation 1 (auto from 200 training rows" in err
     assert record["aim"]["budget"]["max_nfr"] == 0.3
     assert [p["label"] for p in record["aim"]["points"] if p["meets"] is not None] == ["w=0.75 ce=0.5", "w=0.9 ce=0.5"]
     assert record["config"]["select"] == "average"
-    assert (record["config"]["epochs"], record["config"]["lr"], record["config"]["batch_size"]) == (10, 0.01, 30)
+    config = record["config"]
+    assert (config["epochs"], config["lr"], config["batch_size"], config["val_fraction"]) == (10, 0.01, 13, 1 / 3)
 
 
 def test_without_a_budget_one_default_candidate_is_trained_and_said_why(

@@ -17,7 +17,7 @@ from muscle_guard.fix.schedule import ScheduleRequest, model_width, resolve_sche
     [
         (800, 384, False, 6, 2e-3, 32, 1),  # MiniLM on 1,000 fix rows: exactly the schedule tuned in issue #16
         (1600, 384, False, 3, 2e-3, 32, 1),
-        (240, 32, False, 10, 1e-2, 30, 1),  # the tiny test pair: lr capped at 1e-2, an epoch still 8 steps
+        (200, 32, False, 10, 1e-2, 13, 1),  # the tiny test pair: lr capped at 1e-2, an epoch still 15 steps
         (800, 640, True, 6, 1.2e-3, 8, 4),  # Gemma-3-270M: micro-batches of 8, lr 2e-3 × 384/640
         (50_000, 4096, True, 2, 1.875e-4, 8, 4),  # a 7B model on large data: few epochs, the usual LoRA lr
         (20, 384, False, 10, 2e-3, 8, 1),
@@ -42,6 +42,23 @@ def test_the_paper_rule_is_the_papers_and_capped_for_small_data() -> None:
     assert (config.epochs, config.lr, config.batch_size, config.grad_accum) == (10, 1e-4, 8, None)
     schedule = plan_schedule(config, 100)  # 800 rows / batch 8
     assert (schedule.grad_accum, schedule.steps_per_epoch) == (8, 13)  # the 13 steps an epoch #34 measured
+
+
+@pytest.mark.parametrize(
+    ("rows", "rule", "given", "fraction"),
+    [
+        (1000, "auto", None, 0.2),  # the MiniLM tasks: 200 rows already
+        (300, "auto", None, 1 / 3),  # small data: 100 rows to judge a budget of a few percent on
+        (150, "auto", None, 0.4),  # never more than 40%
+        (300, "paper", None, 0.2),
+        (300, "auto", 0.1, 0.1),  # the user's --val-fraction
+    ],
+)
+def test_the_validation_split(rows: int, rule: str, given: float | None, fraction: float) -> None:
+    from muscle_guard.fix.schedule import validation_fraction
+
+    assert validation_fraction(ScheduleRequest(rule=rule, val_fraction=given), rows, 0.5) == pytest.approx(fraction)
+    assert validation_fraction(None, rows, 0.5) == 0.5  # a programmatic request without a schedule: its config's
 
 
 def test_an_unknown_rule_is_refused() -> None:
