@@ -92,18 +92,18 @@ def save_tokenizer_if_own(loaded: Any, out: Path) -> None:
         loaded.tokenizer.save_pretrained(str(out))
 
 
-def as_backend(ref: ModelRef, options: RunOptions, loaded: Any) -> Any:
+def as_backend(ref: ModelRef, options: RunOptions, loaded: Any, quiet: bool = True) -> Any:
     """An HFBackend over an already loaded model, so fix judges answers exactly as the gate does.
 
     Its fingerprint is a placeholder: fix never caches these predictions (the weights change every epoch).
     """
     from muscle_guard.backends.hf.backend import HFBackend
 
-    quiet = replace(options, progress=False)
     identity = {"weights": "muscle-fix-live", "tokenizer": "muscle-fix-live"}
-    return HFBackend(ref, quiet, loaded.plan, identity, loaded)
+    return HFBackend(ref, replace(options, progress=False) if quiet else options, loaded.plan, identity, loaded)
 
 
 def live_backend(ref: ModelRef, options: RunOptions, loaded: Any, model: Any) -> Any:
-    """`as_backend` over `model` (the student as it is now) with the rest of `loaded`."""
-    return as_backend(ref, options, replace(loaded, model=model))
+    """`as_backend` over `model` (the student as it is now) with the rest of `loaded`; its validation passes show
+    progress (minutes on a causal LM, which a CI log would otherwise show as silence)."""
+    return as_backend(ref, options, replace(loaded, model=model), quiet=False)

@@ -47,6 +47,7 @@ def prepare(
     same_tokenizer: bool,
     want_val_nfr: bool,
     say: Callable[[str], None],
+    progress: bool = False,
 ) -> Prepared:
     rank, world = accelerator.process_index, accelerator.num_processes
     device, task = accelerator.device, student_loaded.task
@@ -95,13 +96,16 @@ def prepare(
             ("new", student, encoded, new_pad),
         ):
             part = teachers.token_outputs(
-                model, items[rank::world], pad, device, cache.form, config.teacher_topk, config.temperature
-            )
+                model, items[rank::world], pad, device, cache.form, config.teacher_topk, config.temperature,
+                f"fix: {which} teacher" if progress else "",
+            )  # fmt: skip
             setattr(cache, which, gathered(part))
     elif mode in (Mode.CHOICE, Mode.CLASSIFY):
         cache.form = TeacherForm.SCORES
-        cache.old = gathered(teachers.score_outputs(old_loaded.model, old_encoded[rank::world], task, old_pad, device))
-        cache.new = gathered(teachers.score_outputs(student, encoded[rank::world], task, new_pad, device))
+        bars = ("fix: old teacher", "fix: new teacher") if progress else ("", "")
+        old_part = teachers.score_outputs(old_loaded.model, old_encoded[rank::world], task, old_pad, device, bars[0])
+        cache.old = gathered(old_part)
+        cache.new = gathered(teachers.score_outputs(student, encoded[rank::world], task, new_pad, device, bars[1]))
 
     old_predictions = None
     if want_val_nfr and val_examples:

@@ -312,7 +312,7 @@ def train_and_ship(
     prep = prepare(
         accelerator, config, data.settings, examples=data.examples, val_examples=data.val_examples,
         student=student, student_loaded=student_loaded, old_loaded=loaded.old_loaded, old_backend=old_backend,
-        same_tokenizer=loaded.same_tokenizer, want_val_nfr=want_val_nfr, say=say,
+        same_tokenizer=loaded.same_tokenizer, want_val_nfr=want_val_nfr, say=say, progress=options.progress,
     )  # fmt: skip
     del old_backend
     loaded.old_loaded = None  # the old teacher's weights are not needed past this point

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from muscle_guard.core.progress import progress_bar
 from muscle_guard.fix import batches
 from muscle_guard.fix.losses import TopK
 from muscle_guard.fix.modes import TeacherForm
@@ -89,13 +90,15 @@ def token_outputs(
     form: TeacherForm,
     k: int,
     temperature: float,
+    progress: str = "",
 ) -> dict[int, Any]:
-    """Next-token logits of `model` for every example (no gradients), in `form`."""
+    """Next-token logits of `model` for every example (no gradients), in `form`; a bar titled `progress` if given."""
     import torch
 
     out: dict[int, Any] = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), progress_bar(progress, len(encoded), bool(progress)) as bar:
         for chunk in batches.length_batches(encoded, INFERENCE_BATCH):
+            bar.advance(len(chunk))
             batch = batches.token_batch(chunk, pad_id, device, target_only=False)
             logits = batches.token_logits(model, batch).float()
             for i, e in enumerate(chunk):
@@ -110,14 +113,16 @@ def token_outputs(
 
 
 def score_outputs(
-    model: Any, encoded: Sequence[batches.Encoded], task: str, pad_id: int, device: Any
+    model: Any, encoded: Sequence[batches.Encoded], task: str, pad_id: int, device: Any, progress: str = ""
 ) -> dict[int, Any]:
-    """Choice log-likelihoods (multiple choice) or class logits (classification) per example."""
+    """Choice log-likelihoods (multiple choice) or class logits (classification) per example; a bar titled
+    `progress` if given."""
     import torch
 
     out: dict[int, Any] = {}
-    with torch.inference_mode():
+    with torch.inference_mode(), progress_bar(progress, len(encoded), bool(progress)) as bar:
         for chunk in batches.length_batches(encoded, INFERENCE_BATCH):
+            bar.advance(len(chunk))
             if task == "classify":
                 scores = batches.class_logits(model, chunk, pad_id, device).float()
                 for i, e in enumerate(chunk):

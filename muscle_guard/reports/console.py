@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -19,6 +21,9 @@ from rich.progress import (
 from muscle_guard.core import progress
 from muscle_guard.core.progress import Ticker
 
+PROGRESS_ENV = "MUSCLE_GUARD_PROGRESS_SECONDS"
+DEFAULT_LOG_INTERVAL = 30.0
+
 
 class _Bar:
     def __init__(self, bar: Progress | None, task: TaskID | None) -> None:
@@ -33,9 +38,53 @@ class _Bar:
             self._bar.update(self._task, info=text)
 
 
+class _LogBar:
+    """A bar for logs (CI, a pipe, a file): one plain line every `every` seconds while work goes on, with steps
+    done of total, elapsed time and an estimate of what is left, so a long epoch is never minutes of silence.
+    Nothing is printed for work shorter than `every`."""
+
+    def __init__(self, console: Console, description: str, total: int, every: float) -> None:
+        self._console, self._description, self._total, self._every = console, description, total, every
+        self._done, self._info = 0, ""
+        self._start = self._last = time.monotonic()
+
+    def advance(self, n: int = 1) -> None:
+        self._done += n
+        now = time.monotonic()
+        if now - self._last >= self._every and self._done < self._total:
+            self._last = now
+            self._console.print(self.line(now), highlight=False, markup=False, soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        self._info = text
+
+    def line(self, now: float) -> str:
+        elapsed = now - self._start
+        left = elapsed / self._done * (self._total - self._done) if self._done else 0.0
+        info = f" · {self._info}" if self._info else ""
+        return (
+            f"{self._description}: {self._done}/{self._total} ({self._done / self._total:.0%}) · "
+            f"{_clock(elapsed)} elapsed · about {_clock(left)} left{info}"
+        )
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
+
+
+def log_interval() -> float:
+    """Seconds between progress lines in a log: MUSCLE_GUARD_PROGRESS_SECONDS, default 30."""
+    try:
+        return max(0.0, float(os.environ.get(PROGRESS_ENV, DEFAULT_LOG_INTERVAL)))
+    except ValueError:
+        return DEFAULT_LOG_INTERVAL
+
+
 class ConsoleReporter:
-    """Transient bars `description ━━━ 12/500 0:00:03 <0:01:10`, only on a terminal: elsewhere (CI logs,
-    pytest's capture) a transient bar shows nothing but leaves an empty line behind. Messages always print."""
+    """Transient bars `description ━━━ 12/500 0:00:03 <0:01:10` on a terminal; in a log (CI, a pipe, pytest's
+    capture), where a transient bar shows nothing, a plain progress line every 30 seconds instead (_LogBar).
+    Messages always print."""
 
     def __init__(self) -> None:
         self._console = Console(stderr=True)
@@ -43,7 +92,7 @@ class ConsoleReporter:
     @contextmanager
     def bar(self, description: str, total: int) -> Iterator[Ticker]:
         if not self._console.is_terminal:
-            yield _Bar(None, None)
+            yield _LogBar(self._console, description, total, log_interval())
             return
         bar = Progress(
             TextColumn("{task.description}", markup=False),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.fix.conftest import Pair, RunCli
 
 
@@ -60,3 +62,25 @@ def test_a_named_strategy_is_trained_as_asked_even_with_a_budget(
     assert result.exit_code == 0, result.stderr  # type: ignore[attr-defined]
     assert "aiming at" not in result.stderr  # type: ignore[attr-defined]
     assert (record["strategy"]["used"], record["config"]["select"]) == ("muscle", "val-loss")
+
+
+def test_a_ci_log_shows_progress_inside_an_epoch(
+    classifier_pair: Pair, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stdout and stderr are not terminals under CliRunner, as in CI: plain progress lines at a cadence (0 s here).
+    from typer.testing import CliRunner
+
+    from muscle_guard.cli import app
+
+    monkeypatch.setenv("MUSCLE_GUARD_PROGRESS_SECONDS", "0")
+    result = CliRunner().invoke(app, [
+        "fix", "--old", str(classifier_pair.old), "--new", str(classifier_pair.new), "--train", str(classifier_pair.train),
+        "--out", str(tmp_path / "out"), "--epochs", "1", "--strategy", "muscle", "--device", "cpu",
+        "--pyproject", str(tmp_path / "none.toml"),
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    steps = [line for line in result.stderr.splitlines() if line.startswith("fix epoch 1/1: ")]
+    assert len(steps) >= 5  # 200 rows in batches of 13: a line per batch at a 0 s cadence, the last one left out
+    assert " elapsed · about " in steps[0]
+    assert "left" in steps[-1]
+    assert any(line.startswith("fix: old teacher: ") for line in result.stderr.splitlines())

@@ -40,7 +40,9 @@ def test_two_cpu_processes_train_one_adapter(classifier_pair: Pair, tmp_path: Pa
     assert done.returncode == 0, done.stderr[-3000:]
     record = json.loads((out / "muscle_fix.json").read_text())
     assert record["processes"] == 2
-    assert record["schedule"]["batches_per_epoch"] == 13  # 200 training instances (100 validate) / 2 processes / batch 8
+    assert (
+        record["schedule"]["batches_per_epoch"] == 13
+    )  # 200 training instances (100 validate) / 2 processes / batch 8
     assert [e["epoch"] for e in record["epochs"]] == [1]
     assert (out / "adapter_model.safetensors").is_file()
     # The default ships the mean of the last epochs (here epoch 1 alone); no temp dirs left.

@@ -92,3 +92,34 @@ def test_a_reporter_receives_what_the_core_reports() -> None:
         progress.install(previous)
 
     assert seen == ["cache line skipped"]
+
+
+@pytest.mark.usefixtures("console")
+def test_in_a_log_a_long_bar_prints_a_line_at_a_steady_cadence(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # stderr is not a terminal here, as in a CI log: steps done of total, elapsed, an estimate, the bar's note.
+    import muscle_guard.reports.console as console
+
+    clock = iter(float(t) for t in range(0, 1000, 10))  # each call: 10 s later
+    monkeypatch.setattr(console.time, "monotonic", lambda: next(clock))
+    monkeypatch.setenv("MUSCLE_GUARD_PROGRESS_SECONDS", "25")
+    with progress_bar("fix epoch 2/6", 10) as bar:
+        bar.note("loss 0.2345")
+        for _ in range(10):
+            bar.advance()
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "fix epoch 2/6: 3/10 (30%) · 0:00:30 elapsed · about 0:01:10 left · loss 0.2345",
+        "fix epoch 2/6: 6/10 (60%) · 0:01:00 elapsed · about 0:00:40 left · loss 0.2345",
+        "fix epoch 2/6: 9/10 (90%) · 0:01:30 elapsed · about 0:00:10 left · loss 0.2345",
+    ]
+
+
+@pytest.mark.usefixtures("console")
+def test_in_a_log_short_work_prints_no_progress_line(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress_bar("predict qa", 500) as bar:
+        bar.advance(500)
+
+    assert capsys.readouterr() == ("", "")
