@@ -20,6 +20,7 @@ from muscle_guard.cli.common import reported_errors, stderr
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile, write_baseline
 from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.checks import refuse_unjudgeable
 from muscle_guard.core.config import load_project_config, pair_plan
 from muscle_guard.core.errors import ConfigError, ModelRefError
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
@@ -159,6 +160,8 @@ def _predict(
     files = discover_suites(suite_paths)
     suites = [load_suite(path) for path in files]
     refuse_duplicate_names(suites)
+    for suite in suites:
+        refuse_unjudgeable(suite, project)
     options = RunOptions(
         device=device, dtype=dtype, batch_size=batch_size, trust_remote_code=trust_remote_code,
         allow_pickle=allow_pickle, progress=shard is None or shard[0] == 0,

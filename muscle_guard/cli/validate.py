@@ -16,12 +16,13 @@ from rich.text import Text
 from muscle_guard.cli.common import stderr, stdout
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.baseline import BaselineFile
+from muscle_guard.core.checks import settings_problems
 from muscle_guard.core.config import ProjectConfig, load_project_config, pair_plan
 from muscle_guard.core.errors import ConfigError, MuscleGuardError, SuiteError
 from muscle_guard.core.pairs import PairPlan
 from muscle_guard.core.pipeline import render_context
 from muscle_guard.core.sources import close_source, open_source
-from muscle_guard.core.suite import Shape, Suite, discover_suites, load_suite, same_name_error
+from muscle_guard.core.suite import Shape, Suite, discover_suites, first_problems, load_suite, same_name_error
 
 
 def validate(
@@ -78,8 +79,14 @@ def validate(
             try:
                 settings = project.settings_for(suite.name)
                 scorer = _scorer_of(suite.shape, settings.scorer, settings.normaliser, settings.mc_norm)
+                unjudgeable = settings_problems(suite, settings, project.table_of(suite.name))
             except ConfigError as exc:
                 problems.append(str(exc))
+                unjudgeable = []
+            if unjudgeable:  # what the gate would refuse or misjudge under these settings: validate says so first
+                problems.extend(first_problems(unjudgeable, str(path)))
+                rows.append({"path": str(path), "ok": False, "errors": len(unjudgeable)})
+                continue
         rows.append(
             {
                 "path": str(path),

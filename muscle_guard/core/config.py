@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError
+from muscle_guard.core.names import NORMALISERS, SCORERS
 from muscle_guard.core.pairs import ModelPair, PairPlan, parse_pairs, plan_pairs
 from muscle_guard.core.prompt_format import parse_prompt_format
 from muscle_guard.core.run_options import RUN_KEYS
@@ -153,6 +154,18 @@ def _str_list(value: Any) -> tuple[str, ...]:
     raise ValueError("a string or a list of strings")
 
 
+def _labels(value: Any) -> tuple[str, ...]:
+    labels = _str_list(value)
+    seen: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        if not label.strip():
+            raise ValueError("a list of non-empty label names")
+        if label in seen:
+            raise ValueError(f"distinct label names (class {seen[label]} and class {i} are both {label!r})")
+        seen[label] = i
+    return labels
+
+
 def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if value not in options:
@@ -168,10 +181,13 @@ def _template(value: Any) -> str:
     return value
 
 
-def _name(value: Any) -> str:
-    if not isinstance(value, str) or not value:
-        raise ValueError("a name")
-    return value
+def _accuracy_delta(value: Any) -> float:
+    number = _float(value)
+    if not -1.0 <= number <= 1.0:
+        raise ValueError(
+            f"a change of accuracy as a fraction between -1 and 1 ({number / 100:g} for {number:g} points)"
+        )
+    return number
 
 
 def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -182,19 +198,19 @@ def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 _SUITE_KEYS: dict[str, Callable[[Any], Any]] = {
-    "scorer": _name,
-    "normaliser": _name,
+    "scorer": _choice(SCORERS),
+    "normaliser": _choice(NORMALISERS),
     "epsilon": _nonneg_float,
     "mc_norm": _choice(MC_NORMS),
     "prompt_template": _template,
     "max_new_tokens": _pos_int,
     "stop": _str_list,
-    "labels": _str_list,
+    "labels": _labels,
 }
 _GATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_nfr": _fraction,
     "max_negative_flips": _optional(_nonneg_int),
-    "min_accuracy_delta": _optional(_float),
+    "min_accuracy_delta": _optional(_accuracy_delta),
     "alpha": _optional(_alpha),
 }
 SETTING_KEYS = frozenset(_SUITE_KEYS) | frozenset(_GATE_KEYS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from muscle_guard.core.errors import ConfigError, SuiteError
+from muscle_guard.core.names import NORMALISERS, SCORERS
 
 MAX_REPORTED_PROBLEMS = 50
 
@@ -157,13 +159,53 @@ def read_json_lines(path: Path, kind: str = "suite") -> tuple[list[tuple[int, An
             problems.append(f"{where}: blank line; remove it (every line must be one JSON object)")
             continue
         try:
-            rows.append((number, json.loads(text)))
+            rows.append((number, json.loads(text, object_pairs_hook=_unique_keys)))
+        except DuplicateKey as exc:
+            problems.append(
+                f"{where}: key {exc.key!r} appears twice in one object; JSON keeps the last one silently, so keep one"
+            )
         except json.JSONDecodeError as exc:
             # json says "Unterminated string starting at" for a string cut short: no second "at".
             problems.append(f"{where}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
         except RecursionError:  # json recurses per nesting level: `[[[[...` thousands deep
             problems.append(f"{where}: invalid JSON (nested too deeply); an instance is one flat JSON object")
     return rows, problems
+
+
+class DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKey(key)
+        out[key] = value
+    return out
+
+
+def _surrogate(value: Any, path: str = "") -> tuple[str, str] | None:
+    """(field, the code point) of the first lone surrogate in a decoded JSON value: `"\\ud800"` decodes to one,
+    which is no Unicode character, so no tokenizer or file can encode it."""
+    if isinstance(value, str):
+        found = next((ch for ch in value if "\ud800" <= ch <= "\udfff"), None)
+        return (path, f"\\u{ord(found):04x}") if found is not None else None
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        if isinstance(key, str) and (hit := _surrogate(key, path)) is not None:
+            return hit
+        name = f"{path}.{key}" if isinstance(key, str) and path else str(key) if not path else f"{path}[{key}]"
+        if (hit := _surrogate(inner, name)) is not None:
+            return hit
+    return None
+
+
+def id_key(id_: str) -> str:
+    """What makes two ids look the same: case and Unicode normalisation (NFC "café" and NFD "café")."""
+    return unicodedata.normalize("NFC", id_).casefold()
 
 
 def load_suite(path: str | Path) -> Suite:
@@ -173,6 +215,7 @@ def load_suite(path: str | Path) -> Suite:
     rows, problems = read_json_lines(path)
     instances: list[Instance] = []
     seen: dict[str, int] = {}
+    alike: dict[str, tuple[str, int]] = {}
     shape_of_file: tuple[Shape, int] | None = None
     for number, obj in rows:
         where = f"{shown}:{number}"
@@ -186,7 +229,15 @@ def load_suite(path: str | Path) -> Suite:
                 f"{where}: duplicate id {instance.id!r} (first on line {seen[instance.id]}); ids must be unique"
             )
             continue
+        other = alike.get(id_key(instance.id))
+        if other is not None:
+            problems.append(
+                f"{where}: id {instance.id!r} differs from {other[0]!r} (line {other[1]}) only by case or Unicode "
+                "normalisation: their test ids look the same and pytest -k selects both; make them differ"
+            )
+            continue
         seen[instance.id] = number
+        alike[id_key(instance.id)] = (instance.id, number)
         if shape_of_file is None:
             shape_of_file = (instance.shape, number)
         elif instance.shape is not shape_of_file[0]:
@@ -237,6 +288,12 @@ def parse_instance(obj: object, line: int = 0) -> Instance:
     """Build an Instance from one decoded JSON line; ValueError says what is wrong."""
     if not isinstance(obj, dict):
         raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    surrogate = _surrogate(obj)
+    if surrogate is not None:
+        raise ValueError(
+            f"{surrogate[0] or 'a key'!r} holds a lone surrogate ({surrogate[1]} escaped in the JSON), which is not a "
+            "Unicode character and cannot be encoded for a model; fix or remove it"
+        )
     keys = frozenset(obj)
     unknown = sorted(keys - ALL_FIELDS)
     if unknown:
@@ -285,6 +342,14 @@ def parse_instance(obj: object, line: int = 0) -> Instance:
             raise ValueError(f"'choices' needs at least two options, got {len(choices)}")
         if any(not c for c in choices):
             raise ValueError("'choices' must not contain an empty string")
+        first: dict[str, int] = {}
+        for i, choice in enumerate(choices):
+            if choice in first:
+                raise ValueError(
+                    f"'choices' holds {choice!r} twice (options {first[choice]} and {i}): both get the same "
+                    "log-likelihood, so the model's answer is a tie; make every option distinct"
+                )
+            first[choice] = i
         if isinstance(answer, bool) or not isinstance(answer, int):
             raise ValueError(f"'answer' must be the index of the right choice, got {json.dumps(answer)}")
         if not 0 <= answer < len(choices):
@@ -294,15 +359,21 @@ def parse_instance(obj: object, line: int = 0) -> Instance:
         answer = obj["answer"]
         if isinstance(answer, bool) or not isinstance(answer, str | int | float):
             raise ValueError(f"'answer' must be a string or a number, got {json.dumps(answer)}")
+        if isinstance(answer, str) and not answer.strip():
+            raise ValueError("'answer' must not be empty: an empty answer is matched by an empty output")
         normaliser = obj.get("normaliser")
         if normaliser is not None:
             _require_str("normaliser", normaliser)
+            if normaliser not in NORMALISERS:
+                raise ValueError(f"'normaliser' {normaliser!r} is not one of {', '.join(NORMALISERS)}")
         return Instance(prompt=prompt, answer=str(answer), normaliser=normaliser, **common)
     reference = obj["reference"]
     _require_str("reference", reference)
     scorer = obj.get("scorer")
     if scorer is not None:
         _require_str("scorer", scorer)
+        if scorer not in SCORERS:
+            raise ValueError(f"'scorer' {scorer!r} is not one of {', '.join(SCORERS)}")
     return Instance(prompt=prompt, reference=reference, scorer=scorer, **common)
 
 

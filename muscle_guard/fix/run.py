@@ -19,8 +19,9 @@ from typing import Any
 from muscle_guard.backends.distributed import accelerator_on_cpu, check_one_group, device_option
 from muscle_guard.core.backend import RunOptions
 from muscle_guard.core.cache import PredictionCache
+from muscle_guard.core.checks import refuse_unjudgeable, settings_problems
 from muscle_guard.core.config import ProjectConfig, SuiteSettings, load_project_config
-from muscle_guard.core.errors import FixError, MuscleGuardError
+from muscle_guard.core.errors import FixError, MuscleGuardError, SuiteError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
@@ -29,6 +30,7 @@ from muscle_guard.core.report import RunReport, write_report
 from muscle_guard.core.suite import (
     Shape,
     Suite,
+    first_problems,
     load_suite,
     refuse_duplicate_names,
     refuse_empty_suite_paths,
@@ -182,6 +184,8 @@ def load_data(request: FixRequest) -> FixData:
     refuse_empty_suite_paths(list(request.suites), "--suite")
     suites = [load_suite(p) for p in request.suites]
     refuse_duplicate_names(suites)
+    for suite in suites:
+        refuse_unjudgeable(suite, project)
     if not request.allow_overlap:
         refuse_overlaps(find_overlaps(train_suite, suites))
     _check_out(request)
@@ -189,6 +193,9 @@ def load_data(request: FixRequest) -> FixData:
     if budget is not None:
         grid(request.ensemble_weights, request.ce_weights)  # refuse a bad grid now
     settings, table = judging_settings(project, suites, train_suite)
+    unjudgeable = settings_problems(train_suite, settings, table)
+    if unjudgeable:  # the training data is judged (validation) with the --suite's settings: the same guard
+        raise SuiteError(first_problems(unjudgeable, str(train_suite.path)))
     examples = build_examples(train_suite, settings, table)
     fraction = validation_fraction(request.schedule, len(examples), request.config.val_fraction)
     train_ex, val_ex = split_validation(examples, fraction, request.config.seed)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from muscle_guard.core.checks import refuse_unjudgeable
 from muscle_guard.core.errors import MuscleGuardError, SuiteError
 from muscle_guard.core.flips import Outcome
 from muscle_guard.core.formatting import percent
@@ -32,7 +33,9 @@ class SuiteFile(pytest.File):
         try:
             self.suite = load_suite(self.path)
             muscle_session(self.config).claim_name(self.suite)
-            muscle_session(self.config).settings_for(self.suite)  # bad per-suite settings fail here, once
+            session = muscle_session(self.config)
+            session.settings_for(self.suite)  # bad per-suite settings fail here, once
+            refuse_unjudgeable(self.suite, session.options.project, session.options.overrides)
             muscle_session(self.config).pair_for(self.suite)  # as a suite no model pair gates
         except MuscleGuardError as exc:
             muscle_session(self.config).broken_suites += 1

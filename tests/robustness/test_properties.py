@@ -24,7 +24,8 @@ from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import SuiteError
 from muscle_guard.core.pipeline import SuitePredictions, settings_key
 from muscle_guard.core.predictions import Prediction
-from muscle_guard.core.suite import ALL_FIELDS, Shape, Suite, load_suite
+from muscle_guard.core.names import NORMALISERS, SCORERS
+from muscle_guard.core.suite import ALL_FIELDS, Shape, Suite, id_key, load_suite
 
 # Text a JSON file can hold whichever way it is encoded (no lone surrogates: they are not UTF-8).
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
@@ -41,17 +42,18 @@ common = {"tags": st.lists(texts, max_size=3), "meta": st.dictionaries(texts, js
 
 @st.composite
 def multiple_choice(draw: st.DrawFn) -> dict[str, Any]:
-    choices = draw(st.lists(nonempty, min_size=2, max_size=5))
+    choices = draw(st.lists(nonempty, min_size=2, max_size=5, unique=True))  # a repeated option is refused
     return {"prompt": draw(nonempty), "choices": choices, "answer": draw(st.integers(0, len(choices) - 1))}
 
 
 SHAPES = {
     Shape.MULTIPLE_CHOICE: multiple_choice(),
     Shape.GENERATE_EXACT: st.fixed_dictionaries(
-        {"prompt": nonempty, "answer": texts | st.integers() | finite}, optional={"normaliser": texts}
+        {"prompt": nonempty, "answer": texts.filter(str.strip) | st.integers() | finite},
+        optional={"normaliser": st.sampled_from(NORMALISERS)},
     ),
     Shape.GENERATE_SCORE: st.fixed_dictionaries(
-        {"prompt": nonempty, "reference": nonempty}, optional={"scorer": texts}
+        {"prompt": nonempty, "reference": nonempty}, optional={"scorer": st.sampled_from(SCORERS)}
     ),
     Shape.CLASSIFY: st.fixed_dictionaries({"text": nonempty, "label": st.integers(0, 1000) | texts}),
 }
@@ -61,7 +63,7 @@ SHAPES = {
 def suites(draw: st.DrawFn) -> tuple[Shape, list[dict[str, Any]]]:
     """A valid suite: instances of one shape with unique ids, optional tags and meta."""
     shape = draw(st.sampled_from(Shape))
-    instance_ids = draw(st.lists(ids, min_size=1, max_size=6, unique=True))
+    instance_ids = draw(st.lists(ids, min_size=1, max_size=6, unique_by=id_key))  # not only by case apart
     rows = []
     for id_ in instance_ids:
         extra = draw(st.fixed_dictionaries({}, optional=common))

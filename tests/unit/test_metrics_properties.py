@@ -191,7 +191,7 @@ suite_settings = st.builds(
     prompt_template=texts.map(lambda t: t + "{prompt}"),
     max_new_tokens=st.integers(1, 512),
     stop=st.lists(texts, max_size=3).map(tuple),
-    labels=st.lists(texts, max_size=3).map(tuple),
+    labels=st.lists(texts.filter(str.strip), max_size=3, unique=True).map(tuple),  # distinct, non-empty names
     gates=gates,
 )
 json_values = st.recursive(

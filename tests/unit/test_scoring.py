@@ -255,3 +255,11 @@ def test_judgement_round_trips_through_json() -> None:
     judgement = Judgement(answer="Paris", correct=True, score=1.0, choice=0, margin=0.25)
 
     assert Judgement.from_json(judgement.to_json()) == judgement
+
+
+def test_the_names_settings_accept_are_the_ones_scoring_implements() -> None:
+    from muscle_guard.core import names
+    from muscle_guard.core.scoring import NORMALISERS, SCORERS
+
+    assert tuple(NORMALISERS) == names.NORMALISERS
+    assert tuple(SCORERS) == names.SCORERS
