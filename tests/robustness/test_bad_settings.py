@@ -138,6 +138,30 @@ PYPROJECT: dict[str, Case] = {
         f"{TABLE}\nmax_nfr = \n",
         "{pp}: not valid TOML (Invalid value (at line 2, column 11)); fix the file",
     ),
+    # Issue #35: settings the gate used to accept and then judge wrongly, or never pass.
+    "a label named twice": Case(
+        f'{TABLE}\nlabels = ["neg", "neg"]\n',
+        f"{{pp}} {TABLE}: labels = ['neg', 'neg'] is invalid; expected distinct label names (class 0 and class 1 "
+        "are both 'neg')",
+    ),
+    "an empty label name": Case(
+        f'{TABLE}\nlabels = ["neg", " "]\n',
+        f"{{pp}} {TABLE}: labels = ['neg', ' '] is invalid; expected a list of non-empty label names",
+    ),
+    "an accuracy floor in points": Case(
+        f"{TABLE}\nmin_accuracy_delta = 5\n",
+        f"{{pp}} {TABLE}: min_accuracy_delta = 5 is invalid; expected a change of accuracy as a fraction between -1 "
+        "and 1 (0.05 for 5 points)",
+    ),
+    "a misspelt normaliser": Case(
+        '[tool.muscle-guard.suites.capitals]\nnormaliser = "final-number"\n',
+        "{pp} [tool.muscle-guard.suites.capitals]: normaliser = 'final-number' is invalid; expected one of exact, "
+        "lower, final_number",
+    ),
+    "a misspelt scorer": Case(
+        f'{TABLE}\nscorer = "rouge-1"\n',
+        f"{{pp}} {TABLE}: scorer = 'rouge-1' is invalid; expected one of rouge1, rouge2, rougeL, exact",
+    ),
 }
 # pytest reads pyproject.toml itself (for its rootdir) before any plugin does, and reports its own line.
 PYTEST_TOML_ERROR = "{pp}: Invalid value (at line 2, column 11)"

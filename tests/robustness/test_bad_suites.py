@@ -129,6 +129,58 @@ CASES: dict[str, Case] = {
             "prompt+reference or text+label",
         ),
     ),
+    # Issue #35: lines that used to pass and then end in a traceback, a tie or a silently wrong verdict.
+    "a lone surrogate escaped in JSON": Case(
+        line(GOOD) + line('{"id": "b", "prompt": "Is b \\ud800 right?", "choices": [" yes", " no"], "answer": 0}'),
+        (
+            f"{BROKEN}:2: 'prompt' holds a lone surrogate (\\ud800 escaped in the JSON), which is not a Unicode "
+            "character and cannot be encoded for a model; fix or remove it",
+        ),
+    ),
+    "a lone surrogate in a choice": Case(
+        line('{"id": "a", "prompt": "Is a right?", "choices": [" yes", " n\\udfffo"], "answer": 0}'),
+        (
+            f"{BROKEN}:1: 'choices[1]' holds a lone surrogate (\\udfff escaped in the JSON), which is not a Unicode "
+            "character and cannot be encoded for a model; fix or remove it",
+        ),
+    ),
+    "a key twice in one line": Case(
+        line(GOOD[:-1] + ', "answer": 1}'),
+        (f"{BROKEN}:1: key 'answer' appears twice in one object; JSON keeps the last one silently, so keep one",),
+    ),
+    "ids apart only by case": Case(
+        line(GOOD) + line(GOOD.replace('"a"', '"A"').replace("Is a", "Is b")),
+        (
+            f"{BROKEN}:2: id 'A' differs from 'a' (line 1) only by case or Unicode normalisation: their test ids "
+            "look the same and pytest -k selects both; make them differ",
+        ),
+    ),
+    "ids apart only by Unicode form": Case(  # NFC "café" and NFD "café": escaped, so the message shows how they differ
+        line(GOOD.replace('"a"', '"caf\\u00e9"')) + line(GOOD.replace('"a"', '"cafe\\u0301"').replace("Is a", "Is b")),
+        (
+            f"{BROKEN}:2: id 'cafe\\u0301' differs from 'caf\\xe9' (line 1) only by case or Unicode normalisation: "
+            "their test ids look the same and pytest -k selects both; make them differ",
+        ),
+    ),
+    "a choice twice": Case(
+        line('{"id": "a", "prompt": "Is a right?", "choices": [" yes", " yes"], "answer": 0}'),
+        (
+            f"{BROKEN}:1: 'choices' holds ' yes' twice (options 0 and 1): both get the same log-likelihood, so "
+            "the model's answer is a tie; make every option distinct",
+        ),
+    ),
+    "an empty exact-match answer": Case(
+        line('{"id": "a", "prompt": "Say nothing.", "answer": ""}'),
+        (f"{BROKEN}:1: 'answer' must not be empty: an empty answer is matched by an empty output",),
+    ),
+    "a misspelt normaliser on a line": Case(
+        line('{"id": "a", "prompt": "2 + 2?", "answer": "4", "normaliser": "nope"}'),
+        (f"{BROKEN}:1: 'normaliser' 'nope' is not one of exact, lower, final_number",),
+    ),
+    "a misspelt scorer on a line": Case(
+        line('{"id": "a", "prompt": "Summarise.", "reference": "A summary.", "scorer": "bleu"}'),
+        (f"{BROKEN}:1: 'scorer' 'bleu' is not one of rouge1, rouge2, rougeL, exact",),
+    ),
 }
 IDS = list(CASES)
 
