@@ -170,7 +170,7 @@ def _predict(
     source = open_source(model, options, label)
     if isinstance(source, BaselineFile):
         raise ModelRefError(f"{label}: {model} is already a baseline file; pass a model to predict with")
-    cache = PredictionCache(cache_dir)
+    cache = PredictionCache(cache_dir, "--cache-dir")
     try:
         for suite in suites:
             settings = project.settings_for(suite.name)

@@ -35,8 +35,22 @@ class CacheRead:
 class PredictionCache:
     """A directory of prediction files. All paths stay inside `root`; symlinks are never followed out."""
 
-    def __init__(self, root: str | Path = DEFAULT_CACHE_DIR) -> None:
+    def __init__(self, root: str | Path = DEFAULT_CACHE_DIR, option: str = "--muscle-cache-dir") -> None:
         self.root = Path(root)
+        self.option = option  # how the user set the directory, named in every error: pytest's or a command's
+
+    def check_writable(self) -> None:
+        """Refuse, before any model runs, a cache directory that cannot take a file: one error for the run, not
+        one per suite once the models have answered. Leaves nothing behind."""
+        directory = self.root / "predictions"
+        self._ensure_dir(directory)
+        probe = directory / f".write-check-{os.getpid()}"
+        try:
+            fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise _write_error(directory, exc, self.option) from None
 
     def path_for(self, model_fingerprint: str, suite_name: str, settings_key: str) -> Path:
         safe_suite = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in suite_name)
@@ -73,7 +87,8 @@ class PredictionCache:
                         skipped += 1
         except OSError as exc:
             raise CacheError(
-                f"{path}: cannot read the cache ({exc.strerror}); check permissions or pass another cache dir"
+                f"{path}: cannot read the cache ({exc.strerror}); check permissions or pass another cache dir "
+                f"({self.option})"
             ) from None
         return CacheRead(entries, skipped)
 
@@ -93,7 +108,7 @@ class PredictionCache:
                 handle.flush()
                 os.fsync(handle.fileno())
         except OSError as exc:
-            raise _write_error(path, exc) from None
+            raise _write_error(path, exc, self.option) from None
 
     @contextmanager
     def lock(self, path: Path, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
@@ -110,7 +125,7 @@ class PredictionCache:
                     on_wait()
                 lock.acquire()
         except OSError as exc:
-            raise _write_error(path, exc) from None
+            raise _write_error(path, exc, self.option) from None
         try:
             yield
         finally:
@@ -120,7 +135,7 @@ class PredictionCache:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _write_error(directory, exc) from None
+            raise _write_error(directory, exc, self.option) from None
         self._check(directory)
 
 
@@ -130,18 +145,15 @@ def _ends_with_newline(path: Path) -> bool:
         return handle.read(1) == b"\n"
 
 
-def _write_error(path: Path, exc: OSError) -> CacheError:
+def _write_error(path: Path, exc: OSError, option: str) -> CacheError:
     if exc.errno == errno.ENOSPC:
-        return CacheError(
-            f"{path}: disk full while writing the cache; free space or pass another cache dir (--muscle-cache-dir)"
-        )
+        return CacheError(f"{path}: disk full while writing the cache; free space or pass another cache dir ({option})")
     if exc.errno in (errno.ENOTDIR, errno.EEXIST):
         return CacheError(
-            f"{path}: a file is in the way of the cache directory; remove it or pass another cache dir "
-            "(--muscle-cache-dir)"
+            f"{path}: a file is in the way of the cache directory; remove it or pass another cache dir ({option})"
         )
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return CacheError(
-            f"{path}: cache directory is not writable; fix its permissions or pass another one (--muscle-cache-dir)"
+            f"{path}: cache directory is not writable; fix its permissions or pass another one ({option})"
         )
     return CacheError(f"{path}: cannot write the cache ({exc.strerror or exc})")

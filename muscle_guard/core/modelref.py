@@ -104,7 +104,8 @@ def parse_model_ref(raw: str, option: str = "model") -> ModelRef:
     if path.is_file():
         if path.suffix in (".jsonl", ".json"):
             return _baseline(raw, path, option)
-        raise ModelRefError(f"{option}: {path} is a file; expected a model directory or a baseline .jsonl")
+        hint = f" (a GGUF file is read by a backend plugin: pass gguf:{path})" if path.suffix == ".gguf" else ""
+        raise ModelRefError(f"{option}: {path} is a file; expected a model directory or a baseline .jsonl{hint}")
     if looks_like_hub_id(text):
         return ModelRef(raw, RefKind.HUB, "hf", target=text)
     raise ModelRefError(

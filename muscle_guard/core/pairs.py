@@ -88,8 +88,10 @@ class PairPlan:
         if self.default is not None:
             return self.default
         listed = ", ".join(p.name for p in self.named)
+        spelt = [f"{p.where}: suites lists {f!r}" for p in self.named for f in p.suites if f == f"{suite}.jsonl"]
+        hint = f" ({spelt[0]}: suites are named without .jsonl, write {suite!r})" if spelt else ""
         raise ConfigError(
-            f"no model pair gates suite {suite!r}: add it to `suites` of one of the pairs ({listed}) in "
+            f"no model pair gates suite {suite!r}{hint}: add it to `suites` of one of the pairs ({listed}) in "
             "[tool.muscle-guard.pairs.NAME], or set old and new in [tool.muscle-guard] for the suites no pair lists"
         )
 
@@ -98,6 +100,7 @@ class PairPlan:
         return [
             f"{pair.where}: suite {suite!r} is not in this run (suites: {', '.join(sorted(suite_names)) or 'none'}); "
             "check the name: a suite is named by its file name"
+            + (f" without .jsonl ({suite.removesuffix('.jsonl')!r})" if suite.endswith(".jsonl") else "")
             for pair in self.named
             for suite in pair.suites
             if suite not in suite_names

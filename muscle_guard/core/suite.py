@@ -232,7 +232,7 @@ def load_suite(path: str | Path) -> Suite:
         other = alike.get(id_key(instance.id))
         if other is not None:
             problems.append(
-                f"{where}: id {ascii(instance.id)} differs from {ascii(other[0])} (line {other[1]}) only by case or "
+                f"{where}: id {instance.id!a} differs from {other[0]!a} (line {other[1]}) only by case or "
                 "Unicode normalisation: their test ids look the same and pytest -k selects both; make them differ"
             )
             continue

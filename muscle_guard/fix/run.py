@@ -374,7 +374,7 @@ def compare_and_report(
     if search is not None:
         details["frontier"] = search.to_json()
     try:
-        cache = PredictionCache(request.cache_dir) if request.cache_dir is not None else None
+        cache = PredictionCache(request.cache_dir, "--cache-dir") if request.cache_dir is not None else None
         comparison = compare_suites(
             request.old, request.new, str(request.out), data.suites, data.project,
             replace(request.options, device=device_option(loaded.accelerator.device)), cache,

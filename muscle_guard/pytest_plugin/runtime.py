@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import unmatched_tables
 from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
@@ -47,6 +48,7 @@ class MusclePlugin:
             uncaptured=self._uncaptured,
         )
         config.stash[SESSION_KEY] = self.session
+        self.broken: dict[str, str] = {}  # pair label → why it cannot run (said once, its items deselected)
         self.suite_roots = [p.resolve() for p in options.suites]
         self.explicit = {Path(a.split("::")[0]).resolve() for a in config.args if a.split("::")[0].endswith(".jsonl")}
         if config.args_source is not pytest.Config.ArgsSource.ARGS:
@@ -68,6 +70,57 @@ class MusclePlugin:
         if file_path.suffix == ".jsonl" and self._is_suite(file_path):
             return SuiteFile.from_parent(parent, path=file_path)
         return None
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """A cache or model reference that cannot work is a usage error of the run, found before any instance runs
+        and said once: when no pair can run, pytest stops here (exit 4); otherwise the pairs that can run do."""
+        if self.is_worker:
+            return
+        try:
+            if self.options.cache_dir:
+                PredictionCache(self.options.cache_dir).check_writable()
+        except MuscleGuardError as exc:
+            raise pytest.UsageError(str(exc)) from None
+        pairs = self._run_pairs()
+        self.broken = self.session.unusable(pairs)
+        if pairs and len(self.broken) == len(pairs):
+            raise pytest.UsageError(*self.broken.values())
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        """Deselect the items of pairs that cannot run (xdist workers find them the same way, silently)."""
+        pairs: dict[str, Any] = {}
+        for item in items:
+            parent = getattr(item, "parent", None)
+            if isinstance(parent, SuiteFile):
+                pair = self.session.pair_for(parent.suite)
+                pairs.setdefault(pair.label, pair)
+        broken = self.broken if not self.is_worker else self.session.unusable(pairs.values())
+        if not broken:
+            return
+        keep: list[pytest.Item] = []
+        drop: list[pytest.Item] = []
+        for item in items:
+            parent = getattr(item, "parent", None)
+            gone = isinstance(parent, SuiteFile) and self.session.pair_for(parent.suite).label in broken
+            (drop if gone else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+
+    def _run_pairs(self) -> list[Any]:
+        """The pairs that gate the run's suites (and the default pair)."""
+        pairs: dict[str, Any] = {}
+        if self.options.pairs.default is not None:
+            pairs[""] = self.options.pairs.default
+        for path in self._suite_paths():
+            try:
+                pair = self.session.pair_for(suite_name(path))
+            except MuscleGuardError:
+                continue  # a suite no pair gates: its collection error says so
+            pairs.setdefault(pair.label, pair)
+        return list(pairs.values())
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
@@ -93,6 +146,9 @@ class MusclePlugin:
             self.session.receive(payload)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.broken and not self.is_worker:
+            for line in self.broken.values():
+                terminalreporter.write_line(f"ERROR: {line} (its suites did not run)", red=True)
         report = self.session.run_report()
         if report is None or self.is_worker:
             return
@@ -139,6 +195,8 @@ class MusclePlugin:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         finally:
             self.session.close()
+        if self.broken and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a pair could not run: the run is not a verdict
 
     def _write_outputs(self, session: pytest.Session) -> None:
         report = self.session.run_report()

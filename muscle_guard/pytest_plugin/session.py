@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -84,6 +84,23 @@ class MuscleSession:
                 self._source_errors[raw] = exc
                 raise
         return self._sources[raw]
+
+    def unusable(self, pairs: Iterable[ModelPair]) -> dict[str, str]:
+        """Pair label → the one line saying why that pair cannot run (a model reference that does not open), found
+        by opening both sides as every item would: a backend opens without loading weights, so this is cheap
+        and the error is said once for the run, not once per instance."""
+        broken: dict[str, str] = {}
+        for pair in pairs:
+            for side in ("old", "new"):
+                try:
+                    self.source(side, pair)
+                except MuscleGuardError as exc:
+                    text = str(exc)
+                    option = pair.option(side)
+                    line = text if text.startswith(option) else f"{option}: {text}"
+                    broken[pair.label] = f"model pair {pair.name}: {line}" if pair.name else line
+                    break
+        return broken
 
     def claim_name(self, suite: Suite) -> None:
         """Refuse a second suite file with a name already taken in this run (see `same_name_error`)."""

@@ -50,23 +50,18 @@ def test_a_suite_path_that_does_not_exist_is_a_usage_error(project: Project) -> 
     assert f"ERROR: --muscle-suites: {project.path / 'evals'} does not exist" in run.stderr
 
 
-def test_a_model_that_does_not_exist_fails_every_test_of_the_suite_with_one_line(
-    project: Project, xdist_args: list[str]
-) -> None:
+def test_a_model_that_does_not_exist_is_one_usage_error_line(project: Project, xdist_args: list[str]) -> None:
     project.suite("capitals", paris="both_right", rome="negative_flip")
 
     run = project.run("--muscle-new=./models/missing-adapter", *xdist_args)
 
-    assert run.outcomes == {
-        "suites/capitals.jsonl::paris": "failed",
-        "suites/capitals.jsonl::rome": "failed",
-        "suites/capitals.jsonl::[gate]": "failed",
-    }
-    for nodeid in run.outcomes:
-        assert run.longrepr(nodeid) == (
-            "--muscle-new: ./models/missing-adapter does not exist; "
-            "pass a model or adapter directory, a baseline file or scheme:target"
-        )
+    assert run.outcomes == {}  # found before any instance ran: not one failure per instance
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR")]
+    assert errors == [
+        "ERROR: --muscle-new: ./models/missing-adapter does not exist; "
+        "pass a model or adapter directory, a baseline file or scheme:target"
+    ]
     assert "Traceback" not in run.stdout
 
 

@@ -1,7 +1,8 @@
 """Catalogue: model references that cannot be used. Each is refused before anything runs, in one line.
 
-A model problem fails every test of the run with that line (pytest exit 1, no traceback); `muscle-guard
-predict` prints it as `Error: ...`, exits 2 and writes no baseline. Unsafe models (pickle weights, custom
+A model problem is a usage error of the run, found before any instance runs and said once (pytest exit 4, one
+`ERROR:` line naming the option, no traceback, no report); `muscle-guard predict` prints it as `Error: ...`, exits 2
+and writes no baseline. Unsafe models (pickle weights, custom
 code) are refused without loading a byte of them as code.
 """
 
@@ -129,7 +130,46 @@ def missing_baseline(project: Project, tiny: TinyModels) -> Setup:
     )
 
 
+def tokenizer_only(project: Project, tiny: TinyModels) -> Setup:
+    model = project.path / "models/tokenizer"
+    model.mkdir(parents=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        if (tiny.lm / name).is_file():
+            shutil.copyfile(tiny.lm / name, model / name)
+    return Setup(
+        "models/tokenizer",
+        "{option}: models/tokenizer has neither adapter_config.json (a PEFT adapter) nor config.json (a model); "
+        "point at a transformers or peft directory",
+    )
+
+
+def gguf_without_its_plugin(project: Project, tiny: TinyModels) -> Setup:
+    project.write("models/model.gguf", b"GGUF")
+    return Setup(
+        "gguf:models/model.gguf",
+        "no backend for 'gguf:' references; install it with: pip install muscle-guard-llamacpp (from a "
+        "muscle-guard checkout: pip install ./plugins/muscle-guard-llamacpp)",
+    )
+
+
+def a_bare_gguf_file(project: Project, tiny: TinyModels) -> Setup:
+    project.write("models/model.gguf", b"GGUF")
+    return Setup(
+        "models/model.gguf",
+        "{option}: models/model.gguf is a file; expected a model directory or a baseline .jsonl (a GGUF file is "
+        "read by a backend plugin: pass gguf:models/model.gguf)",
+    )
+
+
+def base_without_adapter(project: Project, tiny: TinyModels) -> Setup:
+    return Setup(f"base={tiny.lm}", f"{{option}}: 'base={tiny.lm}' must be base=DIR_OR_ID,adapter=DIR")
+
+
 CASES: dict[str, Callable[[Project, TinyModels], Setup]] = {
+    "tokenizer-only directory": tokenizer_only,
+    "gguf: without its plugin": gguf_without_its_plugin,
+    "a bare .gguf file": a_bare_gguf_file,
+    "base= without adapter=": base_without_adapter,
     "missing model directory": missing_directory,
     "directory that is no model": empty_directory,
     "adapter for another base": adapter_for_another_base,
@@ -151,16 +191,17 @@ def offline_hub(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("name", IDS)
-def test_pytest_fails_every_test_with_the_one_line(project: Project, tiny: TinyModels, name: str) -> None:
+def test_pytest_says_it_once_as_a_usage_error(project: Project, tiny: TinyModels, name: str) -> None:
     setup = CASES[name](project, tiny)
 
     run = project.pytest("--muscle-report=report.json", new=setup.ref)
 
     message = setup.message.replace("{option}", "--muscle-new")
-    failed = {nodeid: "failed" for nodeid in passing("capitals", "rivers")}
-    assert run.outcomes == failed
-    assert {run.longrepr(nodeid) for nodeid in failed} == {message}
-    assert run.ret == pytest.ExitCode.TESTS_FAILED
+    if not message.startswith("--muscle-new"):
+        message = f"--muscle-new: {message}"  # the line always names the option the reference came from
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    assert [line for line in run.stderr.splitlines() if line.strip()] == [f"ERROR: {message}"]
+    assert run.outcomes == {}  # not one instance ran, so not one line per instance
     assert_no_traceback(run.output)
     assert not (project.path / "report.json").exists()  # no suite was compared: nothing to report
 
@@ -176,6 +217,39 @@ def test_predict_exits_2_with_the_one_line_and_writes_nothing(project: Project, 
     assert result.error_lines() == ["Error: " + setup.message.replace("{option}", "MODEL")]
     assert project.files() == before
     assert_no_traceback(result.output)
+
+
+def test_a_pair_that_cannot_run_is_said_once_and_the_other_pairs_run(project: Project, tiny: TinyModels) -> None:
+    project.write(
+        "pyproject.toml",
+        '[tool.muscle-guard.pairs.geo]\nold = "fake:models/old.json"\nnew = "fake:models/old.json"\n'
+        'suites = ["capitals"]\n[tool.muscle-guard.pairs.water]\nold = "fake:models/old.json"\n'
+        'new = "./models/nowhere"\nsuites = ["rivers"]\n',
+    )
+
+    run = project.pytest("--muscle-report=report.json", old=None, new=None)
+
+    assert run.outcomes == passing("capitals")  # the pair that can run does; rivers' items are deselected
+    lines = [line for line in run.stdout.splitlines() if line.startswith("ERROR: ")]
+    assert lines == [
+        f"ERROR: model pair water: {project.path / 'pyproject.toml'} [tool.muscle-guard.pairs.water] new: "
+        "./models/nowhere does not exist; pass a model or adapter directory, a baseline file or scheme:target (its "
+        "suites did not run)"
+    ]
+    assert run.ret == pytest.ExitCode.USAGE_ERROR  # a run with a pair that could not run is no verdict
+    assert_no_traceback(run.output)
+
+
+def test_under_xdist_it_is_said_once_too(project: Project, tiny: TinyModels) -> None:
+    run = project.pytest("-n", "2", new="./models/nowhere")
+
+    assert run.ret == pytest.ExitCode.USAGE_ERROR
+    errors = [line for line in run.stderr.splitlines() if line.startswith("ERROR:")]
+    assert errors == [
+        "ERROR: --muscle-new: ./models/nowhere does not exist; pass a model or adapter directory, a baseline file or "
+        "scheme:target"
+    ]
+    assert run.outcomes == {}
 
 
 # --- problems found once the model runs -----------------------------------------------------------------------------

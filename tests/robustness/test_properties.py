@@ -22,9 +22,9 @@ from muscle_guard.core.backend import ModelInfo
 from muscle_guard.core.baseline import read_baseline, write_baseline
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import SuiteError
+from muscle_guard.core.names import NORMALISERS, SCORERS
 from muscle_guard.core.pipeline import SuitePredictions, settings_key
 from muscle_guard.core.predictions import Prediction
-from muscle_guard.core.names import NORMALISERS, SCORERS
 from muscle_guard.core.suite import ALL_FIELDS, Shape, Suite, id_key, load_suite
 
 # Text a JSON file can hold whichever way it is encoded (no lone surrogates: they are not UTF-8).
