@@ -167,10 +167,11 @@ def _predict(
         allow_pickle=allow_pickle, progress=shard is None or shard[0] == 0,
         extra={"hash_cache_dir": str(cache_dir / "hashes")},
     )  # fmt: skip
+    cache = PredictionCache(cache_dir, "--cache-dir")
+    cache.check_writable()  # before any model loads: one line, not an error after the first suite is predicted
     source = open_source(model, options, label)
     if isinstance(source, BaselineFile):
         raise ModelRefError(f"{label}: {model} is already a baseline file; pass a model to predict with")
-    cache = PredictionCache(cache_dir, "--cache-dir")
     try:
         for suite in suites:
             settings = project.settings_for(suite.name)
