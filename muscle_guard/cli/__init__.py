@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from muscle_guard.cli import check, fix, predict, report, suite, validate
-from muscle_guard.reports.console import install_console
+from muscle_guard.reports.console import install_console, install_warnings
 
 app = typer.Typer(
     name="muscle-guard",
@@ -26,6 +26,7 @@ app.command("check", context_settings={"allow_extra_args": True, "ignore_unknown
 def _root() -> None:
     """Gate base-model upgrades of fine-tuned models on negative flips, and fix them with MUSCLE."""
     install_console()
+    install_warnings()
 
 
 def main() -> None:

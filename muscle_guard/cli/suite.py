@@ -22,8 +22,25 @@ def _fields(pairs: list[str]) -> dict[str, str]:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip() or not value:
             raise ConfigError(f"--field {pair!r}: expected KEY=FIELD, e.g. --field prompt=question")
-        out[key.strip()] = value
+        out[key.strip()] = unescape(value)
     return out
+
+
+_ESCAPES = {"n": "\n", "t": "\t", "\\": "\\"}
+
+
+def unescape(value: str) -> str:
+    """`\\n`, `\\t` and `\\\\` in a --field value as a newline, a tab and a backslash: a shell passes
+    "Question: {q}\\nAnswer:" as a backslash and an n, which would land in every prompt as two characters."""
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\" and i + 1 < len(value) and value[i + 1] in _ESCAPES:
+            out.append(_ESCAPES[value[i + 1]])
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
 
 
 @app.command("import")
@@ -46,7 +63,8 @@ def import_(
         typer.Option(
             "--field",
             help="KEY=FIELD: prompt, choices, answer, text, label, reference, id, tags; a "
-            "prompt may be a template of fields, choices a comma-separated field list.",
+            "prompt may be a template of fields (\\n and \\t in it are a newline and a tab), choices a "
+            "comma-separated field list.",
         ),
     ] = None,
     split: Annotated[str | None, typer.Option(help="The split to read (local files: train; hub: test).")] = None,

@@ -104,10 +104,10 @@ _BATCH = ("a whole number or 'auto'", lambda v: v == "auto" or (isinstance(v, in
 RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("old", "MODEL", "old model: adapter dir, base=DIR,adapter=DIR, model dir, baseline file or scheme:target",
               "model", _TEXT),
-    RunOption("new", "MODEL", "new model reference (same forms as --muscle-old)", "model", _TEXT),
+    RunOption("new", "MODEL", "new model reference (the same forms as the old model's)", "model", _TEXT),
     RunOption("old_prompt", "FORMAT", "the old model's prompt format: none, chat, chat:SYSTEM or a template with "
               "{prompt} (default none)", "value", _TEXT),
-    RunOption("new_prompt", "FORMAT", "the new model's prompt format (same forms as --muscle-old-prompt)", "value",
+    RunOption("new_prompt", "FORMAT", "the new model's prompt format (the same forms as the old model's)", "value",
               _TEXT),
     RunOption("suites", "PATHS", "comma-separated suite files or directories (default: suites/)", "paths", _LIST,
               check=False),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import string
 from collections.abc import Iterable, Mapping, Sequence
@@ -56,16 +57,26 @@ class FieldMap:
             )
 
 
+def _is_empty(value: Any) -> bool:
+    """A cell with nothing in it: None (an empty CSV cell, a JSON null) or NaN (pandas' empty cell)."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _value(row: Mapping[str, Any], spec: str, what: str) -> Any:
-    """A field's value, or a template of fields rendered as text."""
+    """A field's value, or a template of fields rendered as text. An empty cell is an error, never the text
+    "None" or "nan" (it would become a label or an answer no model gives)."""
     names = _FIELD.findall(spec)
     if not names:
         if spec not in row:
             raise ValueError(f"{what}: field {spec!r} missing; the row has {', '.join(map(str, row)) or 'no fields'}")
+        if _is_empty(row[spec]):
+            raise ValueError(f"{what}: field {spec!r} is empty; fill it in or leave the row out")
         return row[spec]
     for name in names:
         if name not in row:
             raise ValueError(f"{what}: template field {name!r} missing; the row has {', '.join(map(str, row))}")
+        if _is_empty(row[name]):
+            raise ValueError(f"{what}: template field {name!r} is empty; fill it in or leave the row out")
     return _FIELD.sub(lambda m: str(row[m.group(1)]), spec)
 
 
@@ -133,6 +144,19 @@ def instance_of(row: Mapping[str, Any], mapping: FieldMap, number: int) -> dict[
     return {"id": out.pop("id"), **out}
 
 
+def problem_lines(problems: Mapping[str, Sequence[int]], source: str) -> list[str]:
+    """One line per distinct problem, at its first row, saying how many more rows have it; at most
+    MAX_REPORTED_PROBLEMS lines, then how many problems were left out."""
+    lines = []
+    for message, numbers in problems.items():
+        more = f" (and {len(numbers) - 1} more row{'s' if len(numbers) > 2 else ''} with the same problem)"
+        lines.append(f"{source} row {numbers[0]}: {message}{more if len(numbers) > 1 else ''}")
+    if len(lines) > MAX_REPORTED_PROBLEMS:
+        left = len(lines) - MAX_REPORTED_PROBLEMS
+        return [*lines[:MAX_REPORTED_PROBLEMS], f"{source}: and {left} more problems"]
+    return lines
+
+
 @dataclass(frozen=True)
 class Imported:
     """The instances of an import, in source order, and what was left out."""
@@ -143,7 +167,7 @@ class Imported:
 
 def import_rows(rows: Iterable[Mapping[str, Any]], mapping: FieldMap, source: str) -> Imported:
     """Every row as an instance, validated as a suite line; SuiteError lists every bad row as `source row N`."""
-    problems: list[str] = []
+    problems: dict[str, list[int]] = {}  # message → the rows it is about, in order: a misspelt column is one line
     instances: list[Instance] = []
     seen: dict[str, int] = {}
     duplicates = 0
@@ -153,20 +177,18 @@ def import_rows(rows: Iterable[Mapping[str, Any]], mapping: FieldMap, source: st
             instance = parse_instance(line, number)
         except (ValueError, SuiteError, ConfigError) as exc:
             message = "; ".join(exc.problems) if isinstance(exc, SuiteError) else str(exc)
-            problems.append(f"{source} row {number}: {message}")
-            if len(problems) >= MAX_REPORTED_PROBLEMS:
-                break
+            problems.setdefault(message, []).append(number)
             continue
         if instance.id in seen:
             if instance.content_hash() == instances[seen[instance.id]].content_hash():
                 duplicates += 1  # the same instance twice (a repeated row): one test, not two
                 continue
-            problems.append(f"{source} row {number}: id {instance.id!r} repeats row {seen[instance.id] + 1}'s")
+            problems.setdefault(f"id {instance.id!r} repeats row {seen[instance.id] + 1}'s", []).append(number)
             continue
         seen[instance.id] = len(instances)
         instances.append(instance)
     if problems:
-        raise SuiteError(problems)
+        raise SuiteError(problem_lines(problems, source))
     if not instances:
         raise SuiteError([f"{source}: no rows to import"])
     return Imported(tuple(instances), duplicates)

@@ -49,6 +49,7 @@ class MusclePlugin:
         )
         config.stash[SESSION_KEY] = self.session
         self.broken: dict[str, str] = {}  # pair label → why it cannot run (said once, its items deselected)
+        self.warnings: list[str] = []  # said once in the summary and the Markdown report
         self.suite_roots = [p.resolve() for p in options.suites]
         self.explicit = {Path(a.split("::")[0]).resolve() for a in config.args if a.split("::")[0].endswith(".jsonl")}
         if config.args_source is not pytest.Config.ArgsSource.ARGS:
@@ -83,6 +84,7 @@ class MusclePlugin:
         except MuscleGuardError as exc:
             raise pytest.UsageError(str(exc)) from None
         pairs = self._run_pairs()
+        self.warnings = self.session.same_model(pairs)
         self.broken = self.session.unusable(pairs)
         if pairs and len(self.broken) == len(pairs):
             raise pytest.UsageError(*self.broken.values())
@@ -168,7 +170,7 @@ class MusclePlugin:
         unmatched = self.session.waivers().unmatched(suite_paths) if self.options.waivers else []
         for line in [*unmatched, *unmatched_tables(self.options.project, suite_paths)]:
             terminalreporter.write_line(line, yellow=True)
-        for line in self.options.pairs.unmatched({suite_name(p) for p in suite_paths}):
+        for line in [*self.options.pairs.unmatched({suite_name(p) for p in suite_paths}), *self.warnings]:
             terminalreporter.write_line(line, yellow=True)
         for path in self._outputs():
             terminalreporter.write_line(f"muscle-guard wrote {shown_path(path, self.config.invocation_params.dir)}")
@@ -217,7 +219,8 @@ class MusclePlugin:
         if report is not None and self.options.report:
             write_report(report, self.options.report)
         if report is not None and self.options.markdown:
-            atomic_write_text(self.options.markdown, render_markdown(report))
+            notes = "".join(f"\n> **Warning:** {line}\n" for line in self.warnings)
+            atomic_write_text(self.options.markdown, render_markdown(report) + notes)
         if self.options.update_baseline:
             # Every configured suite, also on an xdist controller that collected nothing itself.
             suites = [load_suite(p) for p in self._suite_paths()]

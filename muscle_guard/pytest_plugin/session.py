@@ -102,6 +102,17 @@ class MuscleSession:
                     break
         return broken
 
+    @staticmethod
+    def same_model(pairs: Iterable[ModelPair]) -> list[str]:
+        """One warning per pair whose two sides are the same model with the same prompt format: every instance of
+        its suites passes, which is almost surely a copy-paste of one reference for the other."""
+        return [
+            f"{'model pair ' + pair.name + ': ' if pair.name else ''}{pair.option('old')} and {pair.option('new')} are "
+            f"the same model ({pair.old}), so no instance can flip; check that the new model is the one meant"
+            for pair in pairs
+            if same_reference(pair.old, pair.new) and pair.old_prompt == pair.new_prompt
+        ]
+
     def claim_name(self, suite: Suite) -> None:
         """Refuse a second suite file with a name already taken in this run (see `same_name_error`)."""
         first = self._names.setdefault(suite.name, suite.path)
@@ -205,6 +216,14 @@ class MuscleSession:
         for source in self._sources.values():
             close_source(source)
         self._sources.clear()
+
+
+def same_reference(old: str, new: str) -> bool:
+    """Whether two model references name the same thing: the same text, or paths to the same file or directory."""
+    if old == new:
+        return True
+    a, b = Path(old.split(":", 1)[-1]), Path(new.split(":", 1)[-1])
+    return old.split(":", 1)[0] == new.split(":", 1)[0] and a.exists() and b.exists() and a.resolve() == b.resolve()
 
 
 def _with_prompt(info: ModelInfo, prompt: PromptFormat) -> ModelInfo:

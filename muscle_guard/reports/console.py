@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -115,3 +118,20 @@ def install_console() -> None:
     """Send the core's bars and messages to this terminal (idempotent)."""
     if not isinstance(progress._reporter, ConsoleReporter):
         progress.install(ConsoleReporter())
+
+
+def _one_line_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: Any = None
+) -> None:
+    """A library's warning as one `warning: ...` line, without Python's second line of source code
+    (`warnings.warn(`), which means nothing to someone running a command."""
+    text = " ".join(str(message).split())
+    progress.message(f"warning: {text} ({category.__name__}, {Path(filename).parent.name}/{Path(filename).name})")
+
+
+def install_warnings() -> None:
+    """Show Python warnings of libraries (peft, transformers) as single readable lines on the console; peft's
+    note that it cannot check a base's vocabulary when saving an adapter whose recorded base is elsewhere is
+    silenced: fix saves only LoRA weights and heads, never embeddings."""
+    warnings.showwarning = _one_line_warning
+    warnings.filterwarnings("ignore", message="Could not find a config file in", category=UserWarning)

@@ -16,7 +16,7 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-from muscle_guard.core.formatting import opt_percent, percent, quoted
+from muscle_guard.core.formatting import counted, opt_percent, percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells, nfr_change
 from muscle_guard.reports.fix import fix_error, fix_points
@@ -42,7 +42,7 @@ def suite_table(report: RunReport) -> Table:
     """N, accuracy old/new, Δacc, NF, NFR, PF, PFR, NFR_mc, McNemar p and the gate, per suite (and its model pair,
     in a run of several pairs)."""
     if report.pairs:
-        title = f"muscle-guard: {len(report.pairs)} model pairs"
+        title = f"muscle-guard: {counted(len(report.pairs), 'model pair')}"
     else:
         title = f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}"
     table = Table(title=title, title_justify="left")

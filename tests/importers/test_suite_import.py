@@ -100,10 +100,49 @@ def test_a_bad_mapping_names_the_row_and_the_fields_it_has(tmp_path: Path) -> No
                        "--field", "answer=key")  # fmt: skip
 
     assert code == 1
-    assert err.splitlines()[0] == (
-        f"Error: {data} row 1: prompt: field 'stem' missing; the row has qid, question, A, B, key, lic"
-    )
+    assert err.splitlines() == [  # said once for the whole file, with how many rows it concerns
+        f"Error: {data} row 1: prompt: field 'stem' missing; the row has qid, question, A, B, key, lic (and 1 more "
+        "row with the same problem)"
+    ]
     assert not (tmp_path / "q.jsonl").exists()
+
+
+def test_a_misspelt_column_in_a_large_file_is_one_line_counting_every_row(tmp_path: Path) -> None:
+    rows = [{**QUESTIONS[i % 2], "qid": f"q{i}", "question": f"Question {i}?"} for i in range(600)]
+    data = write_csv(tmp_path / "big.csv", rows)
+
+    code, err = invoke(data, "-o", tmp_path / "q.jsonl", "--field", "prompt=Q: {questoin}", "--field", "choices=A,B",
+                       "--field", "answer=key")  # fmt: skip
+
+    assert code == 1
+    assert err.splitlines() == [
+        f"Error: {data} row 1: prompt: template field 'questoin' missing; the row has qid, question, A, B, key, lic "
+        "(and 599 more rows with the same problem)"
+    ]
+
+
+def test_an_empty_cell_is_refused_never_the_text_none(tmp_path: Path) -> None:
+    rows = [{"t": "a gripping film", "y": "fresh"}, {"t": "a dull film", "y": ""}]
+    data = write_csv(tmp_path / "rt.csv", rows)
+
+    code, err = invoke(
+        data, "-o", tmp_path / "rt.jsonl", "--shape", "classify", "--field", "text=t", "--field", "label=y"
+    )
+
+    assert code == 1
+    assert err.splitlines() == [f"Error: {data} row 2: label: field 'y' is empty; fill it in or leave the row out"]
+    assert not (tmp_path / "rt.jsonl").exists()
+
+
+def test_a_newline_typed_in_a_shell_template_is_a_newline(tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "quartz.csv", QUESTIONS)
+
+    code, err = invoke(data, "-o", tmp_path / "q.jsonl", "--field", "prompt=Question: {question}\\nAnswer:",
+                       "--field", "choices=A,B", "--field", "answer=key")  # fmt: skip
+
+    assert code == 0, err
+    first = load_suite(tmp_path / "q.jsonl").instances[0]
+    assert first.prompt == "Question: Sound near a speaker is\nAnswer:"  # a newline, not a backslash and an n
 
 
 def test_an_incomplete_mapping_says_which_fields_to_pass(tmp_path: Path) -> None:

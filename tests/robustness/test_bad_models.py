@@ -222,7 +222,7 @@ def test_predict_exits_2_with_the_one_line_and_writes_nothing(project: Project, 
 def test_a_pair_that_cannot_run_is_said_once_and_the_other_pairs_run(project: Project, tiny: TinyModels) -> None:
     project.write(
         "pyproject.toml",
-        '[tool.muscle-guard.pairs.geo]\nold = "fake:models/old.json"\nnew = "fake:models/old.json"\n'
+        '[tool.muscle-guard.pairs.geo]\nold = "fake:models/old.json"\nnew = "fake:models/new.json"\n'
         'suites = ["capitals"]\n[tool.muscle-guard.pairs.water]\nold = "fake:models/old.json"\n'
         'new = "./models/nowhere"\nsuites = ["rivers"]\n',
     )
@@ -238,6 +238,22 @@ def test_a_pair_that_cannot_run_is_said_once_and_the_other_pairs_run(project: Pr
     ]
     assert run.ret == pytest.ExitCode.USAGE_ERROR  # a run with a pair that could not run is no verdict
     assert_no_traceback(run.output)
+
+
+def test_a_pair_of_one_model_twice_is_said_once_in_the_summary_and_the_markdown(
+    project: Project, tiny: TinyModels
+) -> None:
+    run = project.pytest(
+        "--muscle-markdown=summary.md", old="fake:models/old.json", new="fake:./models/../models/old.json"
+    )
+
+    warning = (
+        "--muscle-old and --muscle-new are the same model (fake:models/old.json), so no instance can flip; check that "
+        "the new model is the one meant"
+    )
+    assert run.outcomes == passing("capitals", "rivers")
+    assert run.stdout.count(warning) == 1
+    assert f"> **Warning:** {warning}" in (project.path / "summary.md").read_text(encoding="utf-8")
 
 
 def test_under_xdist_it_is_said_once_too(project: Project, tiny: TinyModels) -> None:

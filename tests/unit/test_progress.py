@@ -123,3 +123,21 @@ def test_in_a_log_short_work_prints_no_progress_line(capsys: pytest.CaptureFixtu
         bar.advance(500)
 
     assert capsys.readouterr() == ("", "")
+
+
+@pytest.mark.usefixtures("console")
+def test_a_library_warning_is_one_line_and_peft_s_vocabulary_note_is_silenced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import warnings
+
+    from muscle_guard.reports.console import install_warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        install_warnings()
+        warnings.warn("Could not find a config file in bases/x - will assume that the vocabulary was not modified.", UserWarning, stacklevel=1)  # fmt: skip
+        warnings.warn("`old_api` is deprecated,\n  use `new_api`", FutureWarning, stacklevel=1)
+
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == ["warning: `old_api` is deprecated, use `new_api` (FutureWarning, unit/test_progress.py)"]

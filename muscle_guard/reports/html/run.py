@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics, metrics_by_reference
-from muscle_guard.core.formatting import percent
+from muscle_guard.core.formatting import counted, percent
 from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport, pair_title, worst_negative_flips
 from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
 from muscle_guard.reports.fix import FixPoint, fix_error, fix_frontier, fix_points
@@ -31,7 +31,7 @@ def render_html(report: RunReport, *, source: str = "", max_flips: int = MAX_FLI
         _section("flips", "Negative flips", flip_list(report.suites, max_flips)),
         _footer(report, source),
     ]
-    title = f"{len(report.pairs)} model pairs" if report.pairs else f"{report.old.ref} → {report.new.ref}"
+    title = counted(len(report.pairs), "model pair") if report.pairs else f"{report.old.ref} → {report.new.ref}"
     return page(f"muscle-guard: {title}", "\n".join(s for s in sections if s))
 
 
