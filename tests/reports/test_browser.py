@@ -79,3 +79,27 @@ def test_suite_text_stays_text_in_the_browser(chromium: Browser, save: Save, tmp
     assert "<img" not in dom
     assert dom.count("<script") == 1
     assert "&lt;script&gt;document.title='pwned'&lt;/script&gt;" in dom
+
+
+def test_the_report_explains_its_columns_shows_budgets_and_names_text_as_text(
+    chromium: Browser, save: Save, tmp_path: Path
+) -> None:
+    # A reviewer who has not read the docs (issue #35): the columns explained on the page, the budget drawn on
+    # the NFR charts, a classifier's input called text, no percentage axis past 100%.
+    report = realistic_run(120)
+    dom = chromium(html_of(report, save, tmp_path))
+
+    assert "What the columns mean" in dom
+    for name, words in (("NFR_mc", "inconsistency"), ("BTC", "backward trust compatibility"),
+                        ("BEC", "backward error compatibility"), ("NFI", "negative flip impact")):  # fmt: skip
+        assert re.search(rf"<abbr title=\"{words}[^\"]*\">{name}</abbr>", dom), name
+        assert f"<dt>{name}</dt>" in dom
+    assert 'href="docs/metrics.md"' in dom
+    assert "budget 2.0%" in dom  # arc-easy's max_nfr 2%, a line on its NFR charts
+    sst2 = [card for card in dom.split('<details class="flip"')[1:] if "sst2::" in card]
+    assert sst2
+    assert all(
+        '<div class="label">text</div>' in card and '<div class="label">prompt</div>' not in card for card in sst2
+    )
+    percentages = [float(x) for x in re.findall(r">(\d+(?:\.\d+)?)%?</text>", dom)]
+    assert all(value <= 100 for value in percentages)

@@ -218,7 +218,13 @@ def test_html_shows_suite_text_as_text_never_as_markup(save: Save) -> None:
 
 def test_html_has_the_table_matrix_slices_flips_and_evidence(save: Save) -> None:
     _, page, _ = invoke(save(run_report()), "--format", "html")
-    header = "".join(f"<th{' class=num' if 0 < i < 14 else ''}>{h}</th>" for i, h in enumerate(
+    from muscle_guard.reports.html.page import esc
+    from muscle_guard.reports.html.run import COLUMN_HELP
+
+    def cell(h: str) -> str:  # the metric names carry their explanation as a tooltip
+        return f'<abbr title="{esc(COLUMN_HELP[h])}">{h}</abbr>' if h in COLUMN_HELP else h
+
+    header = "".join(f"<th{' class=num' if 0 < i < 14 else ''}>{cell(h)}</th>" for i, h in enumerate(
         ("suite", "N", "acc old", "acc new", "Δacc", "NF", "NFR", "PF", "PFR", "NFR_mc", "BTC", "BEC", "NFI",
          "McNemar p", "gate", "reasons")
     ))  # fmt: skip

@@ -41,6 +41,8 @@ table.matrix .pf { background: var(--green-bg); } table.matrix b { font-size: 17
 svg { max-width: 100%; height: auto; }
 .filter { margin: 8px 0 12px; } .filter input { font: inherit; padding: 6px 10px; width: min(520px, 100%);
   border: 1px solid var(--line); border-radius: 6px; } .filter span { color: var(--muted); margin-left: 10px; }
+details.legend dl { display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; margin: 4px 0; }
+details.legend dt { font-weight: 600; } details.legend dd { margin: 0; } abbr[title] { cursor: help; }
 details.flip { border: 1px solid var(--line); border-left: 4px solid var(--red); border-radius: 6px;
   margin: 6px 0; padding: 4px 12px; } details.flip > summary { cursor: pointer; padding: 2px 0; }
 details.flip.fixed { border-left-color: var(--green); }

@@ -20,8 +20,16 @@ _BLUE, _RED, _GREY, _GREEN = "#3b6fb6", "#c0392b", "#888888", "#2e8b57"
 _FLIPS = (Outcome.NEGATIVE_FLIP, Outcome.POSITIVE_FLIP)
 
 
-def slice_bars_svg(slices: Mapping[str, SuiteMetrics], suite_nfr: float, *, salt: str, max_bars: int = MAX_BARS) -> str:
-    """Horizontal bars of NFR per slice (highest first, at most `max_bars`), the suite's NFR as a dashed line."""
+def slice_bars_svg(
+    slices: Mapping[str, SuiteMetrics],
+    suite_nfr: float,
+    *,
+    salt: str,
+    max_bars: int = MAX_BARS,
+    budget: float | None = None,
+) -> str:
+    """Horizontal bars of NFR per slice (highest first, at most `max_bars`), the suite's NFR as a dashed line and
+    its budget (a rate) as a red one. The axis never goes past 100%."""
     from matplotlib.figure import Figure
 
     ranked = sorted(slices.items(), key=lambda item: (-item[1].nfr, item[0]))[:max_bars]
@@ -34,10 +42,15 @@ def slice_bars_svg(slices: Mapping[str, SuiteMetrics], suite_nfr: float, *, salt
         ax.barh(positions, values, color=[_RED if m.nf else _GREY for _, m in ranked], height=0.7)
         ax.set_yticks(positions, labels)
         ax.invert_yaxis()
+        right = min(100.0, max([*values, suite_nfr * 100, (budget or 0.0) * 100, 1.0]) * 1.25)
         for y, (value, (_, m)) in enumerate(zip(values, ranked, strict=True)):
-            ax.annotate(f" {value:.1f}% ({m.nf})", (value, y), va="center", fontsize=8)
+            inside = value > right * 0.8  # near the edge: the number goes inside the bar, not past the axis
+            ax.annotate(f"{value:.1f}% ({m.nf}) " if inside else f" {value:.1f}% ({m.nf})", (value, y), va="center",
+                        ha="right" if inside else "left", fontsize=8, color="white" if inside else "black")  # fmt: skip
         ax.axvline(suite_nfr * 100, color=_BLUE, linestyle="--", linewidth=1, label=f"suite NFR {suite_nfr * 100:.1f}%")
-        ax.set_xlim(0, max([*values, suite_nfr * 100, 1.0]) * 1.25)
+        if budget is not None:
+            ax.axvline(budget * 100, color=_RED, linestyle=":", linewidth=1.2, label=f"budget {budget * 100:.1f}%")
+        ax.set_xlim(0, right)
         ax.set_xlabel("negative flip rate (%)")
         ax.legend(loc="lower right", fontsize=8, frameon=False)
         _tidy(ax)
@@ -277,7 +290,7 @@ def versions_svg(
                             textcoords="offset points", xytext=(0, 3), ha="center", fontsize=8)  # fmt: skip
         bottom.set_xticks(range(len(nfr)), steps)
         bottom.set_ylabel("NFR (%)")
-        bottom.set_ylim(0, max([*values, 1.0]) * 1.3)
+        bottom.set_ylim(0, min(100.0, max([*values, 1.0]) * 1.3))
         _tidy(top)
         _tidy(bottom)
         return _svg(fig)

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 
 from muscle_guard.core.flips import InstanceOutcome, SuiteMetrics, metrics_by_reference
 from muscle_guard.core.formatting import counted, percent
+from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport, pair_title, worst_negative_flips
+from muscle_guard.core.suite import Shape
 from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
 from muscle_guard.reports.fix import FixPoint, fix_error, fix_frontier, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
@@ -73,6 +75,23 @@ def _footer(report: RunReport, source: str) -> str:
     )
 
 
+# What each column means, for a reader who has not read the docs: a tooltip on the header and the legend below.
+COLUMN_HELP = {
+    "NF": "negative flips: instances the old model got right and the new one gets wrong",
+    "NFR": "negative flip rate: NF / N, over all instances",
+    "PF": "positive flips: instances the old model got wrong and the new one gets right",
+    "PFR": "positive flip rate: PF / N",
+    "NFR_mc": "inconsistency: new wrong and a different answer than the old model's, over N (also counts wrong → "
+    "another wrong)",
+    "BTC": "backward trust compatibility: of the instances the old model got right, the share the new one keeps",
+    "BEC": "backward error compatibility: of the new model's mistakes, the share the old model made too",
+    "NFI": "negative flip impact: NFR / the new model's error rate (the share of its mistakes that are regressions)",
+    "McNemar p": "one-sided exact McNemar test on NF against PF: a small p says the new model loses significantly "
+    "more instances than it gains",
+}
+METRICS_DOC = "docs/metrics.md"  # in the muscle-guard repository: the project has no published URL yet
+
+
 def suite_table(report: RunReport) -> str:
     rows = []
     for suite in report.suites:
@@ -82,7 +101,24 @@ def suite_table(report: RunReport) -> str:
         rows.append([f"{name}<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
     if not rows:
         return '<p class="note">This run has no suites.</p>'
-    return table([*SUITE_COLUMNS, "reasons"], rows, numeric=range(1, len(SUITE_COLUMNS) - 1))
+    headers = [
+        f'<abbr title="{esc(COLUMN_HELP[h])}">{esc(h)}</abbr>' if h in COLUMN_HELP else esc(h)
+        for h in (*SUITE_COLUMNS, "reasons")
+    ]
+    return table(headers, rows, numeric=range(1, len(SUITE_COLUMNS) - 1)) + _legend()
+
+
+def _legend() -> str:
+    """The columns a newcomer does not know, explained on the page (docs/metrics.md has the formulas)."""
+    items = "".join(
+        f"<dt>{esc(name)}</dt><dd>{esc(COLUMN_HELP[name])}</dd>"
+        for name in ("NFR_mc", "BTC", "BEC", "NFI", "McNemar p")
+    )
+    return (
+        f'<details class="legend" open><summary>What the columns mean</summary><dl>{items}</dl>'
+        f'<p class="note">Formulas and references: <a href="{METRICS_DOC}">docs/metrics.md</a> in the muscle-guard '
+        "repository.</p></details>"
+    )
 
 
 def flip_matrix(m: SuiteMetrics) -> str:
@@ -125,13 +161,13 @@ def suite_pictures(suite: SuiteReport, index: int) -> list[str]:
     if suite.slices:
         more = len(suite.slices) - plots.MAX_BARS
         note = f'<p class="note">{more} more slices in the JSON report.</p>' if more > 0 else ""
-        svg = plots.slice_bars_svg(suite.slices, m.nfr, salt=f"slices-{index}")
+        svg = plots.slice_bars_svg(suite.slices, m.nfr, salt=f"slices-{index}", budget=rate_budget(suite))
         parts.append(f"<div><h3>NFR per slice</h3>{svg}{note}</div>")
     if not m.continuous:
         by_reference = metrics_by_reference(suite.outcomes, continuous=False, epsilon=0.0)
         # Labels, not free text: a few answers, each shared by several instances.
         if 2 <= len(by_reference) <= min(MAX_REFERENCES, m.n / 2):
-            svg = plots.slice_bars_svg(by_reference, m.nfr, salt=f"refs-{index}")
+            svg = plots.slice_bars_svg(by_reference, m.nfr, salt=f"refs-{index}", budget=rate_budget(suite))
             parts.append(f"<div><h3>NFR per reference answer</h3>{svg}</div>")
     points = plots.confidence_points(suite.outcomes, continuous=m.continuous)
     if points:
@@ -144,6 +180,15 @@ def suite_pictures(suite: SuiteReport, index: int) -> list[str]:
     if not suite.slices:
         parts.append('<div><h3>NFR per slice</h3><p class="note">No instance tags in this suite.</p></div>')
     return parts
+
+
+def rate_budget(suite: SuiteReport) -> float | None:
+    """The suite's budget as a rate (max_nfr, or max_negative_flips / N), for the NFR charts; None without one."""
+    gates = suite.settings.gates
+    rates = [gates.max_nfr] if uses_rate_budget(gates) else []
+    if gates.max_negative_flips is not None and suite.metrics.n:
+        rates.append(gates.max_negative_flips / suite.metrics.n)
+    return min(rates) if rates else None
 
 
 def _fix_section(report: RunReport) -> str:
@@ -242,7 +287,7 @@ def flip_card(
         )
     )
     body = [
-        _block("prompt", clip(o.prompt, MAX_PROMPT)),
+        _block("text" if suite.shape is Shape.CLASSIFY else "prompt", clip(o.prompt, MAX_PROMPT)),
         f'<div class="cols3">{answers}</div>',
         evidence(o, suite.settings.labels),
     ]
