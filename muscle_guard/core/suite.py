@@ -169,6 +169,8 @@ def read_json_lines(path: Path, kind: str = "suite") -> tuple[list[tuple[int, An
             problems.append(f"{where}: invalid JSON ({exc.msg.removesuffix(' at')} at column {exc.colno})")
         except RecursionError:  # json recurses per nesting level: `[[[[...` thousands deep
             problems.append(f"{where}: invalid JSON (nested too deeply); an instance is one flat JSON object")
+        except ValueError as exc:  # Python refuses integers of more than 4,300 digits (CVE-2020-10735)
+            problems.append(f"{where}: invalid JSON ({str(exc).split(';')[0]}); write the number as a string")
     return rows, problems
 
 
