@@ -58,6 +58,7 @@ class Case:
     message: str
     causal: bool = False
     setup: Callable[[Project], object] = lambda project: None
+    pyproject: str = ""  # written to pp.toml and passed as --pyproject when given
 
 
 def lines(rows: list[dict[str, object]]) -> str:
@@ -138,6 +139,42 @@ CASES: dict[str, Case] = {
         "--resume: no checkpoint in out/checkpoints; start without --resume",
         setup=writes({"texts.jsonl": lines(TEXTS)}),
     ),
+    # Issue #34: training data judged with the --suite's settings, and validation that could not measure the aim.
+    "label names the --suite does not define": Case(
+        ["--train", "named.jsonl", "--suite", "gate.jsonl"],
+        "named.jsonl:1: label 'neg' is not one of the labels (none are set); set labels = [...] in "
+        "[tool.muscle-guard.suites.gate] in pp.toml, or write the label as a class index",
+        setup=writes(
+            {
+                "named.jsonl": lines([{**t, "label": ("neg", "pos")[t["label"]]} for t in TEXTS]),
+                "gate.jsonl": lines([{"id": "g0", "text": "an unseen film", "label": 1}]),
+            }
+        ),
+        pyproject="[tool.muscle-guard.suites.named]\nlabels = ['neg', 'pos']\n",  # the training file's: not used
+    ),
+    "suites judged differently": Case(
+        ["--train", "texts.jsonl", "--suite", "a.jsonl", "--suite", "b.jsonl"],
+        "--suite a.jsonl and --suite b.jsonl are judged with different settings (labels: ['neg', 'pos'] against "
+        "['bad', 'good']); fix validates as the gate judges, under one set of settings: run fix once per group of "
+        "suites that share them",
+        setup=writes(
+            {
+                "texts.jsonl": lines(TEXTS),
+                "a.jsonl": lines([{"id": "a0", "text": "an unseen film", "label": 1}]),
+                "b.jsonl": lines([{"id": "b0", "text": "another unseen film", "label": 0}]),
+            }
+        ),
+        pyproject="[tool.muscle-guard.suites.a]\nlabels = ['neg', 'pos']\n"
+        "[tool.muscle-guard.suites.b]\nlabels = ['bad', 'good']\n",
+    ),
+    "a budget validation cannot measure": Case(
+        ["--train", "texts.jsonl", "--suite", "gate.jsonl"],
+        "fix --aim budget: the old model ",
+        setup=writes(
+            {"texts.jsonl": lines(TEXTS), "gate.jsonl": lines([{"id": "g0", "text": "an unseen film", "label": 1}])}
+        ),
+        pyproject="[tool.muscle-guard.suites.gate]\nmax_nfr = 1.0\n",  # nothing validation could ever fail
+    ),
     "token-level fix across tokenizers": Case(
         ["--train", "questions.jsonl", "--strategy", "muscle"],
         "--strategy muscle is token-level and needs the same tokenizer for old and new",
@@ -159,14 +196,22 @@ def test_fix_refuses_with_one_line_and_leaves_out_alone(project: Project, models
     before = {f: (project.path / f).read_bytes() for f in project.files()}
     dirs_before = sorted(p for p in project.path.rglob("*") if p.is_dir())
 
+    pyproject = "none.toml"
+    if case.pyproject:
+        project.write("pp.toml", case.pyproject)
+        pyproject = "pp.toml"
+        before["pp.toml"] = (project.path / "pp.toml").read_bytes()
     result = project.cli(
         "fix", "--old", str(old), "--new", str(new), "--out", "out", *case.args,
-        "--device", "cpu", "--epochs", "1", "--pyproject", "none.toml",
+        "--device", "cpu", "--epochs", "1", "--pyproject", pyproject,
     )  # fmt: skip
 
     assert result.exit_code == 2, result.output
-    assert result.error_lines()[0].startswith("Error: " + case.message.splitlines()[0])
-    assert result.stderr.replace("Error: ", "").strip().startswith(case.message)
+    errors = [line for line in result.error_lines() if line.startswith("Error: ")]
+    assert errors  # status lines may come first (what fix decided), then the refusal
+    assert errors[0].startswith("Error: " + case.message.splitlines()[0])
+    said = result.stderr[result.stderr.index("Error: ") :].replace("Error: ", "").strip()
+    assert said.startswith(case.message)
     assert {f: (project.path / f).read_bytes() for f in project.files()} == before
     assert sorted(p for p in project.path.rglob("*") if p.is_dir()) == dirs_before
     assert_no_traceback(result.output)

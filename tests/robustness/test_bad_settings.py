@@ -158,6 +158,19 @@ PYPROJECT: dict[str, Case] = {
         "{pp} [tool.muscle-guard.suites.capitals]: normaliser = 'final-number' is invalid; expected one of exact, "
         "lower, final_number",
     ),
+    "a normaliser in another case": Case(
+        f'{TABLE}\nnormaliser = "Lower"\n',
+        f"{{pp}} {TABLE}: normaliser = 'Lower' is invalid; expected one of exact, lower, final_number",
+    ),
+    "an accuracy floor below -1": Case(
+        "[tool.muscle-guard.suites.rivers]\nmin_accuracy_delta = -2\n",
+        "{pp} [tool.muscle-guard.suites.rivers]: min_accuracy_delta = -2 is invalid; expected a change of accuracy as "
+        "a fraction between -1 and 1 (-0.02 for -2 points)",
+    ),
+    "a scorer in capitals": Case(
+        f'{TABLE}\nscorer = "ROUGE1"\n',
+        f"{{pp}} {TABLE}: scorer = 'ROUGE1' is invalid; expected one of rouge1, rouge2, rougeL, exact",
+    ),
     "a misspelt scorer": Case(
         f'{TABLE}\nscorer = "rouge-1"\n',
         f"{{pp}} {TABLE}: scorer = 'rouge-1' is invalid; expected one of rouge1, rouge2, rougeL, exact",

@@ -181,6 +181,28 @@ CASES: dict[str, Case] = {
         line('{"id": "a", "prompt": "Summarise.", "reference": "A summary.", "scorer": "bleu"}'),
         (f"{BROKEN}:1: 'scorer' 'bleu' is not one of rouge1, rouge2, rougeL, exact",),
     ),
+    "a lone surrogate in a tag": Case(
+        line(GOOD[:-1] + ', "tags": ["ok", "b\\udc80d"]}'),
+        (
+            f"{BROKEN}:1: 'tags[1]' holds a lone surrogate (\\udc80 escaped in the JSON), which is not a Unicode "
+            "character and cannot be encoded for a model; fix or remove it",
+        ),
+    ),
+    "a key twice inside meta": Case(
+        line(GOOD[:-1] + ', "meta": {"source": "a", "source": "b"}}'),
+        (f"{BROKEN}:1: key 'source' appears twice in one object; JSON keeps the last one silently, so keep one",),
+    ),
+    "a blank exact-match answer": Case(
+        line('{"id": "a", "prompt": "Say something.", "answer": "   "}'),
+        (f"{BROKEN}:1: 'answer' must not be empty: an empty answer is matched by an empty output",),
+    ),
+    "a number of 5,000 digits": Case(
+        line('{"id": "a", "prompt": "How many?", "answer": ' + "9" * 5000 + "}"),
+        (
+            f"{BROKEN}:1: invalid JSON (Exceeds the limit (4300 digits) for integer string conversion: value has "
+            "5000 digits); write the number as a string",
+        ),
+    ),
 }
 IDS = list(CASES)
 

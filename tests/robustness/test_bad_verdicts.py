@@ -72,6 +72,30 @@ CASES: dict[str, Case] = {
         '[tool.muscle-guard.suites.broken]\nlabels = ["rotten", "fresh"]\n',
         (f"{BROKEN}:2: label 2 is out of range for the 2 labels set in {TABLE}",),
     ),
+    "a line's own final_number with no number": Case(
+        ({"id": "a", "prompt": "How many?", "answer": "n/a", "normaliser": "final_number"},),
+        "",
+        (
+            f"{BROKEN}:1: answer 'n/a' is empty under the 'final_number' normaliser (it holds no number), so every "
+            "output that normalises to nothing would count as right; fix the answer or the normaliser",
+        ),
+    ),
+    "a label in another case than the table's": Case(
+        (text("a", "neg"), text("b", "Neg"), text("c", "Neg")),
+        '[tool.muscle-guard.suites.broken]\nlabels = ["neg", "pos"]\n',
+        (
+            f"{BROKEN}:2: label 'Neg' is not one of the labels ('neg', 'pos'); set labels = [...] in {TABLE}, or "
+            "write the label as a class index (and 1 more line like it)",
+        ),
+    ),
+    "every line with a label the table lacks, said once": Case(
+        tuple(text(f"t{i}", "fresh") for i in range(300)),
+        '[tool.muscle-guard.suites.broken]\nlabels = ["rotten"]\n',
+        (
+            f"{BROKEN}:1: label 'fresh' is not one of the labels ('rotten'); set labels = [...] in {TABLE}, or write "
+            "the label as a class index (and 299 more lines like it)",
+        ),
+    ),
 }
 IDS = list(CASES)
 
