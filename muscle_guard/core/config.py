@@ -55,6 +55,10 @@ class SuiteSettings:
     max_new_tokens: int = 64
     stop: tuple[str, ...] = ("\n\n",)
     labels: tuple[str, ...] = ()
+    # Evaluation logs (`lm-eval:`, `inspect:`): which per-sample metric decides right/wrong, under which filter
+    # ("": the documented default of the task's shape, docs/logs.md).
+    log_metric: str = ""
+    log_filter: str = ""
     gates: Gates = field(default_factory=Gates)
 
     def render(self, text: str) -> str:
@@ -181,6 +185,13 @@ def _template(value: Any) -> str:
     return value
 
 
+def _name(value: Any) -> str:
+    """A metric or filter name of an evaluation log; "" is the default's."""
+    if not isinstance(value, str) or value != value.strip():
+        raise ValueError("a name")
+    return value
+
+
 def _accuracy_delta(value: Any) -> float:
     number = _float(value)
     if not -1.0 <= number <= 1.0:
@@ -206,6 +217,8 @@ _SUITE_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_new_tokens": _pos_int,
     "stop": _str_list,
     "labels": _labels,
+    "log_metric": _name,
+    "log_filter": _name,
 }
 _GATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_nfr": _fraction,
@@ -228,6 +241,8 @@ _TOML_TYPES: dict[str, str] = {
     "max_new_tokens": _WHOLE,
     "stop": _TEXTS,
     "labels": _TEXTS,
+    "log_metric": _TEXT,
+    "log_filter": _TEXT,
     "max_nfr": _NUMBER,
     "max_negative_flips": _WHOLE,
     "min_accuracy_delta": _NUMBER,

@@ -196,7 +196,7 @@ def _renamed(prediction: Prediction, id_: str) -> Prediction:
     """Cache entries are keyed by content; an instance renamed since keeps its prediction."""
     if prediction.id == id_:
         return prediction
-    return Prediction(id_, prediction.logliks, prediction.probs, prediction.text)
+    return Prediction(id_, prediction.logliks, prediction.probs, prediction.text, prediction.score)
 
 
 def _compute(

@@ -13,12 +13,15 @@ class Prediction:
     Multiple choice: `logliks` (summed log-likelihood of each choice given the prompt);
     classification: `probs` (class probabilities in the model head's order);
     generation: `text` (the greedy continuation, cut at the first stop string).
+    `score`: the verdict the tool that evaluated the model wrote for this instance (an evaluation log's per-sample
+    metric: 1/0 for right/wrong, or a continuous score); when set, it decides, not muscle-guard's own scorer.
     """
 
     id: str
     logliks: tuple[float, ...] = ()
     probs: tuple[float, ...] = ()
     text: str | None = None
+    score: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"id": self.id}
@@ -28,6 +31,8 @@ class Prediction:
             out["probs"] = list(self.probs)
         if self.text is not None:
             out["text"] = self.text
+        if self.score is not None:
+            out["score"] = self.score
         return out
 
     @classmethod
@@ -39,9 +44,11 @@ class Prediction:
         text = data.get("text")
         if text is not None and not isinstance(text, str):
             raise TypeError("text must be a string")
+        score = data.get("score")
         return cls(
             id=id_,
             logliks=tuple(float(x) for x in data.get("logliks", ())),
             probs=tuple(float(x) for x in data.get("probs", ())),
             text=text,
+            score=None if score is None else float(score),
         )

@@ -21,6 +21,9 @@ Factory = Callable[[ModelRef, RunOptions], Backend]
 BUILTIN: dict[str, str] = {
     "hf": "muscle_guard.backends.hf:load",
     "fake": "muscle_guard.backends.fake:load",
+    # Evaluation logs: frozen sides that answer from what another tool wrote (PredictionSources, not Backends).
+    "lm-eval": "muscle_guard.backends.logs.lm_eval:open_log",
+    "inspect": "muscle_guard.backends.logs.inspect:open_log",
 }
 # Schemes served by first-party plugins in plugins/: an absent one names the package to install.
 KNOWN_PLUGINS: dict[str, str] = {"gguf": "muscle-guard-llamacpp"}

@@ -136,7 +136,10 @@ def choose(values: tuple[float, ...]) -> tuple[int, float | None]:
 
 
 def judge(instance: Instance, prediction: Prediction, settings: SuiteSettings) -> Judgement:
-    """Score one prediction of one instance under the suite's settings."""
+    """Score one prediction of one instance under the suite's settings (or take the evaluating tool's verdict,
+    when the prediction carries one: `Prediction.score`)."""
+    if prediction.score is not None:
+        return _tool_verdict(instance, prediction, settings)
     if instance.shape is Shape.MULTIPLE_CHOICE:
         if len(prediction.logliks) != len(instance.choices):
             raise ValueError(
@@ -172,6 +175,24 @@ def judge(instance: Instance, prediction: Prediction, settings: SuiteSettings) -
     assert instance.reference is not None
     score = get_scorer(instance.scorer or settings.scorer)(text, instance.reference)
     return Judgement(answer=text, correct=score >= 1.0, score=score)
+
+
+def _tool_verdict(instance: Instance, prediction: Prediction, settings: SuiteSettings) -> Judgement:
+    """The judgement an evaluation log already made: right when its per-sample metric is 1 (binary shapes), the
+    metric itself as the score when continuous; the answer shown is the pick or the text the tool recorded."""
+    assert prediction.score is not None
+    score = prediction.score
+    picked: int | None = None
+    margin: float | None = None
+    answer = prediction.text or ""
+    if prediction.logliks and len(prediction.logliks) == len(instance.choices):
+        values = prediction.logliks
+        if settings.mc_norm == "acc_norm":
+            values = tuple(ll / max(len(c), 1) for ll, c in zip(values, instance.choices, strict=True))
+        picked, margin = choose(values)
+        answer = instance.choices[picked].strip()
+    correct = score >= 1.0
+    return Judgement(answer=answer, correct=correct, score=score, choice=picked, margin=margin)
 
 
 def reference_text(instance: Instance, settings: SuiteSettings) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from muscle_guard.core.evaluate import SuiteEvaluation
 from muscle_guard.core.flips import InstanceOutcome
 from muscle_guard.core.formatting import percent, quoted
@@ -42,6 +44,8 @@ def _evidence(outcome: InstanceOutcome) -> list[str]:
         lines.append("    new: " + "  ".join(f"{p:.3f}" for p in new.probs))
     elif outcome.delta is not None:
         lines.append(f"  scores: old {outcome.old.score:.4f}  new {outcome.new.score:.4f}  D = {outcome.delta:+.4f}")
+    if old is not None and new is not None and old.score is not None and new.score is not None:
+        lines.append(f"  the log's per-sample metric: old {old.score:g}, new {new.score:g}")
     return lines
 
 
@@ -55,8 +59,11 @@ def flip_diff(outcome: InstanceOutcome, evaluation: SuiteEvaluation) -> str:
         f"negative flip: the old model was right, the new one is wrong "
         f"(suite {evaluation.suite.name}: NFR {percent(m.nfr)} = {m.nf}/{m.n}, budget {evaluation.verdict.budget})"
     )
+    instance = next((i for i in evaluation.suite.instances if i.id == outcome.id), None)
+    doc = instance.meta.get("doc") if instance is not None else None
     lines = [
         head,
+        *([f"  doc:       {quoted(json.dumps(doc, ensure_ascii=False, default=str), PROMPT_CHARS)}"] if doc else []),
         f"  prompt:    {quoted(outcome.prompt, PROMPT_CHARS)}",
         f"  reference: {quoted(outcome.reference, ANSWER_CHARS)}",
         f"  old:       {quoted(outcome.old.answer, ANSWER_CHARS)}  ({_mark(outcome.old.correct)})",

@@ -48,6 +48,20 @@ class SuiteFile(pytest.File):
         yield GateItem.from_parent(self, name=GATE_NAME, nodeid=f"{self.nodeid}::{GATE_NAME}")
 
 
+class LogSuite(pytest.Collector):
+    """A suite made from two evaluation logs (no file of its own): its node id is the task's name, so its tests
+    are `TASK::doc-17`. Collected by the plugin when a run has no suite files (runtime.log_suite_items)."""
+
+    def __init__(self, *, suite: Suite, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+
+    def collect(self) -> Iterator[pytest.Item]:
+        for instance in self.suite.instances:
+            yield InstanceItem.from_parent(self, name=instance.id, instance=instance)
+        yield GateItem.from_parent(self, name=GATE_NAME, nodeid=f"{self.nodeid}::{GATE_NAME}")
+
+
 def _relative(problem: str, path: Path, config: pytest.Config) -> str:
     """`problem` with the suite's path (where it starts with it) as the user would type it: relative to where
     pytest runs."""
@@ -58,7 +72,7 @@ def _relative(problem: str, path: Path, config: pytest.Config) -> str:
 
 
 class _MuscleItem(pytest.Item):
-    parent: SuiteFile
+    parent: SuiteFile | LogSuite
 
     @property
     def suite(self) -> Suite:

@@ -18,7 +18,7 @@ from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.report import write_report
 from muscle_guard.core.suite import discover_suites, load_suite, suite_name
-from muscle_guard.pytest_plugin.items import GateItem, SuiteFile
+from muscle_guard.pytest_plugin.items import GateItem, LogSuite, SuiteFile
 from muscle_guard.pytest_plugin.options import MuscleOptions
 from muscle_guard.pytest_plugin.session import MuscleSession
 from muscle_guard.pytest_plugin.state import SESSION_KEY
@@ -89,13 +89,49 @@ class MusclePlugin:
         if pairs and len(self.broken) == len(pairs):
             raise pytest.UsageError(*self.broken.values())
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
-        """Deselect the items of pairs that cannot run (xdist workers find them the same way, silently)."""
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_collection_modifyitems(
+        self, session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """Suites from evaluation logs when the run has no suite files (before -k and -m select), then the items of
+        pairs that cannot run deselected (xdist workers find them the same way, silently)."""
+        if not any(isinstance(getattr(item, "parent", None), SuiteFile) for item in items):
+            items.extend(self._log_items(session))
+        self._deselect_broken(config, items)
+
+    def _log_items(self, session: pytest.Session) -> list[pytest.Item]:
+        """A `LogSuite` per task both logs of a pair hold (`lm-eval:`/`inspect:` on both sides), with its items."""
+        from muscle_guard.backends.logs.source import LogSource, log_suites
+
+        out: list[pytest.Item] = []
+        for pair in self.options.pairs.pairs:
+            if pair.label in self.broken:
+                continue
+            try:
+                old, new = self.session.source("old", pair), self.session.source("new", pair)
+            except MuscleGuardError:
+                continue  # said once already (pytest_sessionstart), or by each item
+            if not (isinstance(old, LogSource) and isinstance(new, LogSource)):
+                continue
+            try:
+                suites, notes = log_suites(old, new, lambda name: self.session.options.project.settings_for(name))
+            except MuscleGuardError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            if not self.is_worker:
+                self.warnings.extend(notes)
+            for suite in suites:
+                if self.options.pairs.named and self.session.pair_for(suite.name).label != pair.label:
+                    continue
+                self.session.claim_name(suite)
+                collector = LogSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite)
+                out.extend(collector.collect())
+        return out
+
+    def _deselect_broken(self, config: pytest.Config, items: list[pytest.Item]) -> None:
         pairs: dict[str, Any] = {}
         for item in items:
             parent = getattr(item, "parent", None)
-            if isinstance(parent, SuiteFile):
+            if isinstance(parent, SuiteFile | LogSuite):
                 pair = self.session.pair_for(parent.suite)
                 pairs.setdefault(pair.label, pair)
         broken = self.broken if not self.is_worker else self.session.unusable(pairs.values())
@@ -105,7 +141,7 @@ class MusclePlugin:
         drop: list[pytest.Item] = []
         for item in items:
             parent = getattr(item, "parent", None)
-            gone = isinstance(parent, SuiteFile) and self.session.pair_for(parent.suite).label in broken
+            gone = isinstance(parent, SuiteFile | LogSuite) and self.session.pair_for(parent.suite).label in broken
             (drop if gone else keep).append(item)
         if drop:
             config.hook.pytest_deselected(items=drop)
