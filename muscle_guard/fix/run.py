@@ -271,9 +271,13 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
     difference = tokenizer_difference(models.tokenizer_facts(old_loaded), models.tokenizer_facts(student_loaded))
     default = request.strategy is None  # fix's own choice: it may pick the level, or sequence level for generation
     resolved = resolve_strategy(request.requested_strategy, train_suite.shape, difference, request.level, default)
-    config = replace(request.config, strategy=resolved.strategy, choice_level=resolved.choice_level)
+    weight, beta = request.config.ensemble_weight, request.config.ensemble_beta
     if default and resolved.strategy is not Strategy.ENSEMBLE:  # the ensemble's weights mean nothing there
-        config = replace(config, ensemble_weight=TrainConfig.ensemble_weight, ensemble_beta=TrainConfig.ensemble_beta)
+        weight, beta = TrainConfig.ensemble_weight, TrainConfig.ensemble_beta
+    config = replace(
+        request.config, strategy=resolved.strategy, choice_level=resolved.choice_level, ensemble_weight=weight,
+        ensemble_beta=beta,
+    )  # fmt: skip
     if request.aim is Aim.BUDGET and resolved.strategy not in (Strategy.ENSEMBLE, Strategy.SEQUENCE):
         raise FixError(
             f"--aim budget searches the ensemble's weights; it trains --strategy ensemble, not {resolved.strategy.value}"

@@ -222,3 +222,25 @@ def test_aim_budget_on_multiple_choice_at_both_levels(
             record["aim"]["chosen"] == max(meeting, key=lambda p: (p["acc"], -p["nfr"], p["ensemble_weight"]))["label"]
         )
     assert (out / "adapter_model.safetensors").is_file() == bool(meeting)
+
+
+def test_the_default_on_generation_across_tokenizers_is_sequence_level(
+    causal_pairs: CausalPairs, run_cli: RunCli, tmp_path: Path
+) -> None:
+    # No strategy named: the default ensemble cannot mix two vocabularies' next tokens, so sequence level is used
+    # (it used to stop on "--ensemble-weight ... apply to --strategy ensemble only").
+    rows = [
+        {"id": r["id"], "prompt": r["prompt"], "answer": r["choices"][r["answer"]].strip()}
+        for r in map(json.loads, causal_pairs.train.read_text().splitlines())
+    ]
+    train = write_jsonl(tmp_path / "gen.jsonl", rows)
+    project = tmp_path / "pyproject.toml"
+    project.write_text('[tool.muscle-guard]\nmax_new_tokens = 3\nnormaliser = "lower"\n', encoding="utf-8")
+    result = run_cli(
+        "--old", str(causal_pairs.old), "--new", str(causal_pairs.new_other_tokenizer), "--train", str(train),
+        "--out", str(tmp_path / "out"), "--epochs", "1", "--pyproject", str(project), *TINY,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert "fix: strategy sequence: the default across tokenizers on generation" in result.stderr
+    record = json.loads((tmp_path / "out" / "muscle_fix.json").read_text())
+    assert record["strategy"]["used"] == "sequence"
