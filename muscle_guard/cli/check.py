@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
+from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.run_options import BY_KEY, RUN_OPTIONS, split_list
 
 
@@ -39,9 +40,13 @@ def check(
     passed_on = [a for a, suite in zip(given, is_suite, strict=True) if not suite]
     # Only the suites: with no paths, pytest would also run the project's own tests.
     suite_paths = typed or _configured_suites()
-    with reported_errors(exit_code=int(pytest.ExitCode.USAGE_ERROR)):
-        refuse_empty_suite_paths(suite_paths, "PATHS" if typed else "suites")
-    args: list[str] = [str(p) for p in suite_paths]
+    if not typed and _from_logs(settings) and not any(p.exists() for p in suite_paths):
+        # Two evaluation logs and no suite files: the logs' tasks are the suites, and no file is collected.
+        args: list[str] = ["--ignore-glob=*", "."]
+    else:
+        with reported_errors(exit_code=int(pytest.ExitCode.USAGE_ERROR)):
+            refuse_empty_suite_paths(suite_paths, "PATHS" if typed else "suites")
+        args = [str(p) for p in suite_paths]
     # The plugin module was imported before pytest.main started, so pytest cannot rewrite its asserts
     # (it has none to rewrite): without this filter every run ends with a warning about it.
     args += ["-W", "ignore:Module already imported so cannot be rewritten; muscle_guard"]
@@ -109,6 +114,22 @@ def _signature() -> inspect.Signature:
 
 
 check.__signature__ = _signature()  # type: ignore[attr-defined]
+
+
+LOG_SCHEMES = ("lm-eval:", "inspect:")
+
+
+def _from_logs(settings: dict[str, Any]) -> bool:
+    """Whether both models are evaluation logs (given here, or as old and new in ./pyproject.toml)."""
+    from muscle_guard.core.config import load_project_config
+
+    pyproject = Path("pyproject.toml")
+    try:
+        run = load_project_config(pyproject if pyproject.is_file() else None).run
+    except MuscleGuardError:
+        return False
+    refs = [settings.get(side) or run.get(side) for side in ("old", "new")]
+    return all(isinstance(ref, str) and ref.startswith(LOG_SCHEMES) for ref in refs)
 
 
 def _configured_suites() -> list[Path]:

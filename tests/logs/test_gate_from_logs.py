@@ -239,3 +239,24 @@ def test_a_truncated_samples_file_is_refused_naming_its_line(empty: pytest.Pytes
     (error,) = [line for line in run.stderr.str().splitlines() if line.startswith("ERROR")]
     assert error.startswith(f"ERROR: --muscle-new: {cut}:")
     assert "not JSON" in error
+
+
+def test_check_gates_two_logs_without_suite_files_and_prints_the_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from muscle_guard.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_own.py").write_text("def test_own():\n    assert False\n", encoding="utf-8")
+    result = CliRunner().invoke(
+        app, ["check", "--old", f"lm-eval:{LM / 'v1'}", "--new", f"lm-eval:{LM / 'v2'}", "--max-nfr", "1", "--json"]
+    )
+    assert result.exit_code == 0, result.stderr[-2000:]  # the project's own failing test is not collected
+    report = json.loads(result.stdout)
+    assert sorted(s["name"] for s in report["suites"]) == ["mg_gen", "mg_mc"]
+    assert report["old"]["kind"] == "lm-eval log"
+    nf = {s["name"]: s["metrics"]["nf"] for s in report["suites"]}
+    assert nf == {"mg_mc": len(lm_oracle("mg_mc", "acc")), "mg_gen": len(lm_oracle("mg_gen", "exact_match"))}
