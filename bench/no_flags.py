@@ -100,8 +100,8 @@ def headlines_task(fix_size: int) -> ct.Task:
             return text.lower()
 
         seen: set[str] = set()
-        rows: list[tuple[str, str]] = []
-        for label, texts in (("guardian", guardian), ("huffpost", huffpost[: len(guardian)])):
+        rows: list[tuple[str, int]] = []
+        for label, texts in ((0, guardian), (1, huffpost[: len(guardian)])):  # labels = ["guardian", "huffpost"]
             for text in map(clean, texts):
                 if text and text not in seen:
                     seen.add(text)

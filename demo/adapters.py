@@ -70,7 +70,9 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
     tokenizer, model = _lora_model(AutoModelForSequenceClassification, base_dir, recipe, "SEQ_CLS", ["classifier"])
     rows = train.instances[: recipe.train_size]
     texts = [i.text or "" for i in rows]
-    labels = [int(i.label) if isinstance(i.label, int) else 0 for i in rows]
+    if any(not isinstance(i.label, int) for i in rows):  # a label name would silently train as class 0
+        raise ValueError(f"{train.path}: the adapter recipe trains on class indices; write labels as 0, 1, ...")
+    labels = [int(i.label) for i in rows if isinstance(i.label, int)]
 
     def loss_of(batch: list[int]) -> Any:
         enc = tokenizer(
