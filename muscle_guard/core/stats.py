@@ -78,7 +78,7 @@ def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = BOOT
         return Interval(0.0, 0.0)
     rng = random.Random(seed)
     means = sorted(math.fsum(values[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
-    return Interval(means[int(0.025 * resamples)], means[min(resamples - 1, int(math.ceil(0.975 * resamples)) - 1)])
+    return Interval(means[int(0.025 * resamples)], means[min(resamples - 1, math.ceil(0.975 * resamples) - 1)])
 
 
 def holm(pvalues: Sequence[float]) -> list[float]:
