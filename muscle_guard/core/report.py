@@ -19,6 +19,7 @@ from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import ConfigError, ReportError
 from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
 from muscle_guard.core.gates import GateVerdict
+from muscle_guard.core.intervals import suite_intervals
 from muscle_guard.core.json_types import json_list, json_object, text
 from muscle_guard.core.suite import Shape
 from muscle_guard.core.versions import library_versions
@@ -78,6 +79,8 @@ class SuiteReport:
             "suite_hash": self.suite_hash,
             "settings": self.settings.to_json(),
             "metrics": self.metrics.to_json(),
+            # 95% intervals, computed from the metrics and outcomes (never read back: from_json ignores them)
+            "intervals": {k: v.to_json() for k, v in suite_intervals(self.metrics, self.outcomes).items()},
             "verdict": self.verdict.to_json(),
             "slices": {tag: metrics.to_json() for tag, metrics in self.slices.items()},
             "outcomes": [outcome.to_json() for outcome in self.outcomes],

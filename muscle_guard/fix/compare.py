@@ -5,6 +5,7 @@ NFR_c (old vs the compatibility model), ΔNFR_c = NFR_c − NFR, Δ%NFR_c = ΔNF
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -13,9 +14,11 @@ from muscle_guard.core.backend import ModelInfo, RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig
 from muscle_guard.core.evaluate import evaluate_suite, to_suite_report
+from muscle_guard.core.flips import Outcome
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.report import RunReport, SuiteReport
 from muscle_guard.core.sources import close_source, open_source
+from muscle_guard.core.stats import paired_difference
 from muscle_guard.core.suite import Suite
 
 
@@ -41,10 +44,14 @@ class SuiteComparison:
     passed_before: bool
     passed_after: bool
     reasons_after: tuple[str, ...]
+    # The 95% interval of ΔNFR_c, paired on the suite's instances (a flip before, after, both or neither): a
+    # fix whose interval holds 0 is not told apart from noise on this suite (core.stats.paired_difference).
+    delta_nfr_c_ci: tuple[float, float] = (0.0, 0.0)
 
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["reasons_after"] = list(self.reasons_after)
+        out["delta_nfr_c_ci"] = list(self.delta_nfr_c_ci)
         return out
 
 
@@ -108,6 +115,10 @@ def compare_suites(
         after_reports.append(to_suite_report(after))
         b, a = before.metrics, after.metrics
         delta = a.nfr - b.nfr
+        was = {o.id: o.outcome is Outcome.NEGATIVE_FLIP for o in before.outcomes}
+        now = {o.id: o.outcome is Outcome.NEGATIVE_FLIP for o in after.outcomes}
+        cells = Counter((was[i], now[i]) for i in was)
+        ci = paired_difference(cells[True, True], cells[True, False], cells[False, True], cells[False, False])
         out.append(
             SuiteComparison(
                 suite=suite.name,
@@ -128,6 +139,7 @@ def compare_suites(
                 passed_before=before.verdict.passed,
                 passed_after=after.verdict.passed,
                 reasons_after=after.verdict.reasons,
+                delta_nfr_c_ci=(ci.low, ci.high),
             )
         )
     return FixComparison(tuple(out), tuple(after_reports), infos["old"], infos["new"], infos["fixed"])

@@ -31,6 +31,8 @@ class FixPoint:
     nf_after: int | None = None
     passed_before: bool | None = None
     passed_after: bool | None = None
+    # The paired 95% interval of NFR_c − NFR (fractions), when the fix recorded one
+    delta_nfr_ci: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,16 @@ def _from_comparison(row: Any) -> FixPoint:
         nf_after=optional(whole, row.get("nf_c")),
         passed_before=optional(boolean, row.get("passed_before")),
         passed_after=optional(boolean, row.get("passed_after")),
+        delta_nfr_ci=_pair(row.get("delta_nfr_c_ci")),
     )
+
+
+def _pair(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) != 2:
+        raise TypeError(f"delta_nfr_c_ci: expected [low, high], got {value!r}")
+    return number(value[0], "delta_nfr_c_ci"), number(value[1], "delta_nfr_c_ci")
 
 
 def _from_metrics(suite: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> FixPoint:

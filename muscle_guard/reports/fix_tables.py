@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from muscle_guard.core.formatting import percent, points
-from muscle_guard.reports.cells import gate_markup
+from muscle_guard.reports.cells import delta_interval_text, gate_markup
 
 FRONTIER_HEADERS = ("model", "weights", "val acc", "val NFR (NF)", "meets the aim", "frontier")
 
@@ -85,15 +85,17 @@ def comparison_table(rows: Sequence[Mapping[str, Any]]) -> Table:
     """Each --suite before (old→new) and after (old→fixed), from SuiteComparison.to_json() rows."""
     table = Table(
         "suite", "N", "acc old", "acc new", "acc fixed", "NFR (NF)", "NFR_c (NF)", "PFR → PFR_c",
-        "Δ%NFR_c", "Δacc_c", "gate",
+        "Δ%NFR_c", "ΔNFR_c 95% CI", "Δacc_c", "gate",
         title="muscle-guard fix: before (old→new) and after (old→fixed)",
     )  # fmt: skip
     for r in rows:
         pct = "-" if r.get("delta_pct_nfr_c") is None else f"{r['delta_pct_nfr_c'] * 100:+.1f}%"
+        ci = r.get("delta_nfr_c_ci")
+        ci = "-" if not isinstance(ci, list) or len(ci) != 2 else delta_interval_text((ci[0], ci[1]))
         table.add_row(
             escape(str(r["suite"])), str(r["n"]), percent(r["acc_old"]), percent(r["acc_new"]),
             percent(r["acc_fixed"]), f"{percent(r['nfr'])} ({r['nf']})", f"{percent(r['nfr_c'])} ({r['nf_c']})",
-            f"{percent(r['pfr'])} → {percent(r['pfr_c'])}", pct, points(r["delta_acc_c"]),
+            f"{percent(r['pfr'])} → {percent(r['pfr_c'])}", pct, ci, points(r["delta_acc_c"]),
             gate_markup(bool(r["passed_after"])),
         )  # fmt: skip
     return table

@@ -11,7 +11,7 @@ import re
 
 from muscle_guard.core.formatting import percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
-from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells
+from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells, nfr_change
 from muscle_guard.reports.fix import fix_error, fix_points
 
 MAX_FLIPS_PER_SUITE = 5
@@ -93,11 +93,11 @@ def _fix_lines(report: RunReport, max_suites: int) -> list[str]:
         ]
     if not points:
         return []
-    lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | gate |", "|---|---:|---:|---|"]
+    lines = ["", "### Fix: before → after", "", "| suite | accuracy | NFR | Δ%NFR | gate |", "|---|---:|---:|---:|---|"]
     for p in points[:max_suites]:
         gate = "-" if p.passed_after is None else gate_emoji(p.passed_after)
         lines.append(
             f"| {md_cell(p.suite)} | {p.acc_before:.4f} → {p.acc_after:.4f} | "
-            f"{percent(p.nfr_before)} → {percent(p.nfr_after)} | {gate} |"
+            f"{percent(p.nfr_before)} → {percent(p.nfr_after)} | {nfr_change(p)} | {gate} |"
         )
     return lines

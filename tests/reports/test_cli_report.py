@@ -40,7 +40,16 @@ def flips(n: int, *, prompt: str = "", start: int = 0) -> list[InstanceOutcome]:
     ("fmt", "expected"),
     [
         ("terminal", ["sarcasm", "samsum", "33.33%", "0.6667", "FAIL", "worst negative flips"]),
-        ("markdown", ["## muscle-guard: failed", "| sarcasm | 3 | 0.6667 | 0.6667 | +0.0000 | 1 | 33.33%", "❌ FAIL"]),
+        # NFR and Δacc carry their 95% intervals (Wilson; paired), in percent points
+        (
+            "markdown",
+            [
+                "## muscle-guard: failed",
+                "| sarcasm | 3 | 0.6667 | 0.6667 | +0.0000 (",
+                "| 1 | 33.33% (6.1–79.2) |",
+                "❌ FAIL",
+            ],
+        ),
         ("html", ["<!DOCTYPE html>", "<b>sarcasm</b>", "33.33%", "0.6667", "+0.0000", "negative flips"]),
     ],
 )
@@ -308,7 +317,32 @@ def test_markdown_cells_cannot_break_the_table_or_add_html(save: Save) -> None:
 def test_markdown_of_a_fix_run_has_a_before_after_table(save: Save) -> None:
     fix = {"before": {"sarcasm": {"acc_new": 0.6, "nfr": 0.3}}, "after": {"sarcasm": {"acc_new": 0.7, "nfr": 0.1}}}
     _, text, _ = invoke(save(run_report(kind="fix", fix=fix)), "--format", "markdown")
-    assert "| sarcasm | 0.6000 → 0.7000 | 30.00% → 10.00% | - |" in text
+    assert "| sarcasm | 0.6000 → 0.7000 | 30.00% → 10.00% | -66.7% | - |" in text
+
+
+@pytest.mark.parametrize("fmt", ["terminal", "markdown", "html"])
+def test_a_fix_run_shows_the_paired_interval_of_its_nfr_change(save: Save, fmt: str) -> None:
+    rows = [
+        {
+            "suite": "sarcasm",
+            "acc_new": 0.6,
+            "acc_fixed": 0.7,
+            "nfr": 0.3,
+            "nfr_c": 0.1,
+            "delta_nfr_c_ci": [-0.31, -0.09],
+        },
+        {
+            "suite": "rivers",
+            "acc_new": 0.6,
+            "acc_fixed": 0.6,
+            "nfr": 0.1,
+            "nfr_c": 0.08,
+            "delta_nfr_c_ci": [-0.1, 0.05],
+        },
+    ]
+    _, text, _ = invoke(save(run_report(kind="fix", fix={"suites": rows, "passed": True})), "--format", fmt)
+    assert "-66.7% (-31.0, -9.0 pts)" in text
+    assert "-20.0% (-10.0, +5.0 pts (holds 0))" in text  # a change not told apart from noise says so
 
 
 # --- errors ------------------------------------------------------------------------------------------

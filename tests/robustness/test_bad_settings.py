@@ -20,8 +20,8 @@ if TYPE_CHECKING:
 TABLE = "[tool.muscle-guard]"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KNOWN_SETTINGS = (
-    "alpha, epsilon, labels, max_negative_flips, max_new_tokens, max_nfr, mc_norm, min_accuracy_delta, "
-    "normaliser, prompt_template, scorer, stop"
+    "alpha, epsilon, labels, log_filter, log_metric, max_negative_flips, max_new_tokens, max_nfr, mc_norm, "
+    "min_accuracy_delta, normaliser, prompt_template, scorer, stop"
 )
 
 
@@ -107,9 +107,9 @@ PYPROJECT: dict[str, Case] = {
     "misspelt key": Case(
         f"{TABLE}\nmax_nrf = 0.1\n",
         f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, device, dtype, "
-        "epsilon, labels, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, min_accuracy_delta, new, "
-        "new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, stop, suite_paths, suites, "
-        "trust_remote_code, waivers",
+        "epsilon, labels, log_filter, log_metric, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, "
+        "min_accuracy_delta, new, new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, "
+        "stop, suite_paths, suites, trust_remote_code, waivers",
     ),
     "misspelt key in a suite table": Case(
         "[tool.muscle-guard.suites.capitals]\nmax_nrf = 0.1\n",
