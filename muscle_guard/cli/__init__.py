@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from muscle_guard.cli import check, fix, predict, report, suite, validate
+from muscle_guard.cli import check, fix, floor, predict, report, suite, validate
 from muscle_guard.reports.console import install_console, install_warnings
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.command("validate")(validate.validate)
 app.command("predict")(predict.predict)
 app.command("report")(report.report)
 app.command("fix")(fix.fix)
+app.command("floor")(floor.floor)
 app.add_typer(suite.app, name="suite")
 app.command("check", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(check.check)
 

@@ -41,6 +41,12 @@ class Gates:
     max_negative_flips: int | None = None
     min_accuracy_delta: float | None = None
     alpha: float | None = None
+    # A rate budget the suite is too small to decide (core.gates.undecided): "budget" keeps the budget's verdict
+    # and marks it, "fail" fails the suite, "pass" lets its flips pass (docs/statistics.md argues the default).
+    not_enough_data: str = "budget"
+
+
+NOT_ENOUGH_DATA = ("budget", "fail", "pass")
 
 
 @dataclass(frozen=True)
@@ -225,6 +231,7 @@ _GATE_KEYS: dict[str, Callable[[Any], Any]] = {
     "max_negative_flips": _optional(_nonneg_int),
     "min_accuracy_delta": _optional(_accuracy_delta),
     "alpha": _optional(_alpha),
+    "not_enough_data": _choice(NOT_ENOUGH_DATA),
 }
 SETTING_KEYS = frozenset(_SUITE_KEYS) | frozenset(_GATE_KEYS)
 
@@ -247,6 +254,7 @@ _TOML_TYPES: dict[str, str] = {
     "max_negative_flips": _WHOLE,
     "min_accuracy_delta": _NUMBER,
     "alpha": _NUMBER,
+    "not_enough_data": _TEXT,
 }
 _OPTIONAL = frozenset({"max_negative_flips", "min_accuracy_delta", "alpha"})  # "none" unsets an inherited gate
 

@@ -6,7 +6,7 @@ Shared by the pytest plugin, `muscle-guard check` and `muscle-guard fix` (before
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from muscle_guard.core.config import SuiteSettings
@@ -19,7 +19,7 @@ from muscle_guard.core.flips import (
     mcnemar_exact,
     metrics_by_tag,
 )
-from muscle_guard.core.gates import GateVerdict, evaluate_gates
+from muscle_guard.core.gates import GateVerdict, adjust_family, evaluate_gates
 from muscle_guard.core.predictions import Prediction
 from muscle_guard.core.report import SuiteReport
 from muscle_guard.core.scoring import get_normaliser, judge, normalise_lower, reference_text
@@ -91,6 +91,24 @@ def evaluate_suite(
     )
 
 
+def decide_family(evaluations: Sequence[SuiteEvaluation], correction: str) -> list[SuiteEvaluation]:
+    """Decide the verdicts of a run's gated suites together: when two or more set `alpha`, their McNemar p-values
+    form one family and `correction` (holm, bh or none) adjusts them before each is compared with its alpha, so
+    that noise across many (pair, suite) tests does not fail the run more often than alpha (docs/statistics.md).
+    Suites without alpha, and a family of one, keep their own verdicts."""
+    family = {str(i): e for i, e in enumerate(evaluations) if e.settings.gates.alpha is not None}
+    if len(family) < 2:
+        return list(evaluations)
+    pvalues = {k: _without_waived(e.metrics, len(e.waived)).mcnemar_p for k, e in family.items()}
+    adjusted = adjust_family(pvalues, correction)
+    out = list(evaluations)
+    for key, evaluation in family.items():
+        gated = _without_waived(evaluation.metrics, len(evaluation.waived))
+        verdict = evaluate_gates(gated, evaluation.settings.gates, adjusted[key])
+        out[int(key)] = dataclasses.replace(evaluation, verdict=verdict)
+    return out
+
+
 def _without_waived(metrics: SuiteMetrics, waived: int) -> SuiteMetrics:
     if not waived:
         return metrics
@@ -100,8 +118,10 @@ def _without_waived(metrics: SuiteMetrics, waived: int) -> SuiteMetrics:
     )
 
 
-def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None, *, pair: str = "") -> SuiteReport:
-    """The serialisable report of one evaluated suite (gated by model pair `pair`)."""
+def to_suite_report(
+    evaluation: SuiteEvaluation, path: str | None = None, *, pair: str = "", floor: float | None = None
+) -> SuiteReport:
+    """The serialisable report of one evaluated suite (gated by model pair `pair`; `floor`: its noise floor)."""
     suite = evaluation.suite
     return SuiteReport(
         name=suite.name,
@@ -114,4 +134,5 @@ def to_suite_report(evaluation: SuiteEvaluation, path: str | None = None, *, pai
         slices=evaluation.slices,
         outcomes=evaluation.outcomes,
         pair=pair,
+        floor=floor,
     )

@@ -64,6 +64,8 @@ class SuiteReport:
     slices: dict[str, SuiteMetrics] = field(default_factory=dict)
     outcomes: tuple[InstanceOutcome, ...] = ()
     pair: str = ""
+    # The suite's noise floor (core.floor), when the run had a floor file that measured it
+    floor: float | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -84,7 +86,7 @@ class SuiteReport:
             "verdict": self.verdict.to_json(),
             "slices": {tag: metrics.to_json() for tag, metrics in self.slices.items()},
             "outcomes": [outcome.to_json() for outcome in self.outcomes],
-        }
+        } | ({} if self.floor is None else {"floor": self.floor})
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> SuiteReport:
@@ -103,7 +105,16 @@ class SuiteReport:
             },
             outcomes=tuple(InstanceOutcome.from_json(json_object(o)) for o in json_list(data.get("outcomes", []))),
             pair=text(data.get("pair", "")),
+            floor=_optional_rate(data.get("floor")),
         )
+
+
+def _optional_rate(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise TypeError(f"floor: expected a rate between 0 and 1, got {value!r}")
+    return float(value)
 
 
 @dataclass(frozen=True, kw_only=True)

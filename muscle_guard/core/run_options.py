@@ -87,6 +87,17 @@ def parse_dtype(raw: Any) -> str:
     return text
 
 
+CORRECTIONS = ("holm", "bh", "none")
+FLOOR_FILE = "muscle-floor.json"  # where `muscle-guard floor` writes, and where a gate run looks by default
+
+
+def parse_correction(raw: Any) -> str:
+    text = str(raw)
+    if text not in CORRECTIONS:
+        raise ValueError(f"expected one of {', '.join(CORRECTIONS)}")
+    return text
+
+
 def split_list(raw: Any) -> list[str]:
     """A TOML list, or a comma- (or newline-) separated string, as its non-empty stripped items."""
     items = raw if isinstance(raw, list) else str(raw).replace("\n", ",").split(",")
@@ -117,8 +128,14 @@ RUN_OPTIONS: tuple[RunOption, ...] = (
     RunOption("min_accuracy_delta", "DELTA", "fail a suite whose accuracy changes by less than DELTA (e.g. -0.01)",
               "gate", type=float),
     RunOption("alpha", "ALPHA", "fail the flip budget only when McNemar's exact p < ALPHA", "gate", type=float),
+    RunOption("correction", "METHOD", "family-wise correction when alpha gates several (pair, suite) tests: holm "
+              "(default), bh (Benjamini–Hochberg) or none", "value", _TEXT, parse_correction),
+    RunOption("not_enough_data", "POLICY", "a suite too small to decide its max_nfr: budget (default: the budget "
+              "decides, the verdict is marked), fail or pass", "gate"),
     RunOption("epsilon", "EPS", "tolerance for continuous scores: a drop larger than EPS is a negative flip", "gate",
               type=float),
+    RunOption("floor", "FILE", f"noise floor file written by `muscle-guard floor` (default {FLOOR_FILE} at the "
+              "root, when it exists)", "path", _TEXT),
     RunOption("waivers", "FILE", "TOML file of waived negative flips (suite, id, reason, expires)", "path", _TEXT),
     RunOption("cache_dir", "DIR", f"prediction cache directory (default {DEFAULT_CACHE_DIR}/)", "path", _TEXT),
     RunOption("batch_size", "N", "model batch size (default: automatic, backing off on out-of-memory)", "value",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
@@ -106,4 +106,13 @@ def benjamini_hochberg(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
-CORRECTIONS = {"holm": holm, "bh": benjamini_hochberg, "none": lambda ps: list(ps)}
+def unadjusted(pvalues: Sequence[float]) -> list[float]:
+    """The p-values as they are (correction = "none")."""
+    return list(pvalues)
+
+
+CORRECTIONS: dict[str, Callable[[Sequence[float]], list[float]]] = {
+    "holm": holm,
+    "bh": benjamini_hochberg,
+    "none": unadjusted,
+}

@@ -13,10 +13,11 @@ from typing import Any
 from muscle_guard.core.backend import ModelInfo, RunOptions
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import ProjectConfig
-from muscle_guard.core.evaluate import evaluate_suite, to_suite_report
+from muscle_guard.core.evaluate import decide_family, evaluate_suite, to_suite_report
 from muscle_guard.core.flips import Outcome
 from muscle_guard.core.pipeline import predict_suite
 from muscle_guard.core.report import RunReport, SuiteReport
+from muscle_guard.core.run_options import parse_correction
 from muscle_guard.core.sources import close_source, open_source
 from muscle_guard.core.stats import paired_difference
 from muscle_guard.core.suite import Suite
@@ -107,11 +108,22 @@ def compare_suites(
             ]
         finally:
             close_source(source)
+    # The --suites are one family of McNemar tests before, and one after, as the gate would decide them together.
+    correction = parse_correction(project.run.get("correction", "holm"))
+    settings_of = [project.settings_for(s.name) for s in suites]
+    befores = decide_family(
+        [evaluate_suite(s, settings_of[i], predictions["old"][i], predictions["new"][i]) for i, s in enumerate(suites)],
+        correction,
+    )
+    afters = decide_family(
+        [
+            evaluate_suite(s, settings_of[i], predictions["old"][i], predictions["fixed"][i])
+            for i, s in enumerate(suites)
+        ],
+        correction,
+    )
     out, after_reports = [], []
-    for i, suite in enumerate(suites):
-        settings = project.settings_for(suite.name)
-        before = evaluate_suite(suite, settings, predictions["old"][i], predictions["new"][i])
-        after = evaluate_suite(suite, settings, predictions["old"][i], predictions["fixed"][i])
+    for suite, before, after in zip(suites, befores, afters, strict=True):
         after_reports.append(to_suite_report(after))
         b, a = before.metrics, after.metrics
         delta = a.nfr - b.nfr

@@ -22,7 +22,9 @@ from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.checks import refuse_unjudgeable, settings_problems
 from muscle_guard.core.config import ProjectConfig, SuiteSettings, load_project_config
 from muscle_guard.core.errors import FixError, MuscleGuardError, SuiteError
+from muscle_guard.core.floor import below_floor, configured_floor, read_floor
 from muscle_guard.core.fsutil import atomic_write_text
+from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
@@ -176,6 +178,20 @@ def _say_prompt_formats_are_not_used(project: ProjectConfig) -> None:
         )
 
 
+def _say_budgets_below_the_floor(project: ProjectConfig, suites: Sequence[Suite], root: Path) -> None:
+    """A --suite whose max_nfr is below its noise floor (`muscle-guard floor`): no fix can reach it on training
+    noise alone, and `--aim budget` will likely ship nothing."""
+    path = configured_floor(project.run, root)
+    if path is None:
+        return
+    floor = read_floor(path)
+    for suite in suites:
+        gates = project.settings_for(suite.name).gates
+        note = below_floor(suite.name, gates.max_nfr if uses_rate_budget(gates) else 0.0, floor.rate(suite.name))
+        if note:
+            message(f"warning: {note} ({path}); no fix gets under it")
+
+
 def load_data(request: FixRequest) -> FixData:
     """Phase 1: data, guards and the validation split: everything that can fail fast, before a model loads."""
     project = load_project_config(request.pyproject)
@@ -186,6 +202,7 @@ def load_data(request: FixRequest) -> FixData:
     refuse_duplicate_names(suites)
     for suite in suites:
         refuse_unjudgeable(suite, project)
+    _say_budgets_below_the_floor(project, suites, request.pyproject.parent)
     if not request.allow_overlap:
         refuse_overlaps(find_overlaps(train_suite, suites))
     _check_out(request)

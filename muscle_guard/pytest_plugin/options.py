@@ -17,8 +17,10 @@ from muscle_guard.core.pairs import PairPlan, plan_pairs
 from muscle_guard.core.prompt_format import parse_prompt_format
 from muscle_guard.core.run_options import (
     DEFAULT_CACHE_DIR,
+    FLOOR_FILE,
     RUN_OPTIONS,
     parse_batch_size,
+    parse_correction,
     parse_device,
     parse_dtype,
     split_list,
@@ -56,6 +58,8 @@ class MuscleOptions:
     trust_remote_code: bool = False
     allow_pickle: bool = False
     project: ProjectConfig = field(default_factory=ProjectConfig)
+    correction: str = "holm"
+    floor: Path | None = None  # the noise floor file, when one is configured or sits at the root
 
     @property
     def active(self) -> bool:
@@ -154,6 +158,9 @@ def _read(config: pytest.Config) -> MuscleOptions:
         trust_remote_code=bool(value("muscle_trust_remote_code")),
         allow_pickle=bool(value("muscle_allow_pickle")),
         project=project,
+        correction=parsed("muscle_correction", parse_correction) or "holm",
+        floor=parsed("muscle_floor", lambda v: _path(v, base("muscle_floor")))
+        or ((rootpath / FLOOR_FILE) if (rootpath / FLOOR_FILE).is_file() else None),
     )
     if options.active:
         named = [Path(a.split("::")[0]) for a in config.args if a.split("::")[0].endswith(".jsonl")]

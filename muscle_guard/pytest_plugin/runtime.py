@@ -17,7 +17,7 @@ from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
 from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.report import write_report
-from muscle_guard.core.suite import discover_suites, load_suite, suite_name
+from muscle_guard.core.suite import Suite, discover_suites, load_suite, suite_name
 from muscle_guard.pytest_plugin.items import GateItem, LogSuite, SuiteFile
 from muscle_guard.pytest_plugin.options import MuscleOptions
 from muscle_guard.pytest_plugin.session import MuscleSession
@@ -81,6 +81,7 @@ class MusclePlugin:
         try:
             if self.options.cache_dir:
                 PredictionCache(self.options.cache_dir).check_writable()
+            self.session.noise_floor()  # a floor file that cannot be read: one line, before any model runs
         except MuscleGuardError as exc:
             raise pytest.UsageError(str(exc)) from None
         pairs = self._run_pairs()
@@ -98,6 +99,15 @@ class MusclePlugin:
         if not any(isinstance(getattr(item, "parent", None), SuiteFile) for item in items):
             items.extend(self._log_items(session))
         self._deselect_broken(config, items)
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        """The run's suites, once -k, -m and broken pairs have deselected theirs: one family of McNemar tests."""
+        suites: dict[Path, Suite] = {}
+        for item in session.items:
+            parent = getattr(item, "parent", None)
+            if isinstance(parent, SuiteFile | LogSuite):
+                suites.setdefault(parent.suite.path, parent.suite)
+        self.session.family = list(suites.values())
 
     def _log_items(self, session: pytest.Session) -> list[pytest.Item]:
         """A `LogSuite` per task both logs of a pair hold (`lm-eval:`/`inspect:` on both sides), with its items."""

@@ -13,7 +13,8 @@ from muscle_guard.core.baseline import write_baseline
 from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.config import SuiteSettings
 from muscle_guard.core.errors import MuscleGuardError
-from muscle_guard.core.evaluate import SuiteEvaluation, evaluate_suite, to_suite_report
+from muscle_guard.core.evaluate import SuiteEvaluation, decide_family, evaluate_suite, to_suite_report
+from muscle_guard.core.floor import NoiseFloor, read_floor
 from muscle_guard.core.outputs import shown_path
 from muscle_guard.core.pairs import ModelPair
 from muscle_guard.core.pipeline import SuitePredictions, predict_suite
@@ -41,9 +42,13 @@ class MuscleSession:
     _evaluations: dict[Path, SuiteEvaluation | MuscleGuardError] = field(default_factory=dict)
     _old_predictions: dict[Path, tuple[Suite, SuiteSettings, SuitePredictions]] = field(default_factory=dict)
     _waivers: Waivers | None = None
+    _floor: NoiseFloor | None = None
     # Suites that failed to collect: their collection errors must not stop the other suites.
     broken_suites: int = 0
     _names: dict[str, Path] = field(default_factory=dict)
+    # The run's suites after selection (-k, -m, deselected pairs): the family whose McNemar tests are corrected.
+    family: list[Suite] = field(default_factory=list)
+    _family: set[Path] | None = None
     # Filled on the controller from the gate items' reports (ours or the workers').
     suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -119,6 +124,14 @@ class MuscleSession:
         if first.resolve() != suite.path.resolve():
             raise same_name_error(suite, first)
 
+    def noise_floor(self) -> NoiseFloor | None:
+        """The run's floor file (`floor`, or ./muscle-floor.json at the root), read once; None without one."""
+        if self.options.floor is None:
+            return None
+        if self._floor is None:
+            self._floor = read_floor(self.options.floor)
+        return self._floor
+
     def waivers(self) -> Waivers:
         if self._waivers is None:
             self._waivers = load_waivers(self.options.waivers)
@@ -145,10 +158,40 @@ class MuscleSession:
             )
 
     def evaluate(self, suite: Suite) -> SuiteEvaluation:
-        """The suite's evaluation, computed once (batched, through the cache) and reused by every item."""
+        """The suite's evaluation, computed once (batched, through the cache) and reused by every item. A suite in a
+        family of tests (two or more of the run's suites set `alpha`) is decided with the whole family, so the
+        family's suites are all evaluated first (core.evaluate.decide_family)."""
         cached = self._evaluations.get(suite.path)
+        if cached is None and suite.path in self._family_paths():
+            self._evaluate_family()
+            cached = self._evaluations.get(suite.path)
+        if cached is None:
+            cached = self._evaluate_one(suite)
         if isinstance(cached, MuscleGuardError):
             raise cached
+        return cached
+
+    def _family_paths(self) -> set[Path]:
+        """The paths of the run's suites that set `alpha`, when there are two or more (else none)."""
+        if self._family is None:
+            members = set()
+            for suite in self.family:
+                try:
+                    if self.settings_for(suite).gates.alpha is not None:
+                        members.add(suite.path)
+                except MuscleGuardError:
+                    continue  # its own items say why
+            self._family = members if len(members) > 1 else set()
+        return self._family
+
+    def _evaluate_family(self) -> None:
+        members = [s for s in self.family if s.path in self._family_paths()]
+        done = [e for e in (self._evaluate_one(s) for s in members) if isinstance(e, SuiteEvaluation)]
+        for evaluation in decide_family(done, self.options.correction):
+            self._evaluations[evaluation.suite.path] = evaluation
+
+    def _evaluate_one(self, suite: Suite) -> SuiteEvaluation | MuscleGuardError:
+        cached = self._evaluations.get(suite.path)
         if cached is not None:
             return cached
         try:
@@ -163,7 +206,7 @@ class MuscleSession:
             evaluation = evaluate_suite(suite, settings, old.predictions, new.predictions, self.waivers())
         except MuscleGuardError as exc:
             self._evaluations[suite.path] = exc
-            raise
+            return exc
         self._old_predictions[suite.path] = (suite, settings, old)
         self._evaluations[suite.path] = evaluation
         return evaluation
@@ -172,8 +215,10 @@ class MuscleSession:
         """What a gate item's report carries to the controller (survives xdist serialisation)."""
         path = shown_path(evaluation.suite.path, self.rootpath)
         pair = self.pair_for(evaluation.suite)
+        floor = self.noise_floor()
+        suite_floor = None if floor is None else floor.rate(evaluation.suite.name)
         return {
-            "suite": to_suite_report(evaluation, path, pair=pair.label).to_json(),
+            "suite": to_suite_report(evaluation, path, pair=pair.label, floor=suite_floor).to_json(),
             "pair": pair.label,
             "old": _with_prompt(self.source("old", pair).info, pair.old_prompt).to_json(),
             "new": _with_prompt(self.source("new", pair).info, pair.new_prompt).to_json(),

@@ -10,8 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from muscle_guard.core.flips import SuiteMetrics
+from muscle_guard.core.floor import below_floor
 from muscle_guard.core.formatting import opt_percent, p_text, percent
+from muscle_guard.core.gates import CORRECTION_NAMES, Adjustment, uses_rate_budget
 from muscle_guard.core.intervals import interval_text, suite_intervals
+from muscle_guard.core.report import SuiteReport
 from muscle_guard.reports.fix import FixPoint
 
 
@@ -69,11 +72,60 @@ def gate_word(passed: bool) -> str:
     return "pass" if passed else "FAIL"
 
 
-def gate_markup(passed: bool) -> str:
-    """`gate_word` in rich markup, for terminal tables."""
-    return f"[green]{gate_word(True)}[/]" if passed else f"[bold red]{gate_word(False)}[/]"
+def gate_markup(passed: bool, undecided: bool = False) -> str:
+    """`gate_word` in rich markup, for terminal tables; "?" marks a verdict the suite is too small to decide."""
+    word = f"[green]{gate_word(True)}[/]" if passed else f"[bold red]{gate_word(False)}[/]"
+    return word + (" [yellow]?[/]" if undecided else "")
 
 
-def gate_emoji(passed: bool) -> str:
-    """`gate_word` with a mark, for Markdown (a PR comment)."""
-    return f"✅ {gate_word(True)}" if passed else f"❌ {gate_word(False)}"
+def gate_emoji(passed: bool, undecided: bool = False) -> str:
+    """`gate_word` with a mark, for Markdown (a PR comment); "(not enough data)" where the suite cannot decide."""
+    word = f"✅ {gate_word(True)}" if passed else f"❌ {gate_word(False)}"
+    return word + (" (not enough data)" if undecided else "")
+
+
+def family_line(suites: Sequence[SuiteReport], shown: int = 5) -> str:
+    """How a run's McNemar tests were corrected as a family, with raw → adjusted p of the smallest few; "" when the
+    run had no family (fewer than two suites with alpha)."""
+    family = sorted((s for s in suites if s.verdict.adjustment is not None), key=lambda s: _adjusted(s).raw)
+    if not family:
+        return ""
+    first = _adjusted(family[0])
+    tests = f"{first.tests} McNemar tests (every gated suite with alpha)"
+    if first.method == "none":
+        alphas = [s.settings.gates.alpha or 0.0 for s in family]
+        chance = 1 - (1 - max(alphas)) ** first.tests
+        return (
+            f'alpha: {tests} without correction (correction = "none"): noise alone fails one of them up to '
+            f'{chance:.0%} of the time; correction = "holm" keeps that at alpha'
+        )
+    pairs = ", ".join(f"{s.name} {p_text(_adjusted(s).raw)} → {p_text(_adjusted(s).p)}" for s in family[:shown]) + (
+        f" and {len(family) - shown} more" if len(family) > shown else ""
+    )
+    name = CORRECTION_NAMES.get(first.method, first.method)
+    return f"alpha: {name}'s correction over {tests} decides the verdicts; McNemar p raw → adjusted: {pairs}"
+
+
+def has_floor(suites: Sequence[SuiteReport]) -> bool:
+    """Whether a run measured any suite's noise floor: then its tables get a floor column beside NFR."""
+    return any(s.floor is not None for s in suites)
+
+
+def floor_cell(suite: SuiteReport) -> str:
+    return "-" if suite.floor is None else percent(suite.floor)
+
+
+def floor_notes(suites: Sequence[SuiteReport]) -> list[str]:
+    """One warning per suite whose rate budget is below its measured noise floor."""
+    notes = []
+    for s in suites:
+        budget = s.settings.gates.max_nfr if uses_rate_budget(s.settings.gates) else 0.0
+        note = below_floor(s.name, budget, s.floor)
+        if note:
+            notes.append(note)
+    return notes
+
+
+def _adjusted(suite: SuiteReport) -> Adjustment:
+    assert suite.verdict.adjustment is not None
+    return suite.verdict.adjustment

@@ -11,7 +11,16 @@ import re
 
 from muscle_guard.core.formatting import percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
-from muscle_guard.reports.cells import FULL_ROW, gate_emoji, metric_cells, nfr_change
+from muscle_guard.reports.cells import (
+    FULL_ROW,
+    family_line,
+    floor_cell,
+    floor_notes,
+    gate_emoji,
+    has_floor,
+    metric_cells,
+    nfr_change,
+)
 from muscle_guard.reports.fix import fix_error, fix_points
 
 MAX_FLIPS_PER_SUITE = 5
@@ -44,24 +53,33 @@ def render_markdown(report: RunReport, flips_per_suite: int = MAX_FLIPS_PER_SUIT
         for name, p in sorted(report.pairs.items())
     ] or [f"`{md_cell(report.old.ref, code=True)}` → `{md_cell(report.new.ref, code=True)}`"]
     lead = ("pair", "suite") if report.pairs else ("suite",)
+    floor = ("floor",) if has_floor(report.suites) else ()
     lines = [
         f"## muscle-guard: {verdict}",
         "",
         *models,
         "",
-        "| " + " | ".join((*lead, *FULL_ROW, "gate")) + " |",
-        "|---|" * len(lead) + "---:|" * len(FULL_ROW) + "---|",
+        "| " + " | ".join((*lead, *FULL_ROW, *floor, "gate")) + " |",
+        "|---|" * len(lead) + "---:|" * (len(FULL_ROW) + len(floor)) + "---|",
     ]
     for suite in report.suites[:max_suites]:
         names = [md_cell(pair_title(suite.pair)), md_cell(suite.name)] if report.pairs else [md_cell(suite.name)]
-        cells = [*names, *metric_cells(suite.metrics), gate_emoji(suite.verdict.passed)]
+        floors = [floor_cell(suite)] if floor else []
+        gate = gate_emoji(suite.verdict.passed, bool(suite.verdict.undecided))
+        cells = [*names, *metric_cells(suite.metrics), *floors, gate]
         lines.append("| " + " | ".join(cells) + " |")
     if len(report.suites) > max_suites:
         lines.append(f"\n… and {len(report.suites) - max_suites} more suites (see the JSON report).")
+    said = []
     for suite in report.suites[:max_suites]:
-        if suite.verdict.reasons:
-            lines.append("")
-            lines.extend(f"- **{md_cell(suite.name)}**: {md_cell(reason)}" for reason in suite.verdict.reasons)
+        said += [f"- **{md_cell(suite.name)}**: {md_cell(reason)}" for reason in suite.verdict.reasons]
+        undecided = suite.verdict.undecided
+        if undecided and not any(undecided in reason for reason in suite.verdict.reasons):
+            said.append(f"- **{md_cell(suite.name)}**: {md_cell(undecided)}")
+    said += [f"- {md_cell(note)}" for note in floor_notes(report.suites[:max_suites])]
+    family = family_line(report.suites)
+    lines += ["", *said] if said else []
+    lines += ["", md_cell(family)] if family else []
     lines += _fix_lines(report, max_suites)
     flips = [(s, o) for s in report.suites[:max_suites] for o in worst_negative_flips(s, flips_per_suite)]
     if flips:

@@ -18,7 +18,16 @@ from rich.text import Text
 
 from muscle_guard.core.formatting import counted, opt_percent, percent, quoted
 from muscle_guard.core.report import RunReport, pair_title, worst_negative_flips
-from muscle_guard.reports.cells import SHORT_ROW, gate_markup, metric_cells, nfr_change
+from muscle_guard.reports.cells import (
+    SHORT_ROW,
+    family_line,
+    floor_cell,
+    floor_notes,
+    gate_markup,
+    has_floor,
+    metric_cells,
+    nfr_change,
+)
 from muscle_guard.reports.fix import fix_error, fix_points
 
 ANSWER_CHARS = 120  # per reference/answer cell of the worst-flips table; the pytest failure diff shows more
@@ -47,11 +56,14 @@ def suite_table(report: RunReport) -> Table:
         title = f"muscle-guard: {escape(report.old.ref)} -> {escape(report.new.ref)}"
     table = Table(title=title, title_justify="left")
     lead = ("pair", "suite") if report.pairs else ("suite",)
-    for header in (*lead, *SHORT_ROW, "gate"):
+    floor = ("floor",) if has_floor(report.suites) else ()
+    for header in (*lead, *SHORT_ROW, *floor, "gate"):
         table.add_column(header, justify="left" if header in ("pair", "suite", "gate") else "right")
     for suite in report.suites:
         names = (escape(pair_title(suite.pair)), escape(suite.name)) if report.pairs else (escape(suite.name),)
-        table.add_row(*names, *metric_cells(suite.metrics, SHORT_ROW), gate_markup(suite.verdict.passed))
+        floors = (floor_cell(suite),) if floor else ()
+        gate = gate_markup(suite.verdict.passed, bool(suite.verdict.undecided))
+        table.add_row(*names, *metric_cells(suite.metrics, SHORT_ROW), *floors, gate)
     return table
 
 
@@ -138,6 +150,13 @@ def render_text(report: RunReport, *, width: int = 120, color: bool = False, fli
             console.print(f"  [red]{escape(suite.name)}[/]: {escape(reason)}", highlight=False)
         for note in suite.verdict.notes:
             console.print(f"  {escape(suite.name)}: {escape(note)}", highlight=False)
+        if suite.verdict.undecided and not any(suite.verdict.undecided in r for r in suite.verdict.reasons):
+            console.print(f"  [yellow]{escape(suite.name)}[/]: {escape(suite.verdict.undecided)}", highlight=False)
+    family = family_line(report.suites)
+    for line in [family] if family else []:
+        console.print(f"  {escape(line)}", highlight=False)
+    for line in floor_notes(report.suites):
+        console.print(f"  [yellow]{escape(line)}[/]", highlight=False)
     fix = fix_table(report)
     if fix is not None:
         console.print(fix)

@@ -21,7 +21,7 @@ TABLE = "[tool.muscle-guard]"
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 KNOWN_SETTINGS = (
     "alpha, epsilon, labels, log_filter, log_metric, max_negative_flips, max_new_tokens, max_nfr, mc_norm, "
-    "min_accuracy_delta, normaliser, prompt_template, scorer, stop"
+    "min_accuracy_delta, normaliser, not_enough_data, prompt_template, scorer, stop"
 )
 
 
@@ -106,10 +106,10 @@ PYPROJECT: dict[str, Case] = {
     ),
     "misspelt key": Case(
         f"{TABLE}\nmax_nrf = 0.1\n",
-        f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, device, dtype, "
-        "epsilon, labels, log_filter, log_metric, markdown, max_negative_flips, max_new_tokens, max_nfr, mc_norm, "
-        "min_accuracy_delta, new, new_prompt, normaliser, old, old_prompt, pairs, prompt_template, report, scorer, "
-        "stop, suite_paths, suites, trust_remote_code, waivers",
+        f"{{pp}} {TABLE}: unknown key 'max_nrf'; known: allow_pickle, alpha, batch_size, cache_dir, correction, "
+        "device, dtype, epsilon, floor, labels, log_filter, log_metric, markdown, max_negative_flips, max_new_tokens, "
+        "max_nfr, mc_norm, min_accuracy_delta, new, new_prompt, normaliser, not_enough_data, old, old_prompt, pairs, "
+        "prompt_template, report, scorer, stop, suite_paths, suites, trust_remote_code, waivers",
     ),
     "misspelt key in a suite table": Case(
         "[tool.muscle-guard.suites.capitals]\nmax_nrf = 0.1\n",

@@ -11,7 +11,15 @@ from muscle_guard.core.formatting import counted, percent
 from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.report import ModelPairInfo, RunReport, SuiteReport, pair_title, worst_negative_flips
 from muscle_guard.core.suite import Shape
-from muscle_guard.reports.cells import FULL_ROW, metric_cells, nfr_change
+from muscle_guard.reports.cells import (
+    FULL_ROW,
+    family_line,
+    floor_cell,
+    floor_notes,
+    has_floor,
+    metric_cells,
+    nfr_change,
+)
 from muscle_guard.reports.fix import FixPoint, fix_error, fix_frontier, fix_points
 from muscle_guard.reports.html.page import badge, clip, esc, exact, filter_box, page, table
 
@@ -86,6 +94,8 @@ COLUMN_HELP = {
     "BTC": "backward trust compatibility: of the instances the old model got right, the share the new one keeps",
     "BEC": "backward error compatibility: of the new model's mistakes, the share the old model made too",
     "NFI": "negative flip impact: NFR / the new model's error rate (the share of its mistakes that are regressions)",
+    "floor": "the noise floor: how often two trainings of the old adapter flip each other's answers on this suite "
+    "(muscle-guard floor); no upgrade gets below it",
     "McNemar p": "one-sided exact McNemar test on NF against PF: a small p says the new model loses significantly "
     "more instances than it gains",
 }
@@ -94,18 +104,25 @@ METRICS_DOC = "docs/metrics.md"  # in the muscle-guard repository: the project h
 
 def suite_table(report: RunReport) -> str:
     rows = []
+    floor = ("floor",) if has_floor(report.suites) else ()
     for suite in report.suites:
         v = suite.verdict
-        reasons = "<br>".join([esc(r) for r in v.reasons] + [f'<span class="note">{esc(n)}</span>' for n in v.notes])
+        said = [esc(r) for r in v.reasons] + [f'<span class="note">{esc(n)}</span>' for n in v.notes]
+        if v.undecided and not any(v.undecided in r for r in v.reasons):
+            said.append(f'<span class="note">{esc(v.undecided)}</span>')
         name = f"{esc(pair_title(suite.pair))} · " if report.pairs else ""
-        rows.append([f"{name}<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), badge(v.passed), reasons])
+        gate = badge(v.passed) + (' <abbr title="not enough data to decide the budget">?</abbr>' if v.undecided else "")
+        floors = [floor_cell(suite)] if floor else []
+        rows.append([f"{name}<b>{esc(suite.name)}</b>", *metric_cells(suite.metrics), *floors, gate, "<br>".join(said)])
     if not rows:
         return '<p class="note">This run has no suites.</p>'
-    headers = [
-        f'<abbr title="{esc(COLUMN_HELP[h])}">{esc(h)}</abbr>' if h in COLUMN_HELP else esc(h)
-        for h in (*SUITE_COLUMNS, "reasons")
-    ]
-    return table(headers, rows, numeric=range(1, len(SUITE_COLUMNS) - 1)) + _legend()
+    columns = (*SUITE_COLUMNS[:-1], *floor, SUITE_COLUMNS[-1], "reasons")
+    headers = [f'<abbr title="{esc(COLUMN_HELP[h])}">{esc(h)}</abbr>' if h in COLUMN_HELP else esc(h) for h in columns]
+    family = family_line(report.suites)
+    notes = [family] if family else []
+    notes += floor_notes(report.suites)
+    said_below = "".join(f'<p class="note">{esc(line)}</p>' for line in notes)
+    return table(headers, rows, numeric=range(1, len(columns) - 2)) + said_below + _legend()
 
 
 def _legend() -> str:
