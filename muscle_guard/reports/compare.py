@@ -7,6 +7,7 @@ from typing import Literal
 
 from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
 from muscle_guard.core.report import RunReport, SuiteReport
+from muscle_guard.core.stats import paired_difference
 
 MetricKind = Literal["count", "rate", "accuracy", "p"]
 
@@ -63,6 +64,9 @@ class SuiteDiff:
     dropped_flips: tuple[str, ...]
     outcomes_known: bool
     pair: str = ""  # the model pair that gated it in B (runs of named pairs)
+    # The 95% interval of NFR_B − NFR_A, paired on the instances (known when both runs hold the same instances'
+    # outcomes): an interval that holds 0 is a change not told apart from noise.
+    nfr_change_ci: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
@@ -130,7 +134,20 @@ def _suite_diff(a: SuiteReport, b: SuiteReport) -> SuiteDiff:
         dropped_flips=tuple(sorted(i for i in flips_a - flips_b if i not in ids_b)),
         outcomes_known=known,
         pair=b.pair,
+        nfr_change_ci=_paired_nfr_change(a, b, flips_a, flips_b) if known else None,
     )
+
+
+def _paired_nfr_change(
+    a: SuiteReport, b: SuiteReport, flips_a: set[str], flips_b: set[str]
+) -> tuple[float, float] | None:
+    """NFR_B − NFR_A's paired interval, when both runs judged the very same instances (else None: unpaired)."""
+    ids = {o.id for o in a.outcomes}
+    if not ids or ids != {o.id for o in b.outcomes}:
+        return None
+    both, only_a, only_b = len(flips_a & flips_b), len(flips_a - flips_b), len(flips_b - flips_a)
+    ci = paired_difference(both, only_a, only_b, len(ids) - both - only_a - only_b)
+    return (ci.low, ci.high)
 
 
 def _has_outcomes(suite: SuiteReport) -> bool:

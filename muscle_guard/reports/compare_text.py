@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from muscle_guard.core.formatting import p_text, percent
-from muscle_guard.reports.cells import gate_markup, gate_word
+from muscle_guard.reports.cells import delta_interval_text, gate_markup, gate_word
 from muscle_guard.reports.compare import MetricChange, MetricKind, RunComparison, SuiteDiff
 from muscle_guard.reports.markdown import md_cell
 
@@ -46,6 +46,11 @@ def delta_text(change: MetricChange) -> str:
     return f"{delta:+.4f}"
 
 
+def change_interval(diff: SuiteDiff) -> str:
+    """The paired 95% interval of NFR_B − NFR_A in points; "-" when the runs did not judge the same instances."""
+    return "-" if diff.nfr_change_ci is None else delta_interval_text(diff.nfr_change_ci)
+
+
 def id_list(ids: Sequence[str], limit: int = MAX_IDS) -> str:
     shown = ", ".join(ids[:limit])
     return shown + (f", … and {len(ids) - limit} more" if len(ids) > limit else "")
@@ -64,7 +69,7 @@ def render_compare_text(comparison: RunComparison, *, width: int = 120, color: b
     console.print(f"A: {escape(a.old.ref)} -> {escape(a.new.ref)} ({escape(a.created_at)})", highlight=False)
     console.print(f"B: {escape(b.old.ref)} -> {escape(b.new.ref)} ({escape(b.created_at)})", highlight=False)
     summary = Table(title="negative flips, A -> B", title_justify="left")
-    for header in ("suite", "gate A -> B", "NF A -> B", "new", "fixed", "persisting", "dropped"):
+    for header in ("suite", "gate A -> B", "NF A -> B", "ΔNFR 95%", "new", "fixed", "persisting", "dropped"):
         summary.add_column(header, justify="left" if header.startswith(("suite", "gate")) else "right")
     for diff in comparison.suites:
         nf = next(c for c in diff.metrics if c.name == "nf")
@@ -72,6 +77,7 @@ def render_compare_text(comparison: RunComparison, *, width: int = 120, color: b
             escape(diff.label),
             f"{gate_markup(diff.passed_a)} -> {gate_markup(diff.passed_b)}",
             f"{metric_text('count', nf.a)} -> {metric_text('count', nf.b)}",
+            change_interval(diff),
             *(str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS),
             str(len(diff.dropped_flips)) if diff.outcomes_known else "?",
         )
@@ -111,15 +117,16 @@ def render_compare_markdown(comparison: RunComparison, max_suites: int = MAX_SUI
         f"- B: `{md_cell(b.old.ref, code=True)}` → `{md_cell(b.new.ref, code=True)}` ({md_cell(b.created_at)})",
         f"- negative flips: **{t['new']} new**, **{t['fixed']} fixed**, {t['persisting']} persisting",
         "",
-        "| suite | gate A → B | NF A → B | new | fixed | persisting |",
-        "|---|---|---:|---:|---:|---:|",
+        "| suite | gate A → B | NF A → B | ΔNFR 95% | new | fixed | persisting |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     for diff in comparison.suites[:max_suites]:
         nf = next(c for c in diff.metrics if c.name == "nf")
         counts = [str(len(flip_ids(diff, attr))) if diff.outcomes_known else "?" for _, attr in FLIP_KINDS]
         lines.append(
             f"| {md_cell(diff.label)} | {gate_word(diff.passed_a)} → {gate_word(diff.passed_b)} | "
-            f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)} | {' | '.join(counts)} |"
+            f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)} | {change_interval(diff)} | "
+            f"{' | '.join(counts)} |"
         )
     if len(comparison.suites) > max_suites:
         lines.append(f"\n… and {len(comparison.suites) - max_suites} more suites (see the HTML comparison).")

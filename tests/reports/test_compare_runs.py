@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from muscle_guard.cli import app
+from muscle_guard.core.stats import paired_difference
 from muscle_guard.reports.compare import MetricChange, RunComparison, compare_runs
 from muscle_guard.reports.compare_text import delta_text, metric_text
 
@@ -46,6 +47,18 @@ def test_flips_are_new_fixed_persisting_or_dropped_by_instance_id() -> None:
     assert (sums.new_flips, sums.fixed_flips, sums.persisting_flips, sums.dropped_flips) == (("s2",), ("s1",), (), ())
     assert qa.outcomes_known
     assert sums.outcomes_known
+
+
+def test_the_nfr_change_on_the_same_instances_has_a_paired_interval() -> None:
+    a = run_report([suite_report([mc(f"i{k}", 0, 1 if k < 12 else 0) for k in range(100)], name="qa")])
+    b = run_report([suite_report([mc(f"i{k}", 0, 1 if k < 2 else 0) for k in range(100)], name="qa")])
+
+    (qa,) = compare_runs(a, b).suites
+
+    # 12 → 2 flips of 100 on the same instances: 2 flip in both runs, 10 in A only, none in B only
+    ci = paired_difference(2, 10, 0, 88)
+    assert qa.nfr_change_ci == (ci.low, ci.high)
+    assert ci.high < 0  # a real improvement, told apart from noise
 
 
 def test_suites_are_matched_by_name_and_the_rest_listed() -> None:
@@ -133,7 +146,9 @@ def test_terminal_comparison(save: Save) -> None:
 def test_markdown_comparison(save: Save) -> None:
     out = compare_cli(save, "markdown")
     assert "**3 new**, **2 fixed**, 1 persisting" in out
-    assert "| qa | FAIL → FAIL | 3 → 3 | 2 | 1 | 1 |" in out
+    assert "| qa | FAIL → FAIL | 3 → 3 | - | 2 | 1 | 1 |" in out  # different instances: no paired interval
+    assert "| sums | FAIL → FAIL | 1 → 1 | -81.1, +81.1 pts (holds 0) | 1 | 1 | 0 |" in out  # 1 flip swapped in 2
+    assert "-81.1, +81.1 pts (holds 0)" in compare_cli(save, "html")
     assert "| acc new | 0.4000 | 0.5000 | +0.1000 |" in out
     assert "- new negative flips (2): `e`, `y`" in out
 

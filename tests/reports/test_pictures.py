@@ -101,3 +101,14 @@ def test_every_html_run_report_has_a_picture_per_suite() -> None:
     html = render_html(run_report(suites))
 
     assert html.count("<svg") >= len(suites)
+
+
+def test_nfr_per_slice_draws_each_rates_95_percent_interval() -> None:
+    from muscle_guard.core.flips import compute_metrics
+    from muscle_guard.reports.html.plots import slice_bars_svg
+
+    small = compute_metrics([mc(f"s{i}", 0, 1 if i < 3 else 0) for i in range(40)], continuous=False, epsilon=0.0)
+    svg = slice_bars_svg({"small": small}, small.nfr, salt="t", budget=0.05)
+
+    assert "negative flip rate (%), with 95% intervals" in svg
+    assert 'id="LineCollection_1"' in svg  # the error bars: 3 of 40 reaches 19.9%, past the 5% budget drawn beside

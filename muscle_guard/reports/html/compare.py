@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from muscle_guard.reports.compare import MetricChange, RunComparison, SuiteDiff
-from muscle_guard.reports.compare_text import delta_text, metric_text
+from muscle_guard.reports.compare_text import change_interval, delta_text, metric_text
 from muscle_guard.reports.html.page import badge, esc, filter_box, page, table
 from muscle_guard.reports.html.run import MAX_FLIPS, flip_card
 
@@ -37,8 +37,9 @@ def render_compare_html(
         counts = [str(len(getattr(diff, attr))) if diff.outcomes_known else "?" for _, attr, _, _ in _LISTS]
         gates = f"{badge(diff.passed_a)} → {badge(diff.passed_b)}"
         flips = f"{metric_text('count', nf.a)} → {metric_text('count', nf.b)}"
-        rows.append([f'<a href="#suite-{i}">{esc(diff.label)}</a>', gates, flips, *counts])
-    summary = table(["suite", "gate A → B", "NF A → B", "new", "fixed", "persisting"], rows, numeric=(2, 3, 4, 5))
+        rows.append([f'<a href="#suite-{i}">{esc(diff.label)}</a>', gates, flips, esc(change_interval(diff)), *counts])
+    headers = ["suite", "gate A → B", "NF A → B", "ΔNFR 95%", "new", "fixed", "persisting"]
+    summary = table(headers, rows, numeric=(2, 3, 4, 5, 6))
     extra = "".join(
         f'<p class="note">Only in {side}: {esc(", ".join(names_))}</p>'
         for names_, side in ((comparison.only_in_a, "A"), (comparison.only_in_b, "B"))

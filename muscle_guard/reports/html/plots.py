@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from muscle_guard.core.flips import InstanceOutcome, Outcome, SuiteMetrics
+from muscle_guard.core.stats import wilson
 from muscle_guard.reports.fix import FixPoint
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ def slice_bars_svg(
     max_bars: int = MAX_BARS,
     budget: float | None = None,
 ) -> str:
-    """Horizontal bars of NFR per slice (highest first, at most `max_bars`), the suite's NFR as a dashed line and
-    its budget (a rate) as a red one. The axis never goes past 100%."""
+    """Horizontal bars of NFR per slice (highest first, at most `max_bars`) with their 95% Wilson intervals as error
+    bars, the suite's NFR as a dashed line and its budget (a rate) as a red one. The axis never goes past 100%."""
     from matplotlib.figure import Figure
 
     ranked = sorted(slices.items(), key=lambda item: (-item[1].nfr, item[0]))[:max_bars]
@@ -38,20 +39,32 @@ def slice_bars_svg(
         ax = fig.add_subplot()
         labels = [f"{_text(tag)} (n={m.n})" for tag, m in ranked]
         values = [m.nfr * 100 for _, m in ranked]
+        highs = [
+            wilson(m.nf, m.n).high * 100 if 0 <= m.nf <= m.n else v for (_, m), v in zip(ranked, values, strict=True)
+        ]
+        lows = [
+            wilson(m.nf, m.n).low * 100 if 0 <= m.nf <= m.n else v for (_, m), v in zip(ranked, values, strict=True)
+        ]
+        errors = [
+            [v - lo for v, lo in zip(values, lows, strict=True)],
+            [hi - v for v, hi in zip(values, highs, strict=True)],
+        ]
         positions = list(range(len(ranked)))
-        ax.barh(positions, values, color=[_RED if m.nf else _GREY for _, m in ranked], height=0.7)
+        ax.barh(positions, values, color=[_RED if m.nf else _GREY for _, m in ranked], height=0.7, xerr=errors,
+                error_kw={"elinewidth": 0.8, "capsize": 2, "ecolor": "#555555"})  # fmt: skip
         ax.set_yticks(positions, labels)
         ax.invert_yaxis()
-        right = min(100.0, max([*values, suite_nfr * 100, (budget or 0.0) * 100, 1.0]) * 1.25)
-        for y, (value, (_, m)) in enumerate(zip(values, ranked, strict=True)):
-            inside = value > right * 0.8  # near the edge: the number goes inside the bar, not past the axis
-            ax.annotate(f"{value:.1f}% ({m.nf}) " if inside else f" {value:.1f}% ({m.nf})", (value, y), va="center",
+        right = min(100.0, max([*highs, suite_nfr * 100, (budget or 0.0) * 100, 1.0]) * 1.25)
+        for y, (value, high, (_, m)) in enumerate(zip(values, highs, ranked, strict=True)):
+            inside = high > right * 0.8  # near the edge: the number goes inside the bar, not past the axis
+            at = value if inside else high  # past the whisker, where it does not cover it
+            ax.annotate(f"{value:.1f}% ({m.nf}) " if inside else f" {value:.1f}% ({m.nf})", (at, y), va="center",
                         ha="right" if inside else "left", fontsize=8, color="white" if inside else "black")  # fmt: skip
         ax.axvline(suite_nfr * 100, color=_BLUE, linestyle="--", linewidth=1, label=f"suite NFR {suite_nfr * 100:.1f}%")
         if budget is not None:
             ax.axvline(budget * 100, color=_RED, linestyle=":", linewidth=1.2, label=f"budget {budget * 100:.1f}%")
         ax.set_xlim(0, right)
-        ax.set_xlabel("negative flip rate (%)")
+        ax.set_xlabel("negative flip rate (%), with 95% intervals")
         ax.legend(loc="lower right", fontsize=8, frameon=False)
         _tidy(ax)
         return _svg(fig)
