@@ -157,7 +157,7 @@ def undecided(metrics: SuiteMetrics, gates: Gates) -> str:
     return (
         f"not enough data: NFR {percent(metrics.nfr)} ({metrics.nf}/{metrics.n}) has a 95% interval of "
         f"{percent(ci.low)}–{percent(ci.high)}, which holds max_nfr {percent(budget)} and reaches past half or twice "
-        f"it; about {instances_to_decide(budget):,} instances decide that budget"
+        f"it (about {instances_to_decide(budget):,} instances decide an NFR right at the budget)"
     )
 
 

@@ -81,7 +81,7 @@ def test_a_suite_too_small_for_its_budget_says_not_enough_data(project: Project,
     assert "FAIL ?" in run.words
     assert (
         "small: not enough data: NFR 7.50% (3/40) has a 95% interval of 2.58%–19.86%, which holds max_nfr 5.00% "
-        "and reaches past half or twice it; about 153 instances decide that budget"
+        "and reaches past half or twice it (about 153 instances decide an NFR right at the budget)"
     ) in run.words
     verdict = json.loads((project.path / "run.json").read_text(encoding="utf-8"))["suites"][0]["verdict"]
     assert verdict["undecided"].startswith("not enough data: NFR 7.50% (3/40)")
