@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from contextlib import AbstractContextManager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from muscle_guard.core.cache import PredictionCache
+
+if TYPE_CHECKING:
+    from muscle_guard.backends.logs.source import LogSuites
 from muscle_guard.core.config import unmatched_tables
 from muscle_guard.core.errors import MuscleGuardError
 from muscle_guard.core.fsutil import atomic_write_text
@@ -49,6 +53,7 @@ class MusclePlugin:
         )
         config.stash[SESSION_KEY] = self.session
         self.broken: dict[str, str] = {}  # pair label → why it cannot run (said once, its items deselected)
+        self.refused: list[str] = []  # evaluation-log tasks not gated: the runs evaluated different data
         self.warnings: list[str] = []  # said once in the summary and the Markdown report
         self.suite_roots = [p.resolve() for p in options.suites]
         self.explicit = {Path(a.split("::")[0]).resolve() for a in config.args if a.split("::")[0].endswith(".jsonl")}
@@ -89,6 +94,10 @@ class MusclePlugin:
         self.broken = self.session.unusable(pairs)
         if pairs and len(self.broken) == len(pairs):
             raise pytest.UsageError(*self.broken.values())
+        if not any(p.is_file() for p in self._suite_paths()):  # suites from the pairs' evaluation logs, if any
+            for found in self._found_in_logs():  # said here, once: an xdist controller collects nothing itself
+                self.warnings.extend(found.notes)
+                self.refused.extend(found.refused)
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_collection_modifyitems(
@@ -109,11 +118,10 @@ class MusclePlugin:
                 suites.setdefault(parent.suite.path, parent.suite)
         self.session.family = list(suites.values())
 
-    def _log_items(self, session: pytest.Session) -> list[pytest.Item]:
-        """A `LogSuite` per task both logs of a pair hold (`lm-eval:`/`inspect:` on both sides), with its items."""
+    def _found_in_logs(self) -> Iterator[LogSuites]:
+        """Per pair of evaluation logs (`lm-eval:`/`inspect:` on both sides) that can run: what its logs gate."""
         from muscle_guard.backends.logs.source import LogSource, log_suites
 
-        out: list[pytest.Item] = []
         for pair in self.options.pairs.pairs:
             if pair.label in self.broken:
                 continue
@@ -124,15 +132,21 @@ class MusclePlugin:
             if not (isinstance(old, LogSource) and isinstance(new, LogSource)):
                 continue
             try:
-                suites, notes = log_suites(old, new, lambda name: self.session.options.project.settings_for(name))
+                found = log_suites(old, new, lambda name: self.session.options.project.settings_for(name))
             except MuscleGuardError as exc:
                 raise pytest.UsageError(str(exc)) from None
-            if not self.is_worker:
-                self.warnings.extend(notes)
-            for suite in suites:
-                if self.options.pairs.named and self.session.pair_for(suite.name).label != pair.label:
-                    continue
+            yield replace(found, suites=[
+                s for s in found.suites
+                if not self.options.pairs.named or self.session.pair_for(s.name).label == pair.label
+            ])  # fmt: skip
+
+    def _log_items(self, session: pytest.Session) -> list[pytest.Item]:
+        """A `LogSuite` per task both logs of a pair hold, with its items (its notes were said at session start)."""
+        out: list[pytest.Item] = []
+        for found in self._found_in_logs():
+            for suite in found.suites:
                 self.session.claim_name(suite)
+                self.session.log_suites.add(suite.path)
                 collector = LogSuite.from_parent(session, name=suite.name, nodeid=suite.name, suite=suite)
                 out.extend(collector.collect())
         return out
@@ -197,7 +211,12 @@ class MusclePlugin:
         if self.broken and not self.is_worker:
             for line in self.broken.values():
                 terminalreporter.write_line(f"ERROR: {line} (its suites did not run)", red=True)
+        for line in [] if self.is_worker else self.refused:
+            terminalreporter.write_line(f"ERROR: {line}", red=True)
         report = self.session.run_report()
+        if report is None and self.refused and not self.is_worker:
+            for line in self.warnings:  # no suite ran, but what the logs said still matters
+                terminalreporter.write_line(line, yellow=True)
         if report is None or self.is_worker:
             return
         terminalreporter.section("muscle-guard")
@@ -243,8 +262,10 @@ class MusclePlugin:
             session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         finally:
             self.session.close()
-        if self.broken and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a pair could not run: the run is not a verdict
+        unfinished = self.broken or self.refused
+        verdicts = (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED, pytest.ExitCode.NO_TESTS_COLLECTED)
+        if unfinished and session.exitstatus in verdicts:
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR  # a pair or a task could not run: the run is not a verdict
 
     def _write_outputs(self, session: pytest.Session) -> None:
         report = self.session.run_report()

@@ -48,6 +48,7 @@ class MuscleSession:
     _names: dict[str, Path] = field(default_factory=dict)
     # The run's suites after selection (-k, -m, deselected pairs): the family whose McNemar tests are corrected.
     family: list[Suite] = field(default_factory=list)
+    log_suites: set[Path] = field(default_factory=set)  # the (virtual) paths of suites made from evaluation logs
     _family: set[Path] | None = None
     # Filled on the controller from the gate items' reports (ours or the workers').
     suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -213,7 +214,9 @@ class MuscleSession:
 
     def gate_payload(self, evaluation: SuiteEvaluation) -> dict[str, Any]:
         """What a gate item's report carries to the controller (survives xdist serialisation)."""
-        path = shown_path(evaluation.suite.path, self.rootpath)
+        suite = evaluation.suite
+        # A suite made from evaluation logs has no file: its node ids are TASK::ID, and so is what reports show.
+        path = suite.name if suite.path in self.log_suites else shown_path(suite.path, self.rootpath)
         pair = self.pair_for(evaluation.suite)
         floor = self.noise_floor()
         suite_floor = None if floor is None else floor.rate(evaluation.suite.name)

@@ -86,7 +86,7 @@ def test_a_multi_process_run_pairs_on_doc_id_not_line_order() -> None:
 
     old = open_source(f"lm-eval:{LM / 'v1'}", RunOptions())
     news = [open_source(f"lm-eval:{LM / run}", RunOptions()) for run in ("v2", "v2-two-ranks")]
-    (suite, *_), _ = log_suites(old, news[0], lambda _: SuiteSettings())
+    suite, *_ = log_suites(old, news[0], lambda _: SuiteSettings()).suites
     settings = SuiteSettings()
     verdicts = [
         evaluate_suite(suite, settings, old.predictions_for(suite, settings), new.predictions_for(suite, settings))
@@ -95,17 +95,22 @@ def test_a_multi_process_run_pairs_on_doc_id_not_line_order() -> None:
     assert [o.outcome for o in verdicts[0].outcomes] == [o.outcome for o in verdicts[1].outcomes]
 
 
-def test_a_doc_that_differs_between_the_runs_is_refused_naming_task_and_doc(empty: pytest.Pytester) -> None:
-    run = gate(empty, f"lm-eval:{LM / 'v1'}", f"lm-eval:{LM / 'v2-changed-doc'}")
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["no-xdist", "xdist"])
+def test_a_doc_that_differs_between_the_runs_is_refused_once_naming_task_and_doc(
+    empty: pytest.Pytester, xdist: list[str]
+) -> None:
+    run = gate(empty, f"lm-eval:{LM / 'v1'}", f"lm-eval:{LM / 'v2-changed-doc'}", *xdist)
 
-    mc = {nodeid: o for nodeid, o in outcomes(run).items() if nodeid.startswith("mg_mc::")}
-    assert set(mc.values()) == {"failed"}  # the suite is refused, every test with the same line
-    (message,) = {r.longreprtext for r in run.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
-                  if r.nodeid.startswith("mg_mc::") and r.when == "call"}  # fmt: skip
-    assert message.startswith(f"lm-eval:{LM / 'v2-changed-doc'}: task 'mg_mc' doc 3 differs from the other run's")
-    assert "they evaluated different data" in message
+    errors = [line for line in run.stdout.lines if line.startswith("ERROR")]
+    assert errors == [
+        f"ERROR: lm-eval:{LM / 'v2-changed-doc'}: task 'mg_mc' doc 3 differs from the other run's (doc_hash "
+        f"{errors[0].split('doc_hash ')[1][:12]} against {errors[0].split('against ')[1][:12]}): they evaluated "
+        "different data, so the task is not gated; rerun both on the same dataset version"
+    ]
+    assert not [n for n in outcomes(run) if n.startswith("mg_mc::")]  # one line, not one failure per doc
     gen = {n for n in outcomes(run) if n.startswith("mg_gen::doc-")}  # the other task is gated as usual
     assert failed(run) & gen == lm_oracle("mg_gen", "exact_match")
+    assert run.ret == pytest.ExitCode.USAGE_ERROR  # a task was not gated: the run is no verdict
 
 
 def test_another_n_shot_and_other_prompts_are_named_in_the_summary(empty: pytest.Pytester) -> None:
@@ -197,6 +202,7 @@ def inspect_oracle() -> set[str]:
 
 def test_inspect_logs_fail_exactly_the_samples_their_scorers_mark_as_negative_flips(empty: pytest.Pytester) -> None:
     pytest.importorskip("inspect_ai")
+    empty.makefile(".toml", pyproject="[tool.muscle-guard]\n")  # max_nfr 0: every negative flip fails
     run = gate(empty, f"inspect:{INSPECT / 'v1'}", f"inspect:{INSPECT / 'v2'}")
 
     ids = set(outcomes(run))
@@ -208,12 +214,16 @@ def test_inspect_logs_fail_exactly_the_samples_their_scorers_mark_as_negative_fl
 
 def test_an_inspect_sample_that_differs_is_refused_and_a_task_version_is_named(empty: pytest.Pytester) -> None:
     pytest.importorskip("inspect_ai")
+    empty.makefile(".toml", pyproject="[tool.muscle-guard]\n")
     run = gate(empty, f"inspect:{INSPECT / 'v1'}", f"inspect:{INSPECT / 'v2-changed-input'}")
-    messages = {r.longreprtext for r in run.reprec.getreports("pytest_runtest_logreport")  # type: ignore[attr-defined]
-                if r.nodeid.startswith("qa-match::") and r.when == "call" and r.failed}  # fmt: skip
-    assert len(messages) == 1
-    assert "task 'qa-match' doc q5 differs from the other run's" in messages.pop()
+
+    errors = [line for line in run.stdout.lines if line.startswith("ERROR")]
+    assert len(errors) == 2  # sample q5 of task qa, as its two scorers' suites
+    assert all("doc q5 differs from the other run's" in line for line in errors)
+    assert "task 'qa-match' doc q5" in errors[1]
+    assert not [n for n in outcomes(run) if n.startswith(("qa-match::", "qa-f1::"))]
     assert "task 'mc' is in inspect:" in " ".join(run.stdout.str().split())  # mc was run once: named, not gated
+    assert run.ret == pytest.ExitCode.USAGE_ERROR  # nothing was gated: no verdict, and not "no tests collected"
 
     versioned = gate(empty, f"inspect:{INSPECT / 'v1'}", f"inspect:{INSPECT / 'v2-task-version'}")
     assert "task 'qa-match': version 1 in" in " ".join(versioned.stdout.str().split())

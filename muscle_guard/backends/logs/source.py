@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -134,13 +135,22 @@ def _order(key: str) -> tuple[int, int | str]:
     return (0, int(key)) if key.isdigit() else (1, key)
 
 
-def log_suites(
-    old: LogSource, new: LogSource, settings_for: Callable[[str], SuiteSettings]
-) -> tuple[list[Suite], list[str]]:
-    """One suite per task both runs hold (built from the old run's docs), and one line for each thing the user
-    should know: a task one run lacks, another task version or n-shot, docs rendered another way."""
+@dataclass(frozen=True)
+class LogSuites:
+    """What two runs' logs gate: one suite per task both hold; a line per thing the user should know (`notes`: a
+    task one run lacks, another version or n-shot, prompts rendered another way); a line per task refused because
+    the runs evaluated different data on it (`refused`: said once, the task not gated, the run not a verdict)."""
+
+    suites: list[Suite]
+    notes: list[str]
+    refused: list[str]
+
+
+def log_suites(old: LogSource, new: LogSource, settings_for: Callable[[str], SuiteSettings]) -> LogSuites:
+    """The suites, notes and refusals of two runs' logs (see LogSuites); suites are built from the old run's docs."""
     suites: list[Suite] = []
     notes: list[str] = []
+    refused: list[str] = []
     for name in sorted(set(old.run.tasks) - set(new.run.tasks)):
         notes.append(f"task {name!r} is in {old.ref} only: not gated")
     for name in sorted(set(new.run.tasks) - set(old.run.tasks)):
@@ -159,6 +169,10 @@ def log_suites(
             notes.append(f"task {name!r}: the runs wrote other metrics or filters ({', '.join(a.metrics)} / "
                          f"{', '.join(b.metrics)}); gated on {metric} under filter {filter_}")  # fmt: skip
         docs = a.docs[filter_]
+        different = _different_data(name, docs, b.docs[filter_], new.ref)
+        if different:
+            refused.append(different)
+            continue
         prompts = sum(
             1 for k, d in docs.items() if k in b.docs[filter_] and d.prompt_hash != b.docs[filter_][k].prompt_hash
         )
@@ -166,7 +180,30 @@ def log_suites(
             notes.append(f"task {name!r}: {prompts} of {len(docs)} prompts differ between the runs (prompt_hash: "
                          "another chat template, system prompt or few-shot set)")  # fmt: skip
         suites.append(suite_of(a, filter_, metric, old.run.path / name, old.ref))
-    return suites, notes
+    return LogSuites(suites, notes, refused)
+
+
+def _different_data(name: str, ours: Mapping[str, LogDoc], theirs: Mapping[str, LogDoc], where: str) -> str:
+    """One line when the two runs did not evaluate the same docs of a task (a doc missing, or one whose doc_hash
+    differs), else "": pairing them would compare answers to different questions."""
+    changed = [k for k, d in ours.items() if k in theirs and d.doc_hash and theirs[k].doc_hash
+               and d.doc_hash != theirs[k].doc_hash]  # fmt: skip
+    missing = [k for k in ours if k not in theirs] + [k for k in theirs if k not in ours]
+    if changed:
+        first = changed[0]
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        return (
+            f"{where}: task {name!r} doc {first}{more} differs from the other run's (doc_hash "
+            f"{theirs[first].doc_hash[:12]} against {ours[first].doc_hash[:12]}): they evaluated different data, so "
+            "the task is not gated; rerun both on the same dataset version"
+        )
+    if missing:
+        return (
+            f"{where}: task {name!r} has {len(theirs)} docs here and {len(ours)} in the other run (doc "
+            f"{sorted(missing, key=_order)[0]} is in one only): they evaluated different docs, so the task is not "
+            "gated; rerun both on the same docs (the same --limit)"
+        )
+    return ""
 
 
 def suite_of(task: LogTask, filter_: str, metric: str, path: Path, where: str) -> Suite:
