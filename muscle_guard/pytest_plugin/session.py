@@ -53,6 +53,7 @@ class MuscleSession:
     # Filled on the controller from the gate items' reports (ours or the workers').
     suite_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
+    _run_report: RunReport | None = None  # built once from suite_reports (the summary and the files both need it)
 
     def run_options(self) -> RunOptions:
         o = self.options
@@ -231,10 +232,16 @@ class MuscleSession:
         """Controller side: keep one suite's report from a gate item (ours or a worker's)."""
         self.suite_reports[payload["suite"]["path"]] = payload["suite"]
         self.models.setdefault(payload["pair"], {"old": payload["old"], "new": payload["new"]})
+        self._run_report = None
 
     def run_report(self) -> RunReport | None:
         if not self.suite_reports:
             return None
+        if self._run_report is None:
+            self._run_report = self._build_run_report()
+        return self._run_report
+
+    def _build_run_report(self) -> RunReport:
         suites = [SuiteReport.from_json(self.suite_reports[k]) for k in sorted(self.suite_reports)]
         pairs = {
             name: ModelPairInfo(ModelInfo.from_json(m["old"]), ModelInfo.from_json(m["new"]))
