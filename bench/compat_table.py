@@ -294,7 +294,9 @@ def candidate_rows(search: Any, t: Task, old: Path, new: Path, common: dict[str,
         )  # fmt: skip
 
 
-def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> dict[str, Any]:
+def ceiling(
+    pair: str, t: Task, seed: int, old: Path, new: Path, path: Path, pyproject: Path | None = None
+) -> dict[str, Any]:
     """The old and new models' class probabilities averaged at inference (w·p_old + (1 − w)·p_new): the
     ceiling a one-model distillation aims at, computed from the cached predictions (two models served)."""
     from muscle_guard.core.backend import RunOptions
@@ -308,7 +310,7 @@ def ceiling(pair: str, t: Task, seed: int, old: Path, new: Path, path: Path) -> 
 
     suite = load_suite(t.suite)
     by_id = {i.id: i for i in suite.instances}
-    settings = load_project_config(bench_pyproject()).settings_for(suite.name)
+    settings = load_project_config(pyproject or bench_pyproject()).settings_for(suite.name)
     options, cache = RunOptions(device="cpu", progress=False), PredictionCache(WORK / "predictions")
     got = {}
     for label, ref in (("old", old), ("new", new)):

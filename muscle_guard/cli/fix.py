@@ -254,6 +254,9 @@ def run_request(request: FixRequest, check: bool) -> int:
         if request.out.is_dir():
             page = frontier_page(frontier, f"muscle-guard fix --aim budget: {request.out}")
             atomic_write_text(request.out / AIM_HTML, page)
+        warning = result.search.warning()
+        if warning is not None:
+            print(warning, file=sys.stderr)
         miss = result.search.miss()
         if miss is not None:
             print(miss, file=sys.stderr)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
 
@@ -199,6 +199,22 @@ def choose(points: Sequence[Point], budget: Budget, acc_new: float | None) -> Po
     return min(ok, key=rank)[1]
 
 
+def choose_short_of_margin(points: Sequence[Point], budget: Budget, acc_new: float | None) -> Point | None:
+    """When `choose` finds nothing: the most accurate candidate within the budget itself (no margin), same ties."""
+    return choose(points, replace(budget, margin_points=0.0), acc_new)
+
+
+def short_of_margin_line(point: Point, budget: Budget) -> str:
+    """The warning said when the shipped candidate is within the budget but not its margin."""
+    n = point.n
+    return (
+        f"fix --aim budget: warning: no candidate met {budget.describe(n)}; shipped {point.label} ({point.picked}), "
+        f"the most accurate within the budget itself: validation NFR {percent(point.nfr)} ({point.nf}/{n}) is within "
+        f"{points(budget.margin(n))} pts of {percent(budget.max_nfr)}, so the gate may fail it (see the before/after "
+        "check); more --train data measures validation more finely"
+    )
+
+
 def frontier(points: Sequence[Point]) -> list[Point]:
     """The points no other point beats on both accuracy (higher) and NFR (lower), by increasing NFR."""
     keep = [
@@ -257,7 +273,11 @@ def new_accuracy(points: Sequence[Point]) -> float | None:
 
 
 def frontier_json(
-    points: Sequence[Point], chosen: Point | None, budget: Budget, base: TrainConfig | None = None
+    points: Sequence[Point],
+    chosen: Point | None,
+    budget: Budget,
+    base: TrainConfig | None = None,
+    short_of_margin: bool = False,
 ) -> dict[str, Any]:
     """The search's decisions as data, for the renderers (`muscle_guard.reports.fix_tables`) and the run report:
     each point with whether it meets the aim (None for the reference rows) and whether it is on the frontier."""
@@ -283,5 +303,7 @@ def frontier_json(
             for p in points
         ],
         "chosen": chosen.label if chosen is not None else None,
+        "short_of_margin": short_of_margin,
+        "warning": short_of_margin_line(chosen, budget) if chosen is not None and short_of_margin else None,
         "miss": None if chosen is not None else miss_line(points, budget, base),
     }

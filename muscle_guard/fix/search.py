@@ -25,11 +25,13 @@ from muscle_guard.fix.aim import (
     Budget,
     Point,
     choose,
+    choose_short_of_margin,
     frontier_json,
     grid,
     miss_line,
     new_accuracy,
     point_of,
+    short_of_margin_line,
 )
 from muscle_guard.fix.averaging import AVERAGE, average_dir, averaged_epochs, load_average, save_average
 from muscle_guard.fix.config import TrainConfig
@@ -65,12 +67,20 @@ class Search:
     shipped: Shipped | None
     config: TrainConfig | None  # the chosen candidate's configuration
     base: TrainConfig | None = None  # what every candidate shares (the schedule), for the advice of miss()
+    short_of_margin: bool = False  # chosen within the budget but not budget - margin (aim.choose_short_of_margin)
 
     def miss(self) -> str | None:
         return miss_line(self.points, self.budget, self.base) if self.chosen is None else None
 
+    def warning(self) -> str | None:
+        if self.chosen is None or not self.short_of_margin:
+            return None
+        return short_of_margin_line(self.chosen, self.budget)
+
     def to_json(self) -> dict[str, Any]:
-        return frontier_json(self.points, self.chosen, self.budget, self.base) | {"candidates": self.runs}
+        return frontier_json(self.points, self.chosen, self.budget, self.base, self.short_of_margin) | {
+            "candidates": self.runs
+        }
 
 
 @dataclass
@@ -202,11 +212,14 @@ def search_budget(run: TrainingRun, config: TrainConfig, budget: Budget) -> Sear
         trained[candidate.label] = (state, shipped, cfg)
         runs.append({"label": candidate.label, "dir": str(where), "picked": shipped.picked, "epochs": state.history})
     chosen = choose(points, budget, new_accuracy(points))
+    short = chosen is None
+    if chosen is None:
+        chosen = choose_short_of_margin(points, budget, new_accuracy(points))
     if chosen is None:
         last = trained[candidates[-1].label][0]
         return Search(budget, points, None, runs, last, None, None, config)
     state, shipped, cfg = trained[chosen.label]
-    return Search(budget, points, chosen, runs, state, shipped, cfg, config)
+    return Search(budget, points, chosen, runs, state, shipped, cfg, config, short_of_margin=short)
 
 
 def refuse_blind_validation(can_regress: int, n: int, budget: Budget, continuous: bool, acc_new: float) -> None:

@@ -27,7 +27,7 @@ def frontier_rows(frontier: Mapping[str, Any]) -> list[tuple[str, ...]]:
         if meets is None:
             verdict = "-"
         elif p.get("label") == chosen:
-            verdict = "yes: shipped"
+            verdict = "yes: shipped" if meets else "within the budget: shipped"
         else:
             verdict = "yes" if meets else "no"
         rows.append(
@@ -45,7 +45,7 @@ def _title(frontier: Mapping[str, Any]) -> str:
 def frontier_table(frontier: Mapping[str, Any]) -> Table:
     """The validation points as a rich table: each candidate, the old and new model, the frontier, the choice."""
     table = Table(*FRONTIER_HEADERS, title=_title(frontier))
-    colour = {"yes: shipped": "green", "no": "red"}
+    colour = {"yes: shipped": "green", "within the budget: shipped": "yellow", "no": "red"}
     for row in frontier_rows(frontier):
         *cells, verdict, mark = (escape(c) for c in row)
         table.add_row(*cells, f"[{colour[verdict]}]{verdict}[/]" if verdict in colour else verdict, mark)
@@ -66,8 +66,10 @@ def frontier_page(frontier: Mapping[str, Any], title: str) -> str:
         salt="aim",
     )
     picked = next((str(p.get("picked") or "") for p in pts if p.get("label") == chosen), "")
+    warning = frontier.get("warning")
     outcome = (
         f"<p>Shipped: <b>{h.esc(chosen)}</b> ({h.esc(picked)}).</p>"
+        + (f"<p><b>Warning:</b> {h.esc(warning)}</p>" if warning else "")
         if chosen is not None
         else f"<p><b>Nothing shipped.</b> {h.esc(frontier.get('miss') or '')}</p>"
     )

@@ -16,11 +16,14 @@ from muscle_guard.fix.aim import (
     Candidate,
     Point,
     choose,
+    choose_short_of_margin,
     frontier,
+    frontier_json,
     grid,
     meets,
     miss_line,
     parse_floats,
+    short_of_margin_line,
     suite_budget,
 )
 
@@ -159,3 +162,26 @@ def test_the_grids_ce_weights_come_from_ce_weights_then_ce_weight_then_the_defau
     assert aim_ce_weights("0,0.5", 0.3) == (0.0, 0.5)  # --ce-weights wins
     assert aim_ce_weights(None, 0.0) == (0.0,)  # an explicit --ce-weight 0 means no CE, not the default
     assert aim_ce_weights(None, None) == DEFAULT_CE_WEIGHTS
+
+
+def test_when_nothing_meets_the_margin_the_most_accurate_within_the_budget_itself_ships_with_a_warning() -> None:
+    budget = Budget(0.07, "suites/s.jsonl: max_nfr 7.00%", margin_points=2.0)  # aim: 5% (10 of 200)
+    near, nearer, over = cand(0.9, 0.80, 13), cand(0.75, 0.79, 12), cand(0.5, 0.82, 15)  # 6.5%, 6%, 7.5%
+    points = [OLD, NEW, near, nearer, over]
+    assert choose(points, budget, NEW.acc) is None
+    assert choose_short_of_margin(points, budget, NEW.acc) is near  # within 7%, the more accurate of the two
+    line = short_of_margin_line(near, budget)
+    assert "warning: no candidate met suites/s.jsonl: max_nfr 7.00%, aimed at validation NFR ≤ 5.00%" in line
+    assert "shipped w=0.9 ce=0 (average of epochs 2-3)" in line
+    assert "validation NFR 6.50% (13/200) is within +2.0 pts of 7.00%, so the gate may fail it" in line
+    assert choose_short_of_margin([OLD, NEW, over], budget, NEW.acc) is None  # over the budget itself: nothing
+    record = frontier_json(points, near, budget, short_of_margin=True)
+    assert record["chosen"] == "w=0.9 ce=0"
+    assert record["short_of_margin"]
+    assert record["warning"] == line
+    assert record["miss"] is None
+    from muscle_guard.reports.fix_tables import frontier_rows
+
+    verdicts = {row[0]: row[4] for row in frontier_rows(record)}
+    assert verdicts == {"old model": "-", "new model": "-", "w=0.9 ce=0": "within the budget: shipped",
+                        "w=0.75 ce=0": "no", "w=0.5 ce=0": "no"}  # fmt: skip
