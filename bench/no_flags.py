@@ -21,7 +21,7 @@ Row `ceiling` is no fix: both models served, distributions averaged (the target 
 Run from the repository root (not in CI), one task and seed list at a time, e.g.:
     python bench/no_flags.py --tasks tiny --seeds 0,1,2
     python bench/no_flags.py --tasks rotten_tomatoes,sarcasm --seeds 0,1,2 --rows noflags,olddefault
-    python bench/compat_table.py --table --tags none      # the tables (rows are saved under bench/results/compat)
+    python bench/no_flags.py --table                       # the docs/BENCHMARKS.md table (rows under bench/results/compat)
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import compat_table as ct  # noqa: E402  (the bench's data, adapters and result files)
+
+from muscle_guard.testing.sentiment import GENERATION_SETTINGS  # noqa: E402
 
 ROWS = {
     "noflags": [],
@@ -62,6 +64,7 @@ def pyproject() -> Path:
         "headlines": 'labels = ["guardian", "huffpost"]\nmax_nfr = 0.02\n',
         "heldout": "max_nfr = 0.10\n",  # tiny: NFR ~15% with 60 validation rows, where 7% is beyond both models averaged
         "sarcasm_gen": f"{GEN_SETTINGS}max_nfr = 0.07\n",
+        "tiny_gen": f"{GENERATION_SETTINGS}max_nfr = 0.10\n",  # as tiny (the same texts, 100 validation rows)
     }
     for name, body in extra.items():
         header = f"[tool.muscle-guard.suites.{name}]\n"
@@ -148,6 +151,14 @@ def models(name: str, seed: int, fix_size: int) -> tuple[ct.Task, Path, Path]:
             build_classifier_pair(root, seed)
         task = ct.Task("heldout", root / "heldout.jsonl", root / "train.jsonl", root / "train.jsonl")
         return task, root / "old", root / "new"
+    if name == "tiny_gen":
+        from muscle_guard.testing.sentiment import build_generation_pair
+
+        root = ct.WORK / "tiny_gen" / f"seed{seed}"
+        if not (root / "tiny_gen.jsonl").is_file():
+            build_generation_pair(root, seed)
+        task = ct.Task("tiny_gen", root / "tiny_gen.jsonl", root / "train.jsonl", root / "train.jsonl")
+        return task, root / "old", root / "new"
     if name == "headlines":
         task = headlines_task(fix_size)
         return task, *ct.minilm_adapters(task, seed, None)
@@ -161,7 +172,7 @@ def models(name: str, seed: int, fix_size: int) -> tuple[ct.Task, Path, Path]:
                                [__import__("demo.build_suites").build_suites.sarcasm_mc_instance(r) for r in ct._lines(mc.fix_train)]))  # fmt: skip
         old, new = ct.causal_adapters(mc, seed, None)  # the demo's MC adapters: they answer by the label word too
         return (mc if name == "sarcasm_mc" else sarcasm_gen_task(fix_size)), old, new
-    raise SystemExit(f"unknown task {name!r}: one of tiny, {', '.join(MINILM + CAUSAL)}")
+    raise SystemExit(f"unknown task {name!r}: one of tiny, tiny_gen, {', '.join(MINILM + CAUSAL)}")
 
 
 # ------------------------------------------------------------------------------------------------- runs
@@ -210,6 +221,44 @@ def run(pair: str, name: str, seed: int, row: str, fix_size: int, threads: int) 
     return result
 
 
+TABLE_TASKS = ("tiny", "tiny_gen", "rotten_tomatoes", "sarcasm", "headlines")
+TABLE_ROWS = ("noflags", "olddefault", "ce-noflags", "ceiling-w0.5")
+
+
+def table(seeds: list[int]) -> None:
+    """The docs/BENCHMARKS.md "No flags" table from the saved rows: per task and row, Δ%NFR_c per seed and its mean,
+    Δacc_c's mean (points), gates passed after the fix, and what was shipped."""
+    print("| task | row | Δ%NFR_c per seed | mean | Δacc_c mean (pts) | gate after | NF → NF_c |")
+    print("|---|---|---|---|---|---|---|")
+    for name in TABLE_TASKS:
+        pair = "tiny" if name in ("tiny", "tiny_gen") else "causal" if name in CAUSAL else "minilm"
+        for row in TABLE_ROWS:
+            found = [ct.RESULTS / pair / name / f"seed{s}" / f"{row}.json" for s in seeds]
+            rows = [json.loads(p.read_text()) if p.is_file() else None for p in found]
+            if not any(rows):
+                continue
+            cells, deltas, accs, passed, flips = [], [], [], [], []
+            for r in rows:
+                if r is None:
+                    cells.append("–")
+                elif "acc_fixed" not in r:
+                    cells.append("nothing shipped")
+                    deltas.append(0.0)
+                    accs.append(0.0)
+                    flips.append(f"{r.get('nf', '?')}")
+                else:
+                    d = 100 * (r.get("delta_pct_nfr_c") or 0.0)
+                    cells.append(f"{d:+.1f}%")
+                    deltas.append(d)
+                    accs.append(100 * r["delta_acc_c"])
+                    passed.append(bool(r.get("passed_after")))
+                    flips.append(f"{r['nf']}→{r['nf_c']}")
+            mean = f"{sum(deltas) / len(deltas):+.1f}%" if deltas else "–"
+            acc = f"{sum(accs) / len(accs):+.1f}" if accs else "–"
+            gate = f"{sum(passed)}/{len(passed)}" if "ceiling" not in row and passed else "–"
+            print(f"| {name} | {row} | {' / '.join(cells)} | {mean} | {acc} | {gate} | {', '.join(flips)} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", default="tiny")
@@ -217,10 +266,14 @@ def main() -> None:
     parser.add_argument("--rows", default="noflags,olddefault", help=f"comma-separated, of {', '.join(ROWS)}")
     parser.add_argument("--fix-size", type=int, default=1000)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table", action="store_true", help="print the saved rows as docs/BENCHMARKS.md's table")
     args = parser.parse_args()
     os.chdir(ROOT)
+    if args.table:
+        table([int(s) for s in args.seeds.split(",")])
+        return
     for name in args.tasks.split(","):
-        pair = "tiny" if name == "tiny" else "causal" if name in CAUSAL else "minilm"
+        pair = "tiny" if name in ("tiny", "tiny_gen") else "causal" if name in CAUSAL else "minilm"
         if pair != "tiny":
             ct.ensure_data(causal=pair == "causal")
         for seed in (int(s) for s in args.seeds.split(",")):

@@ -95,7 +95,20 @@ def _example(index: int, instance: Instance, settings: SuiteSettings, where: str
         answer = instance.answer
         return Example(index, instance.id, where, context, instance.choices[answer], answer, instance.choices)
     target = str(instance.answer) if shape is Shape.GENERATE_EXACT else (instance.reference or "")
-    return Example(index, instance.id, where, context, target)
+    return Example(index, instance.id, where, context, continuation(context, target))
+
+
+TARGET_DELIMITER = " "  # lm-evaluation-harness's default target_delimiter between a prompt and its answer
+
+
+def continuation(context: str, answer: str) -> str:
+    """What a generation instance trains on after its prompt: the answer as a model writes it. A model answers
+    "Answer:" with " 42", not "42" (a different token), so the answer follows lm-eval's target delimiter, one
+    space, unless the prompt ends in whitespace or the answer starts with it. The gate compares normalised text,
+    so both spellings are judged alike; only training would learn a token the models never produce."""
+    if not answer or not context or context[-1].isspace() or answer[0].isspace():
+        return answer
+    return TARGET_DELIMITER + answer
 
 
 def load_unlabelled(path: Path, shape: Shape, settings: SuiteSettings, start: int) -> list[Example]:

@@ -37,6 +37,12 @@ class Strategy(str, Enum):
     def token_level(self) -> bool:
         return self in TOKEN_LEVEL
 
+    @property
+    def every_position(self) -> bool:
+        """At the token level, whether the loss counts every context and answer token (the paper's MUSCLE, as its
+        Eq. 1 is written) or the answer's tokens only (every other strategy: the gate judges the answer)."""
+        return self is Strategy.MUSCLE
+
 
 class Level(str, Enum):
     """What the loss compares for multiple-choice data: next-token distributions or the choices' distribution."""

@@ -92,8 +92,8 @@ class Objective:
             logits = batches.class_logits(model, items, self.pad_id, device)
             targets = labels_of(items, device)
             mask = torch.ones_like(targets, dtype=torch.bool)
-        else:  # every context and target position, padding excluded
-            batch = batches.token_batch(items, self.pad_id, device, target_only=False)
+        else:  # the answer's positions; MUSCLE (the paper's) every context and answer position; padding excluded
+            batch = batches.token_batch(items, self.pad_id, device, target_only=not self.strategy.every_position)
             logits, targets, mask = batches.token_logits(model, batch), batch.targets, batch.mask
         if self.strategy is Strategy.CE:  # the same positions (tokens, classes or choices), no teachers
             return losses.ce_loss(logits, targets, mask)

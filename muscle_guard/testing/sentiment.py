@@ -115,3 +115,60 @@ def build_classifier_pair(root: Path, seed: int = 0) -> ClassifierPair:
         train=write_jsonl(root / "train.jsonl", classify_rows(data.fix, "t")),
         heldout=write_jsonl(root / "heldout.jsonl", classify_rows(data.heldout, "h")),
     )
+
+
+ANSWER_WORDS = {1: "positive", 0: "negative"}  # each one token of the tiny tokenizer, with and without a space
+GENERATION_SETTINGS = 'normaliser = "lower"\nmax_new_tokens = 1\n'  # the suite's table: the word is one token
+
+
+def generation_prompt(text: str) -> str:
+    return f"text: {text}\nsentiment:"
+
+
+def generate_rows(pairs: Sequence[tuple[str, int]], prefix: str) -> list[dict[str, Any]]:
+    """Exact-match generation instances: the model writes the label word after the prompt."""
+    return [
+        {"id": f"{prefix}{i}", "prompt": generation_prompt(t), "answer": ANSWER_WORDS[y]}
+        for i, (t, y) in enumerate(pairs)
+    ]
+
+
+@dataclass(frozen=True)
+class GenerationPair:
+    """Old and new causal LMs with LoRA adapters that write the label word (exact match), fix data, a suite."""
+
+    old: Path
+    new: Path
+    train: Path
+    heldout: Path
+
+
+def build_generation_pair(root: Path, seed: int = 0) -> GenerationPair:
+    """The sentiment task as generation: two tiny causal LMs (one tokenizer), each adapter trained on the prompt
+    followed by " positive" / " negative"; the same texts, left-out words and regression as the classifier pair.
+    The held-out suite, `tiny_gen.jsonl`, wants `GENERATION_SETTINGS` in its table (lower-cased exact match)."""
+    from muscle_guard.testing import tiny_models as tm
+
+    root.mkdir(parents=True, exist_ok=True)
+    data = sentiment_data(seed)
+    tok = tm.build_tokenizer(root / "tok")
+    old_base = tm.build_causal_lm(root / "old-base", tok, seed=10 * seed + 1)
+    new_base = tm.build_causal_lm(root / "new-base", tok, seed=10 * seed + 2)
+
+    def lines(pairs: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
+        return [(generation_prompt(t), " " + ANSWER_WORDS[y]) for t, y in pairs]
+
+    old = tm.add_lora_adapter(
+        old_base, root / "old", seed=10 * seed + 3, train_on=lines(data.old_adapter), steps=ADAPTER_STEPS,
+        randomize=False,
+    )  # fmt: skip
+    new = tm.add_lora_adapter(
+        new_base, root / "new", seed=10 * seed + 4, train_on=lines(data.new_adapter), steps=ADAPTER_STEPS,
+        randomize=False,
+    )  # fmt: skip
+    return GenerationPair(
+        old=old,
+        new=new,
+        train=write_jsonl(root / "train.jsonl", generate_rows(data.fix, "t")),
+        heldout=write_jsonl(root / "tiny_gen.jsonl", generate_rows(data.heldout, "h")),
+    )

@@ -233,6 +233,24 @@ def test_examples_render_prompts_with_the_suite_template(tmp_path: Path) -> None
     assert example.label == 1
 
 
+@pytest.mark.parametrize(
+    ("prompt", "row", "target"),
+    [
+        ("Sum 2+2. Answer:", {"answer": "4"}, " 4"),  # a model writes " 4" after "Answer:", not "4"
+        ("Sum 2+2. Answer: ", {"answer": "4"}, "4"),  # the prompt already ends in the space
+        ("Sum 2+2.\n", {"answer": "4"}, "4"),
+        ("Summarise: x", {"reference": " a short summary"}, " a short summary"),  # the answer has it already
+        ("Summarise: x", {"reference": "a short summary"}, " a short summary"),
+    ],
+)
+def test_generation_targets_follow_the_prompt_as_a_model_writes_them(
+    tmp_path: Path, prompt: str, row: dict[str, str], target: str
+) -> None:
+    suite = load_suite(write(tmp_path / "g.jsonl", [{"id": "a", "prompt": prompt, **row}]))
+    (example,) = build_examples(suite, SuiteSettings())
+    assert example.target == target
+
+
 def test_unlabelled_inputs_need_only_the_input(tmp_path: Path) -> None:
     path = tmp_path / "more.jsonl"
     path.write_text('{"text": "a fine film"}\n{"id": "x7", "text": "dull", "label": 1}\n', encoding="utf-8")
