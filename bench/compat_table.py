@@ -172,7 +172,7 @@ def minilm_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, P
     )
 
 
-def causal_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, Path]:
+def causal_adapters(t: Task, seed: int, train_size: int | None, generative: bool = False) -> tuple[Path, Path]:
     from demo import assets
     from demo.adapters import causal_recipe, train_causal_adapter
     from muscle_guard.core.suite import load_suite
@@ -181,10 +181,13 @@ def causal_adapters(t: Task, seed: int, train_size: int | None) -> tuple[Path, P
     train = load_suite(t.adapter_train)
     where = WORK / "adapters" / t.name / f"seed{seed}"
     cache = ROOT / ".muscle-cache/assets"
+    suffix = "-gen" if generative else ""  # adapters that write the answer (next-token CE), for generation suites
     return (
-        train_causal_adapter(assets.smollm2_135m_dir(cache), train, where / "old", recipe, f"old SmolLM2 seed {seed}"),
-        train_causal_adapter(assets.gemma3_270m_dir(cache), train, where / "new", recipe, f"new Gemma-3 seed {seed}"),
-    )
+        train_causal_adapter(assets.smollm2_135m_dir(cache), train, where / f"old{suffix}", recipe,
+                             f"old SmolLM2{suffix} seed {seed}", generative=generative),
+        train_causal_adapter(assets.gemma3_270m_dir(cache), train, where / f"new{suffix}", recipe,
+                             f"new Gemma-3{suffix} seed {seed}", generative=generative),
+    )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------------- runs

@@ -65,6 +65,8 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
     from transformers import AutoModelForSequenceClassification
 
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
+    if generative:
+        key["objective"] = "generate"
     if _is_built(out_dir, key):
         return out_dir
     tokenizer, model = _lora_model(AutoModelForSequenceClassification, base_dir, recipe, "SEQ_CLS", ["classifier"])
@@ -176,8 +178,13 @@ def causal_recipe(**changes: Any) -> AdapterRecipe:
     return replace(CAUSAL_RECIPE, **changes)
 
 
-def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: AdapterRecipe, label: str) -> Path:
-    """A LoRA task adapter for a causal LM on multiple-choice data, saved as a plain PEFT adapter directory."""
+def train_causal_adapter(
+    base_dir: Path, train: Suite, out_dir: Path, recipe: AdapterRecipe, label: str, generative: bool = False
+) -> Path:
+    """A LoRA task adapter for a causal LM on multiple-choice data, saved as a plain PEFT adapter directory.
+    Trained by cross-entropy over the choices' scores (what the MC gate ranks), or, `generative`, by next-token
+    cross-entropy on the right choice's tokens after the prompt (a model that writes its answer: generation
+    suites)."""
     import torch
     import torch.nn.functional as F
     from transformers import AutoModelForCausalLM
@@ -186,6 +193,8 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ad
     from muscle_guard.fix.data import Example
 
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
+    if generative:
+        key["objective"] = "generate"
     if _is_built(out_dir, key):
         return out_dir
     tokenizer, model = _lora_model(AutoModelForCausalLM, base_dir, recipe, "CAUSAL_LM", None)
@@ -200,6 +209,10 @@ def train_causal_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe: Ad
     pad_id = batches.pad_id_of(tokenizer)
 
     def loss_of(batch: list[int]) -> Any:
+        if generative:
+            tokens = batches.token_batch([items[i] for i in batch], pad_id, "cpu", target_only=True)
+            logits = batches.token_logits(model, tokens)
+            return F.cross_entropy(logits[tokens.mask], tokens.targets[tokens.mask])
         scores, mask = batches.choice_scores(model, [items[i] for i in batch], pad_id, "cpu")
         answers = torch.tensor([examples[i].label for i in batch])
         return F.cross_entropy(scores.masked_fill(~mask, float("-inf")), answers)
