@@ -143,21 +143,14 @@ def sarcasm_gen_task(fix_size: int) -> ct.Task:
 
 def models(name: str, seed: int, fix_size: int) -> tuple[ct.Task, Path, Path]:
     """The task, and its old and new model (adapters trained with the seed)."""
-    if name == "tiny":
-        from muscle_guard.testing.sentiment import build_classifier_pair
+    if name in ("tiny", "tiny_gen"):  # the test suite's sentiment update, as a classifier or written as a word
+        from muscle_guard.testing.sentiment import build_classifier_pair, build_generation_pair
 
-        root = ct.WORK / "tiny" / f"seed{seed}"
-        if not (root / "heldout.jsonl").is_file():
-            build_classifier_pair(root, seed)
-        task = ct.Task("heldout", root / "heldout.jsonl", root / "train.jsonl", root / "train.jsonl")
-        return task, root / "old", root / "new"
-    if name == "tiny_gen":
-        from muscle_guard.testing.sentiment import build_generation_pair
-
-        root = ct.WORK / "tiny_gen" / f"seed{seed}"
-        if not (root / "tiny_gen.jsonl").is_file():
-            build_generation_pair(root, seed)
-        task = ct.Task("tiny_gen", root / "tiny_gen.jsonl", root / "train.jsonl", root / "train.jsonl")
+        root = ct.WORK / name / f"seed{seed}"
+        suite = root / ("heldout.jsonl" if name == "tiny" else "tiny_gen.jsonl")
+        if not suite.is_file():
+            (build_classifier_pair if name == "tiny" else build_generation_pair)(root, seed)
+        task = ct.Task(suite.stem, suite, root / "train.jsonl", root / "train.jsonl")
         return task, root / "old", root / "new"
     if name == "headlines":
         task = headlines_task(fix_size)
