@@ -51,7 +51,7 @@ ROWS = {
 }
 MINILM = ("rotten_tomatoes", "sarcasm", "headlines")
 CAUSAL = ("sarcasm_mc", "sarcasm_gen")
-GEN_SETTINGS = 'normaliser = "lower"\nmax_new_tokens = 3\nstop = ["\\n"]\n'
+GEN_SETTINGS = 'normaliser = "lower"\nmax_new_tokens = 1\n'  # the label word is one token in both vocabularies
 
 
 def pyproject() -> Path:

@@ -65,8 +65,6 @@ def train_classifier_adapter(base_dir: Path, train: Suite, out_dir: Path, recipe
     from transformers import AutoModelForSequenceClassification
 
     key = {"recipe": asdict(recipe), "base": str(base_dir), "train": train.content_hash()}
-    if generative:
-        key["objective"] = "generate"
     if _is_built(out_dir, key):
         return out_dir
     tokenizer, model = _lora_model(AutoModelForSequenceClassification, base_dir, recipe, "SEQ_CLS", ["classifier"])

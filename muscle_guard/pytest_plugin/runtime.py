@@ -243,7 +243,9 @@ class MusclePlugin:
     def _suite_paths(self) -> list[Path]:
         """Every suite of the run: the configured ones and those named on the command line (also on an xdist
         controller, which collects nothing itself)."""
-        configured = {p.resolve() for p in discover_suites(list(self.options.suites))}
+        # A configured folder that does not exist (the default `suites/` of a project that keeps its suite
+        # elsewhere) holds no suite: it must not be listed as one.
+        configured = {p.resolve() for p in discover_suites(list(self.options.suites)) if p.is_file()}
         return sorted(configured | {p for p in self.explicit if p.exists()})  # both resolved: each file once
 
     def _outputs(self) -> list[Path]:

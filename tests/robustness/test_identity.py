@@ -104,3 +104,18 @@ def test_a_settings_table_that_names_no_suite_is_reported(project: Project) -> N
         f"{project.path / 'pyproject.toml'}: [tool.muscle-guard.suites.capital] matches no suite (suites: capitals, "
         "rivers); check the name: a suite is named by its file name without .jsonl"
     ) in run.stdout
+
+
+def test_a_project_without_a_suites_folder_lists_only_its_real_suites(project: Project) -> None:
+    # The suite lives at the root and the default suites/ folder does not exist: it is no suite named "suites".
+    (project.path / "suites/capitals.jsonl").rename(project.path / "capitals.jsonl")
+    (project.path / "suites/rivers.jsonl").unlink()
+    (project.path / "suites").rmdir()
+    project.write("pyproject.toml", "[tool.muscle-guard.suites.capital]\nmax_nfr = 0.5\n")
+
+    run = project.pytest("capitals.jsonl")
+
+    assert (
+        f"{project.path / 'pyproject.toml'}: [tool.muscle-guard.suites.capital] matches no suite (suites: "
+        "capitals); check the name"
+    ) in run.stdout
