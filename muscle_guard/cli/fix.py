@@ -99,7 +99,8 @@ def fix(
         Aim,
         Opt(
             help="budget: train one ensemble candidate per --ensemble-weights × --ce-weights value (teachers computed "
-            "once) and ship the most accurate whose validation NFR meets every --suite's gate with a margin; "
+            "once) and ship the most accurate whose validation NFR meets every --suite's gate with a margin (else "
+            "the most accurate within the budget itself, with a warning; else nothing); "
             "none: train one model; auto (default): budget when no --strategy is named and a --suite sets a flip "
             "budget (max_nfr or max_negative_flips in pyproject.toml), else none."
         ),
@@ -183,7 +184,8 @@ def fix(
     The default, with no flags: when a --suite sets a flip budget in pyproject.toml, fix trains ensemble
     distillation candidates (the student learns w·p_old + (1−w)·p_new of the two frozen models, w = 0.75 and 0.9,
     with cross-entropy 0.5) and ships the most accurate one whose validation NFR, judged as the gate judges the
-    suite, meets the budget with a margin, or nothing; without a budget, one candidate (w = 0.9). The schedule
+    suite, meets the budget with a margin (else the most accurate within the budget itself, with a warning), or
+    nothing; without a budget, one candidate (w = 0.9). The schedule
     follows the data size and the model (--schedule auto). docs/fix.md and docs/BENCHMARKS.md ("No flags") have
     the numbers; --strategy muscle is the paper's method (MUSCLE, Echterhoff et al. 2024) on request.
 
