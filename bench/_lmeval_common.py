@@ -28,6 +28,51 @@ LMEVAL_PYTHON = ROOT / ".muscle-cache/bench/lmeval-venv/bin/python"
 TASKS = ROOT / "bench/lm_eval_tasks"
 LMEVAL_BATCH = 16
 SERVER_LOG = ROOT / ".muscle-cache/bench/lm-eval-server.log"
+LMEVAL_BIN = LMEVAL_PYTHON.parent
+OFFLINE = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
+# A two-choice task over a JSON Lines file of {"question", "choices", "label"} (bench/logs_gate_cost.py,
+# bench/paired_vs_unpaired.py): lm-eval scores "Question: ...\nAnswer:" + each choice, metric acc.
+MC_TASK = """task: {name}
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: multiple_choice
+doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
+doc_to_choice: choices
+doc_to_target: label
+target_delimiter: ""
+metric_list:
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+metadata:
+  version: 1.0
+"""
+
+
+def need_lm_eval() -> None:
+    if not (LMEVAL_BIN / "lm_eval").exists():
+        sys.exit(f"{LMEVAL_BIN}: no lm-eval venv; see tests/fixtures/eval_logs/make_lm_eval_logs.py")
+
+
+def write_mc_task(tasks: Path, name: str, data: Path) -> None:
+    """`tasks/NAME.yaml`: MC_TASK over `data`, for `lm_eval run --include_path tasks`."""
+    tasks.mkdir(parents=True, exist_ok=True)
+    (tasks / f"{name}.yaml").write_text(MC_TASK.format(name=name, data=data), encoding="utf-8")
+
+
+def log_samples(model: Path, task: str, tasks: Path, out: Path, *extra: str, quiet: bool = False) -> Path:
+    """`lm_eval run` of a local hf model on one task of `tasks`, samples logged under `out`, offline, on CPU."""
+    subprocess.run(
+        [str(LMEVAL_BIN / "lm_eval"), "run", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
+         "--tasks", task, "--include_path", str(tasks), "--log_samples", "--output_path", str(out),
+         "--device", "cpu", "--batch_size", "32", *extra],
+        check=True, env=OFFLINE, capture_output=quiet,
+    )  # fmt: skip
+    return out
+
 
 # Runs lm-eval's own command line, timing HFLM's construction (model load) and its request calls:
 # loglikelihood as "score", generate_until as "generate".

@@ -22,27 +22,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _lmeval_common import log_samples, need_lm_eval, write_mc_task  # noqa: E402
+
 WORK = ROOT / ".muscle-cache/bench/logs"
-LMEVAL = ROOT / ".muscle-cache/bench/lmeval-venv/bin"
 DOCS = 1000
-TASK = """task: cost_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: choices
-doc_to_target: label
-target_delimiter: ""
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-"""
 
 
 def runs() -> tuple[Path, Path]:
@@ -63,18 +48,10 @@ def runs() -> tuple[Path, Path]:
     data = WORK / "cost_mc.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     tasks = WORK / "tasks"
-    tasks.mkdir(exist_ok=True)
-    (tasks / "cost_mc.yaml").write_text(TASK.format(data=data), encoding="utf-8")
+    write_mc_task(tasks, "cost_mc", data)
     tok = tm.build_tokenizer(WORK / "tok")
-    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
     for name, seed in (("v1", 1), ("v2", 2)):
-        model = tm.build_causal_lm(WORK / f"model-{name}", tok, seed=seed)
-        subprocess.run(
-            [str(LMEVAL / "lm_eval"), "run", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
-             "--tasks", "cost_mc", "--include_path", str(tasks), "--log_samples", "--output_path", str(out / name),
-             "--device", "cpu", "--batch_size", "32"],
-            check=True, env=env,
-        )  # fmt: skip
+        log_samples(tm.build_causal_lm(WORK / f"model-{name}", tok, seed=seed), "cost_mc", tasks, out / name)
     return out / "v1", out / "v2"
 
 
@@ -95,8 +72,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    if not (LMEVAL / "lm_eval").exists():
-        sys.exit(f"{LMEVAL}: no lm-eval venv; see tests/fixtures/eval_logs/make_lm_eval_logs.py")
+    need_lm_eval()
     old, new = runs()
     gate_dir, plain_dir = WORK / "gate", WORK / "plain"
     for folder in (gate_dir, plain_dir):

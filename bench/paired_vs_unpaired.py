@@ -27,40 +27,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _lmeval_common import log_samples, need_lm_eval, write_mc_task  # noqa: E402
+
 WORK = ROOT / ".muscle-cache/bench/paired"
-LMEVAL = ROOT / ".muscle-cache/bench/lmeval-venv/bin"
 DOCS, BROKEN, SEED = 400, 30, 5
 LR, EPOCHS = float(os.environ.get("PAIRED_LR", "1e-4")), int(os.environ.get("PAIRED_EPOCHS", "2"))
 WORDS = ["apple", "river", "stone", "cloud", "green", "happy", "seven", "train", "music", "paper"]
-TASK = """task: paired_mc
-dataset_path: json
-dataset_kwargs:
-  data_files:
-    test: {data}
-test_split: test
-output_type: multiple_choice
-doc_to_text: "Question: {{{{question}}}}\\nAnswer:"
-doc_to_choice: choices
-doc_to_target: label
-target_delimiter: ""
-metric_list:
-  - metric: acc
-    aggregation: mean
-    higher_is_better: true
-metadata:
-  version: 1.0
-"""
-ENV = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
 
 
 def lm_eval(model: Path, tasks: Path, out: Path) -> Path:
-    subprocess.run(
-        [str(LMEVAL / "lm_eval"), "run", "--model", "hf", "--model_args", f"pretrained={model},dtype=float32",
-         "--tasks", "paired_mc", "--include_path", str(tasks), "--log_samples", "--output_path", str(out),
-         "--device", "cpu", "--batch_size", "32", "--seed", "0"],
-        check=True, env=ENV, capture_output=True,
-    )  # fmt: skip
-    return out
+    return log_samples(model, "paired_mc", tasks, out, "--seed", "0", quiet=True)
 
 
 def samples(run: Path) -> dict[int, dict]:
@@ -103,8 +81,7 @@ def regress(v1: Path, v2: Path, docs: list[dict], right: list[int]) -> None:
 
 
 def main() -> None:
-    if not (LMEVAL / "lm_eval").exists():
-        sys.exit(f"{LMEVAL}: no lm-eval venv; see tests/fixtures/eval_logs/make_lm_eval_logs.py")
+    need_lm_eval()
     from muscle_guard.testing import tiny_models as tm
 
     shutil.rmtree(WORK, ignore_errors=True)
@@ -117,8 +94,7 @@ def main() -> None:
                      "label": int(b < a)})  # fmt: skip
     data = WORK / "paired_mc.jsonl"
     data.write_text("".join(json.dumps(d) + "\n" for d in docs), encoding="utf-8")
-    (WORK / "tasks").mkdir()
-    (WORK / "tasks" / "paired_mc.yaml").write_text(TASK.format(data=data), encoding="utf-8")
+    write_mc_task(WORK / "tasks", "paired_mc", data)
     tok = tm.build_tokenizer(WORK / "tok", vocab_words=[*WORDS, "Which", "word", "comes", "first", "Question"])
     v1 = tm.build_causal_lm(WORK / "model-v1", tok, seed=SEED, n_layers=2)
     run1 = lm_eval(v1, WORK / "tasks", WORK / "runs" / "v1")
