@@ -122,16 +122,22 @@ def test_level_token_across_tokenizers_is_refused(causal_pairs: CausalPairs, run
     assert not (tmp_path / "out").exists()
 
 
+def generation_data(pairs: CausalPairs, tmp_path: Path) -> tuple[Path, Path]:
+    """The pair's training rows as exact-match generation (the right choice's word as the answer), and a
+    pyproject that judges them lower-cased over 3 new tokens."""
+    rows = [
+        {"id": r["id"], "prompt": r["prompt"], "answer": r["choices"][r["answer"]].strip()}
+        for r in map(json.loads, pairs.train.read_text().splitlines())
+    ]
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[tool.muscle-guard]\nmax_new_tokens = 3\nnormaliser = "lower"\n', encoding="utf-8")
+    return write_jsonl(tmp_path / "gen.jsonl", rows), pyproject
+
+
 def test_sequence_level_distillation_on_generation(
     causal_pairs: CausalPairs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    rows = [
-        {"id": r["id"], "prompt": r["prompt"], "answer": r["choices"][r["answer"]].strip()}
-        for r in map(json.loads, causal_pairs.train.read_text().splitlines())
-    ]
-    train = write_jsonl(tmp_path / "gen.jsonl", rows)
-    pyproject = tmp_path / "pyproject.toml"
-    pyproject.write_text('[tool.muscle-guard]\nmax_new_tokens = 3\nnormaliser = "lower"\n', encoding="utf-8")
+    train, pyproject = generation_data(causal_pairs, tmp_path)
     config = TrainConfig(epochs=1, lr=5e-3, batch_size=4)
     fix_request = FixRequest(
         old=str(causal_pairs.old), new=str(causal_pairs.new_other_tokenizer), train=train, out=tmp_path / "out",
@@ -230,13 +236,7 @@ def test_the_default_on_generation_across_tokenizers_is_sequence_level(
 ) -> None:
     # No strategy named: the default ensemble cannot mix two vocabularies' next tokens, so sequence level is used
     # (it used to stop on "--ensemble-weight ... apply to --strategy ensemble only").
-    rows = [
-        {"id": r["id"], "prompt": r["prompt"], "answer": r["choices"][r["answer"]].strip()}
-        for r in map(json.loads, causal_pairs.train.read_text().splitlines())
-    ]
-    train = write_jsonl(tmp_path / "gen.jsonl", rows)
-    project = tmp_path / "pyproject.toml"
-    project.write_text('[tool.muscle-guard]\nmax_new_tokens = 3\nnormaliser = "lower"\n', encoding="utf-8")
+    train, project = generation_data(causal_pairs, tmp_path)
     result = run_cli(
         "--old", str(causal_pairs.old), "--new", str(causal_pairs.new_other_tokenizer), "--train", str(train),
         "--out", str(tmp_path / "out"), "--epochs", "1", "--pyproject", str(project), *TINY,
