@@ -22,9 +22,7 @@ from muscle_guard.core.cache import PredictionCache
 from muscle_guard.core.checks import refuse_unjudgeable, settings_problems
 from muscle_guard.core.config import ProjectConfig, SuiteSettings, load_project_config
 from muscle_guard.core.errors import FixError, MuscleGuardError, SuiteError
-from muscle_guard.core.floor import below_floor, configured_floor, read_floor
 from muscle_guard.core.fsutil import atomic_write_text
-from muscle_guard.core.gates import uses_rate_budget
 from muscle_guard.core.modelref import ModelRef
 from muscle_guard.core.outputs import Place, check_outputs, model_places, places
 from muscle_guard.core.progress import message
@@ -46,21 +44,20 @@ from muscle_guard.fix.config import TrainConfig, plan_schedule
 from muscle_guard.fix.data import (
     Example,
     build_examples,
-    find_input_overlaps,
     find_overlaps,
     judging_settings,
-    load_unlabelled,
-    normalise_for_overlap,
     refuse_overlaps,
     split_validation,
 )
 from muscle_guard.fix.modes import Mode, mode_of
+from muscle_guard.fix.notes import say_budgets_below_the_floor, say_prompt_formats_are_not_used
 from muscle_guard.fix.prepare import prepare
 from muscle_guard.fix.request import FixRequest
 from muscle_guard.fix.schedule import model_width, resolve_schedule, validation_fraction
 from muscle_guard.fix.search import CANDIDATES, Search, Shipped, TrainingRun, file_hash, search_budget
 from muscle_guard.fix.strategies import Resolved, Strategy, resolve_strategy, tokenizer_difference
 from muscle_guard.fix.train import Validation, epoch_batches
+from muscle_guard.fix.unlabelled import unlabelled_inputs, unlabelled_refusal
 
 FIX_JSON = "muscle_fix.json"
 REPORT_JSON = "fix_report.json"
@@ -165,44 +162,17 @@ def settle_aim(request: FixRequest) -> tuple[FixRequest, str | None]:
     )
 
 
-def _say_prompt_formats_are_not_used(project: ProjectConfig) -> None:
-    """fix renders prompts as the suites write them; a configured model prompt format is not applied (yet)."""
-    keys = [k for k in ("old_prompt", "new_prompt") if project.run.get(k) not in (None, "", "none")]
-    keys += [
-        f"{p.name}.{side}_prompt" for p in project.pairs for side in ("old", "new") if p.prompt(side).kind != "none"
-    ]
-    if keys:
-        message(
-            f"note: fix trains and judges on the suites' prompts without the models' prompt formats ({', '.join(keys)} "
-            "in pyproject.toml); the gate applies them, so it measures the fixed adapter under another rendering"
-        )
-
-
-def _say_budgets_below_the_floor(project: ProjectConfig, suites: Sequence[Suite], root: Path) -> None:
-    """A --suite whose max_nfr is below its noise floor (`muscle-guard floor`): no fix can reach it on training
-    noise alone, and `--aim budget` will likely ship nothing."""
-    path = configured_floor(project.run, root)
-    if path is None:
-        return
-    floor = read_floor(path)
-    for suite in suites:
-        gates = project.settings_for(suite.name).gates
-        note = below_floor(suite.name, gates.max_nfr if uses_rate_budget(gates) else 0.0, floor.rate(suite.name))
-        if note:
-            message(f"warning: {note} ({path}); no fix gets under it")
-
-
 def load_data(request: FixRequest) -> FixData:
     """Phase 1: data, guards and the validation split: everything that can fail fast, before a model loads."""
     project = load_project_config(request.pyproject)
-    _say_prompt_formats_are_not_used(project)
+    say_prompt_formats_are_not_used(project)
     train_suite = load_suite(request.train)
     refuse_empty_suite_paths(list(request.suites), "--suite")
     suites = [load_suite(p) for p in request.suites]
     refuse_duplicate_names(suites)
     for suite in suites:
         refuse_unjudgeable(suite, project)
-    _say_budgets_below_the_floor(project, suites, request.pyproject.parent)
+    say_budgets_below_the_floor(project, suites, request.pyproject.parent)
     if not request.allow_overlap:
         refuse_overlaps(find_overlaps(train_suite, suites))
     _check_out(request)
@@ -221,7 +191,7 @@ def load_data(request: FixRequest) -> FixData:
             f"{request.train}: every instance has the same input after normalisation, so no validation split can "
             "avoid copies of training rows; add varied training data or pass --val-fraction 0"
         )
-    extra = _unlabelled(request, train_suite, suites, settings, len(examples), val_ex)
+    extra = unlabelled_inputs(request, train_suite, suites, settings, len(examples), val_ex)
     return FixData(
         project,
         train_suite,
@@ -234,34 +204,6 @@ def load_data(request: FixRequest) -> FixData:
         len(extra),
         val_fraction=fraction,
     )
-
-
-def _unlabelled(
-    request: FixRequest, train: Suite, suites: Sequence[Suite], settings: SuiteSettings, start: int,
-    validation: Sequence[Example],
-) -> list[Example]:  # fmt: skip
-    """--unlabelled inputs: none of a --suite's (unless --allow-overlap), none equal to a validation input."""
-    if request.unlabelled is None:
-        return []
-    if request.requested_strategy is not Strategy.ENSEMBLE:
-        raise _unlabelled_refusal(f"with --strategy {request.requested_strategy.value}")
-    if train.shape not in (Shape.CLASSIFY, Shape.MULTIPLE_CHOICE):
-        raise FixError(
-            f"--unlabelled: the teachers' term is distilled on class logits or choices; {request.train} is "
-            f"{train.shape.value}, so drop --unlabelled"
-        )
-    extra = load_unlabelled(request.unlabelled, train.shape, settings, start)
-    if not request.allow_overlap:
-        refuse_overlaps(find_input_overlaps([(e.where, e.id, e.raw) for e in extra], suites))
-    # A validation input distilled in training would make validation NFR measure memorisation of the teachers.
-    seen = {normalise_for_overlap(e.context) for e in validation}
-    kept = [e for e in extra if normalise_for_overlap(e.context) not in seen]
-    if len(kept) < len(extra):
-        message(
-            f"fix: {len(extra) - len(kept)} --unlabelled input(s) equal a validation input and are left out, so "
-            "validation stays unseen"
-        )
-    return [replace(e, index=start + i) for i, e in enumerate(kept)]
 
 
 def load_models(request: FixRequest, data: FixData) -> FixModels:
@@ -311,9 +253,9 @@ def load_models(request: FixRequest, data: FixData) -> FixModels:
         say(line)
     if request.unlabelled is not None:
         if resolved.strategy is not Strategy.ENSEMBLE:
-            raise _unlabelled_refusal(f"with --strategy {resolved.strategy.value}")
+            raise unlabelled_refusal(f"with --strategy {resolved.strategy.value}")
         if mode_of(config.strategy, student_loaded.task, config.choice_level) is Mode.TOKENS:
-            raise _unlabelled_refusal("at the token level")
+            raise unlabelled_refusal("at the token level")
     at = " (choice level)" if resolved.choice_level and resolved.strategy is not Strategy.CHOICE else ""
     say(f"fix: strategy {resolved.strategy.value}{at}: {resolved.reason}")
     labelled = len(data.train_examples) - data.unlabelled
@@ -449,13 +391,6 @@ def _check_out(request: FixRequest) -> None:
             raise FixError(f"--resume: no checkpoint in {out / ckpt.CHECKPOINTS}; start without --resume")
     elif previous:
         raise FixError(f"--out {out} holds a previous fix run; continue it with --resume or pass another --out")
-
-
-def _unlabelled_refusal(how: str) -> FixError:
-    return FixError(
-        f"--unlabelled inputs have no labels, so they train only the ensemble's teacher term on class logits or "
-        f"choices, not {how}: use --strategy ensemble (or --aim budget), with --level choice for multiple choice"
-    )
 
 
 def _check_task(suite: Suite, new: Any, old: Any) -> None:

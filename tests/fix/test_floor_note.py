@@ -10,7 +10,7 @@ import pytest
 from muscle_guard.core.config import load_project_config
 from muscle_guard.core.floor import NoiseFloor, SuiteFloor, write_floor
 from muscle_guard.core.suite import Instance, Shape, Suite
-from muscle_guard.fix.run import _say_budgets_below_the_floor
+from muscle_guard.fix.notes import say_budgets_below_the_floor
 
 SUITE = Suite(
     "sarcasm", Path("suites/sarcasm.jsonl"), Shape.CLASSIFY, (Instance("a", Shape.CLASSIFY, text="t", label=0),)
@@ -32,7 +32,7 @@ def test_a_budget_below_the_floor_is_said_before_training(
     (tmp_path / "pyproject.toml").write_text(toml, encoding="utf-8")
     write_floor(tmp_path / floor_file, NoiseFloor({"sarcasm": SuiteFloor(n=500, nf=31, pf=31)}))  # 6.2%
 
-    _say_budgets_below_the_floor(load_project_config(tmp_path / "pyproject.toml"), [SUITE], tmp_path)
+    say_budgets_below_the_floor(load_project_config(tmp_path / "pyproject.toml"), [SUITE], tmp_path)
 
     err = " ".join(capsys.readouterr().err.split())
     if warned:

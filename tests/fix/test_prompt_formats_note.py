@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from muscle_guard.core.config import load_project_config
-from muscle_guard.fix.run import _say_prompt_formats_are_not_used
+from muscle_guard.fix.notes import say_prompt_formats_are_not_used
 
 
 @pytest.mark.parametrize(
@@ -24,7 +24,7 @@ def test_a_configured_prompt_format_is_named_in_one_note(
 ) -> None:
     (tmp_path / "pyproject.toml").write_text(toml, encoding="utf-8")
 
-    _say_prompt_formats_are_not_used(load_project_config(tmp_path / "pyproject.toml"))
+    say_prompt_formats_are_not_used(load_project_config(tmp_path / "pyproject.toml"))
 
     err = capsys.readouterr().err
     if named is None:
